@@ -1,1 +1,19 @@
+//! kkp plans and applies KKP-style Kubernetes control planes the way Terraform plans and
+//! applies infrastructure.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//!
+//! ```text
+//! topology (KKP YAML -> validated Topology)
+//!   -> render (pure: Topology -> desired nodes, one set per seed and user cluster)
+//!   -> graph (pure: dependency DAG, order, levels, critical path)
+//!   -> plan (pure: desired nodes vs state -> actions with reasons; saved-plan format)
+//!   -> apply (tokio executor: walks the plan, issues certificates, writes to targets)
+//! state (file format, lock, journal) and target (dir, kube) sit at the edges.
+//! ```
+#![deny(missing_docs)]
 
+pub mod address;
+pub mod topology;
+pub mod object;
+pub mod pki;

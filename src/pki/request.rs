@@ -1,0 +1,175 @@
+//! Certificate requests: pure descriptions of the keys and certificates a Secret holds.
+
+use crate::address::Address;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// KKP regenerates a leaf when fewer than this many days remain.
+pub const RENEWAL_WINDOW_DAYS: i64 = 30;
+
+/// What a Secret holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertRequest {
+    /// CA, leaf certificate, or a bare key pair.
+    pub kind: CertKind,
+    /// Key algorithm.
+    pub key: KeyAlgorithm,
+    /// Subject CN (empty for a bare key pair).
+    pub common_name: String,
+    /// Subject O.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<String>,
+    /// DNS SANs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
+    /// IP SANs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<IpAddr>,
+    /// Extended key usages of a leaf.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usages: Vec<Usage>,
+    /// Validity in days from issuance.
+    pub validity_days: u32,
+    /// The CA Secret that signs it (None: self-signed CA or key pair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<Address>,
+    /// Which Secret data keys hold what.
+    pub layout: SecretLayout,
+}
+
+/// The kind of material in a Secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CertKind {
+    /// A self-signed certificate authority.
+    Ca,
+    /// A certificate signed by `issuer`.
+    Leaf,
+    /// A key pair without a certificate (the service-account signing key).
+    KeyPair,
+}
+
+/// Key algorithms KKP uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    /// RSA 2048 (KKP's main CAs and leaves).
+    #[serde(rename = "RSA-2048")]
+    Rsa2048,
+    /// ECDSA P-256 (KKP's OpenVPN PKI).
+    #[serde(rename = "ECDSA-P256")]
+    EcdsaP256,
+}
+
+/// Extended key usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Usage {
+    /// TLS server.
+    ServerAuth,
+    /// TLS client.
+    ClientAuth,
+}
+
+/// The Secret data keys a request's material is stored under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretLayout {
+    /// Key of the PEM certificate (or of the public key for a key pair).
+    pub cert: String,
+    /// Key of the PEM private key.
+    pub key: String,
+    /// Key under which the issuing CA's certificate is copied, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+}
+
+impl SecretLayout {
+    /// `<base>.crt` / `<base>.key`, optionally with `ca.crt`.
+    pub fn named(base: &str, with_ca: bool) -> Self {
+        SecretLayout { cert: format!("{base}.crt"), key: format!("{base}.key"), ca: with_ca.then(|| "ca.crt".into()) }
+    }
+}
+
+impl CertRequest {
+    /// A self-signed CA valid for 10 years, stored as `ca.crt`/`ca.key`.
+    pub fn ca(common_name: &str, key: KeyAlgorithm) -> Self {
+        CertRequest {
+            kind: CertKind::Ca,
+            key,
+            common_name: common_name.into(),
+            organizations: Vec::new(),
+            // client-go's self-signed CA helper adds the CN as a DNS SAN.
+            dns_names: vec![common_name.into()],
+            ip_addresses: Vec::new(),
+            usages: Vec::new(),
+            validity_days: 3650,
+            issuer: None,
+            layout: SecretLayout::named("ca", false),
+        }
+    }
+
+    /// A leaf valid for one year, signed by `issuer`.
+    pub fn leaf(common_name: &str, issuer: Address, usages: Vec<Usage>, layout: SecretLayout) -> Self {
+        CertRequest {
+            kind: CertKind::Leaf,
+            key: KeyAlgorithm::Rsa2048,
+            common_name: common_name.into(),
+            organizations: Vec::new(),
+            dns_names: Vec::new(),
+            ip_addresses: Vec::new(),
+            usages,
+            validity_days: 365,
+            issuer: Some(issuer),
+            layout,
+        }
+    }
+
+    /// Digest of the request: what decides "same certificate wanted" between runs.
+    pub fn digest(&self) -> String {
+        crate::object::digest(self)
+    }
+
+    /// Why a certificate issued for this request must be renewed at `now` (unix seconds),
+    /// given its `not_after`; None while it is fresh. CAs and key pairs are never rotated by
+    /// time (KKP keeps them); only leaves are.
+    pub fn renewal_reason(&self, not_after: i64, now: i64) -> Option<String> {
+        if self.kind != CertKind::Leaf {
+            return None;
+        }
+        let days_left = (not_after - now).div_euclid(86_400);
+        if not_after <= now {
+            Some("certificate has expired".into())
+        } else if days_left < RENEWAL_WINDOW_DAYS {
+            Some(format!("certificate expires in {days_left} days (renewal window {RENEWAL_WINDOW_DAYS} days)"))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf() -> CertRequest {
+        CertRequest::leaf("apiserver", Address::cluster_object("a", "Secret", "ca"), vec![Usage::ClientAuth], SecretLayout::named("x", true))
+    }
+
+    #[test]
+    fn leaves_renew_inside_the_window_cas_never() {
+        let now = 1_700_000_000;
+        assert_eq!(leaf().renewal_reason(now + 40 * 86_400, now), None);
+        assert_eq!(leaf().renewal_reason(now + 12 * 86_400 + 5, now).unwrap(), "certificate expires in 12 days (renewal window 30 days)");
+        assert_eq!(leaf().renewal_reason(now - 1, now).unwrap(), "certificate has expired");
+        assert_eq!(CertRequest::ca("ca", KeyAlgorithm::Rsa2048).renewal_reason(now - 1, now), None);
+    }
+
+    #[test]
+    fn digest_changes_with_the_subject() {
+        let mut other = leaf();
+        other.dns_names.push("extra".into());
+        assert_ne!(leaf().digest(), other.digest());
+        assert_eq!(leaf().digest(), leaf().digest());
+    }
+}

@@ -1,0 +1,247 @@
+//! KKP's documents as they appear in YAML (`kubermatic.k8c.io/v1` `Seed`, `Cluster`,
+//! `KubermaticConfiguration`, and a `v1` `Secret` holding a seed kubeconfig).
+//!
+//! Only the fields kkp uses are modelled. Everything else is tolerated: the loader collects
+//! the paths serde skipped and reports them as notes, except `status` and server-side
+//! metadata, which are ignored silently.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `apiVersion` and `kind`, read first to pick the document type.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// Object metadata. Labels, annotations and server-side fields (`uid`, `resourceVersion`,
+/// `managedFields`, ...) are not modelled and not reported.
+#[derive(Debug, Default, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// Metadata keys ignored without a note: labels and annotations steer nothing kkp renders, and
+/// the rest is written by the API server.
+pub const SILENT_METADATA: &[&str] = &[
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+    "finalizers",
+    "ownerReferences",
+    "generateName",
+];
+
+/// `Seed`.
+#[derive(Debug, Deserialize)]
+pub struct SeedDoc {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: SeedSpec,
+}
+
+/// `Seed.spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedSpec {
+    pub country: Option<String>,
+    pub location: Option<String>,
+    pub kubeconfig: Option<ObjectReference>,
+    #[serde(default)]
+    pub datacenters: BTreeMap<String, DatacenterDoc>,
+    #[serde(rename = "seedDNSOverwrite")]
+    pub seed_dns_overwrite: Option<String>,
+    pub expose_strategy: Option<String>,
+    pub default_component_settings: Option<ComponentSettings>,
+}
+
+/// A reference to another object (`Seed.spec.kubeconfig`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReference {
+    #[serde(default)]
+    pub name: String,
+    pub namespace: Option<String>,
+    pub field_path: Option<String>,
+}
+
+/// `Seed.spec.datacenters.<name>`.
+#[derive(Debug, Default, Deserialize)]
+pub struct DatacenterDoc {
+    pub country: Option<String>,
+    pub location: Option<String>,
+    /// Provider blocks and common options; classified by the resolver, which reports keys it
+    /// does not know.
+    #[serde(default)]
+    pub spec: BTreeMap<String, Value>,
+}
+
+/// `Cluster`.
+#[derive(Debug, Deserialize)]
+pub struct ClusterDoc {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: ClusterSpec,
+}
+
+/// `Cluster.spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSpec {
+    pub human_readable_name: Option<String>,
+    pub version: Option<String>,
+    /// `dc`, `providerName` and one provider block.
+    #[serde(default)]
+    pub cloud: BTreeMap<String, Value>,
+    pub expose_strategy: Option<String>,
+    pub cluster_network: Option<ClusterNetwork>,
+    pub components_override: Option<ComponentSettings>,
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+}
+
+/// `Cluster.spec.clusterNetwork`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterNetwork {
+    pub pods: Option<NetworkRanges>,
+    pub services: Option<NetworkRanges>,
+    #[serde(rename = "nodeCidrMaskSizeIPv4")]
+    pub node_cidr_mask_size_ipv4: Option<u8>,
+    pub dns_domain: Option<String>,
+    pub proxy_mode: Option<String>,
+    #[serde(rename = "tunnelingAgentIP")]
+    pub tunneling_agent_ip: Option<String>,
+}
+
+/// `pods` / `services` in `clusterNetwork`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkRanges {
+    #[serde(default)]
+    pub cidr_blocks: Vec<String>,
+}
+
+/// `componentsOverride` and `Seed.spec.defaultComponentSettings`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentSettings {
+    pub apiserver: Option<ReplicaSettings>,
+    pub etcd: Option<EtcdSettings>,
+    pub prometheus: Option<ReplicaSettings>,
+}
+
+/// A component whose only modelled setting is its replica count.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ReplicaSettings {
+    pub replicas: Option<i32>,
+}
+
+/// `componentsOverride.etcd`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdSettings {
+    pub cluster_size: Option<i32>,
+    pub storage_class: Option<String>,
+    pub disk_size: Option<String>,
+}
+
+/// `KubermaticConfiguration`.
+#[derive(Debug, Deserialize)]
+pub struct ConfigurationDoc {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: ConfigurationSpec,
+}
+
+/// `KubermaticConfiguration.spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationSpec {
+    pub ingress: Option<Ingress>,
+    pub expose_strategy: Option<String>,
+    pub user_cluster: Option<UserClusterDefaults>,
+    #[serde(default)]
+    pub feature_gates: BTreeMap<String, bool>,
+}
+
+/// `KubermaticConfiguration.spec.ingress`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Ingress {
+    pub domain: Option<String>,
+}
+
+/// `KubermaticConfiguration.spec.userCluster`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserClusterDefaults {
+    pub apiserver_replicas: Option<i32>,
+    pub etcd_volume_size: Option<String>,
+    pub node_port_range: Option<String>,
+}
+
+/// A `v1` `Secret`, as KKP's examples ship a seed's kubeconfig beside its `Seed`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretDoc {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+    #[serde(default)]
+    pub string_data: BTreeMap<String, String>,
+}
+
+/// Provider block names a datacenter (and a cluster's `spec.cloud`) may carry; exactly one is set.
+pub const PROVIDERS: &[&str] = &[
+    "alibaba",
+    "anexia",
+    "aws",
+    "azure",
+    "baremetal",
+    "bringyourown",
+    "digitalocean",
+    "edge",
+    "fake",
+    "gcp",
+    "hetzner",
+    "kubevirt",
+    "nutanix",
+    "openstack",
+    "vmwareclouddirector",
+    "vsphere",
+];
+
+/// Common datacenter options KKP defines beside the provider block; kkp reads only
+/// `apiServerServiceType` but does not report the others as unknown.
+pub const DATACENTER_OPTIONS: &[&str] = &[
+    "apiServerServiceType",
+    "authenticationConfiguration",
+    "disableCsiDriver",
+    "enforceAuditLogging",
+    "enforcePodSecurityPolicy",
+    "enforcedAuditWebhookSettings",
+    "kubelb",
+    "kyverno",
+    "machineFlavorFilter",
+    "operatingSystemProfiles",
+    "providerReconciliationInterval",
+    "requiredEmails",
+];

@@ -1,0 +1,331 @@
+//! Topology: KKP documents in, a validated and fully defaulted [`Topology`] out.
+//!
+//! Input is multi-document YAML in KKP's own shape (`Seed`, `Cluster`,
+//! `KubermaticConfiguration`, kubeconfig `Secret`s), from files or directories. Validation
+//! follows KKP's webhooks and defaults follow KKP's defaulting code; every problem is reported
+//! with `file:line`, the object it concerns and how to fix it. Nothing here renders objects or
+//! touches a cluster.
+
+mod documents;
+mod kkp;
+mod resolve;
+
+pub use documents::Source;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Errors while loading a topology.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A directory held no YAML files.
+    #[error("{}: no *.yaml or *.yml files in this directory", path.display())]
+    NoDocuments {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The documents were read but are not a valid topology.
+    #[error("{}", Diagnostics(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One validation problem: where, about what, what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Where in the input.
+    pub source: Source,
+    /// The object concerned, e.g. `cluster "abc"`.
+    pub subject: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}\n  fix: {}", self.source, self.subject, self.message, self.fix)
+    }
+}
+
+struct Diagnostics<'a>(&'a [Diagnostic]);
+
+impl fmt::Display for Diagnostics<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Something worth telling the user that does not stop the load (an unmodelled field, an
+/// ignored document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Where in the input.
+    pub source: Source,
+    /// What was noticed.
+    pub message: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+/// The desired world, validated and defaulted. Maps are ordered, so iteration is
+/// deterministic.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// `KubermaticConfiguration.spec.ingress.domain`.
+    pub domain: String,
+    /// Seeds by name.
+    pub seeds: BTreeMap<String, Seed>,
+    /// User clusters by name (cluster names are global in KKP).
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Kubeconfig Secrets found among the documents, by (namespace, name).
+    pub kubeconfig_secrets: BTreeMap<(String, String), KubeconfigSecret>,
+    /// Non-fatal observations, in input order.
+    pub notes: Vec<Note>,
+}
+
+/// A seed: a cluster hosting user-cluster control planes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seed {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.country`.
+    pub country: Option<String>,
+    /// `spec.location`.
+    pub location: Option<String>,
+    /// The expose strategy clusters inherit (seed, else configuration, else `NodePort`).
+    pub expose_strategy: ExposeStrategy,
+    /// The name used in user-cluster DNS names (`seedDNSOverwrite`, else the seed name).
+    pub dns_name: String,
+    /// Datacenters this seed serves.
+    pub datacenters: BTreeMap<String, Datacenter>,
+    /// `spec.kubeconfig`: the Secret holding the seed's kubeconfig.
+    pub kubeconfig: Option<KubeconfigRef>,
+    /// Where the Seed document starts.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// Where a seed's kubeconfig lives (`Seed.spec.kubeconfig`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KubeconfigRef {
+    /// Secret namespace (defaults to `kubermatic`).
+    pub namespace: String,
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret's data (defaults to `kubeconfig`).
+    pub key: String,
+}
+
+/// A datacenter: a place user clusters can be created in; belongs to exactly one seed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Datacenter {
+    /// The key in `Seed.spec.datacenters`.
+    pub name: String,
+    /// The seed that serves it.
+    pub seed: String,
+    /// The one provider block's name (`aws`, `gcp`, ...).
+    pub provider: String,
+    /// `country`.
+    pub country: Option<String>,
+    /// `location`.
+    pub location: Option<String>,
+    /// `spec.apiServerServiceType`, overriding the type of `apiserver-external`.
+    pub apiserver_service_type: Option<ServiceType>,
+    /// Where the datacenter is declared.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// A user cluster with every KKP default applied. Its serialised form is everything rendering
+/// reads, which is what makes the per-cluster input digest sound.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    /// `metadata.name`; the control plane lives in namespace `cluster-<name>`.
+    pub name: String,
+    /// `spec.humanReadableName` (display only).
+    pub human_readable_name: Option<String>,
+    /// The seed hosting the control plane (from the datacenter).
+    pub seed: String,
+    /// `spec.cloud.dc`.
+    pub datacenter: String,
+    /// The datacenter's provider.
+    pub provider: String,
+    /// `spec.version`.
+    pub version: semver::Version,
+    /// `spec.exposeStrategy` (defaulted from the seed).
+    pub expose_strategy: ExposeStrategy,
+    /// The type of Service `apiserver-external`.
+    pub apiserver_service_type: ServiceType,
+    /// `<cluster>.<seed dns name>.<domain>`: the apiserver's external name.
+    pub external_name: String,
+    /// Cluster networking.
+    pub network: Network,
+    /// etcd settings.
+    pub etcd: Etcd,
+    /// `componentsOverride.apiserver.replicas`.
+    pub apiserver_replicas: i32,
+    /// `componentsOverride.prometheus.replicas`.
+    pub prometheus_replicas: i32,
+    /// The NodePort range passed to the apiserver.
+    pub node_port_range: String,
+    /// Where the Cluster document starts.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+impl Cluster {
+    /// The control-plane namespace on the seed.
+    pub fn namespace(&self) -> String {
+        format!("cluster-{}", self.name)
+    }
+}
+
+/// Networking of a user cluster (`spec.clusterNetwork`, defaulted).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    /// Pod CIDRs.
+    pub pods: Vec<ipnet::IpNet>,
+    /// Service CIDRs.
+    pub services: Vec<ipnet::IpNet>,
+    /// `dnsDomain`.
+    pub dns_domain: String,
+    /// `proxyMode`.
+    pub proxy_mode: String,
+    /// `nodeCidrMaskSizeIPv4`.
+    pub node_cidr_mask_size_ipv4: u8,
+    /// The legacy node-access network OpenVPN routes.
+    pub node_access_network: ipnet::IpNet,
+    /// `tunnelingAgentIP` (Tunneling only).
+    pub tunneling_agent_ip: Option<IpAddr>,
+}
+
+impl Network {
+    /// The in-cluster apiserver IP: the first address of the first service CIDR.
+    pub fn apiserver_ip(&self) -> Option<IpAddr> {
+        self.services.first().and_then(|net| net.hosts().next())
+    }
+}
+
+/// etcd settings of a user cluster.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Etcd {
+    /// Members (3..9).
+    pub cluster_size: i32,
+    /// StorageClass of the data volume.
+    pub storage_class: String,
+    /// Size of the data volume (a Kubernetes quantity).
+    pub disk_size: String,
+    /// Whether KKP's etcd-launcher feature is on (default), which widens the TLS SANs to 9 members.
+    pub launcher: bool,
+}
+
+/// How a user cluster's apiserver is exposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExposeStrategy {
+    /// Through the seed's nodeport-proxy, one NodePort per cluster.
+    NodePort,
+    /// Through a per-cluster LoadBalancer.
+    LoadBalancer,
+    /// Through SNI tunneling on the nodeport-proxy.
+    Tunneling,
+}
+
+impl ExposeStrategy {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "NodePort" => Some(Self::NodePort),
+            "LoadBalancer" => Some(Self::LoadBalancer),
+            "Tunneling" => Some(Self::Tunneling),
+            _ => None,
+        }
+    }
+}
+
+/// A Kubernetes Service type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ServiceType {
+    /// `ClusterIP`.
+    ClusterIP,
+    /// `NodePort`.
+    NodePort,
+    /// `LoadBalancer`.
+    LoadBalancer,
+}
+
+impl ServiceType {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ClusterIP" => Some(Self::ClusterIP),
+            "NodePort" => Some(Self::NodePort),
+            "LoadBalancer" => Some(Self::LoadBalancer),
+            _ => None,
+        }
+    }
+
+    /// The name Kubernetes uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClusterIP => "ClusterIP",
+            Self::NodePort => "NodePort",
+            Self::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// A kubeconfig Secret from the topology. Its content is never printed or stored by kkp.
+#[derive(Clone)]
+pub struct KubeconfigSecret {
+    /// Decoded `data` and `stringData`, by key.
+    pub data: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for KubeconfigSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeconfigSecret").field("keys", &self.data.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+/// Loads and validates the documents under `paths`.
+pub fn load(paths: &[PathBuf]) -> Result<Topology> {
+    let files = documents::expand(paths)?;
+    let mut docs = Vec::new();
+    for file in &files {
+        docs.extend(documents::read(file)?);
+    }
+    resolve::resolve(&docs)
+}
+
+/// Loads documents from one in-memory text, as if read from `name` (for tests and fuzzing).
+pub fn load_str(name: &Path, text: &str) -> Result<Topology> {
+    resolve::resolve(&documents::split(name, text))
+}

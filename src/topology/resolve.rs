@@ -1,0 +1,738 @@
+//! Validation (KKP's webhook rules) and defaulting (KKP's defaulting code) of parsed documents.
+
+use super::documents::{Document, Source};
+use super::kkp::{self, ComponentSettings, Header};
+use super::*;
+use serde::de::DeserializeOwned;
+
+const KKP_API_VERSION: &str = "kubermatic.k8c.io/v1";
+const DEFAULT_APISERVER_REPLICAS: i32 = 2;
+const DEFAULT_ETCD_CLUSTER_SIZE: i32 = 3;
+const MIN_ETCD_CLUSTER_SIZE: i32 = 3;
+const MAX_ETCD_CLUSTER_SIZE: i32 = 9;
+const DEFAULT_ETCD_DISK_SIZE: &str = "5Gi";
+const DEFAULT_ETCD_STORAGE_CLASS: &str = "kubermatic-fast";
+const DEFAULT_NODE_PORT_RANGE: &str = "30000-32767";
+const DEFAULT_NODE_ACCESS_NETWORK: &str = "10.254.0.0/16";
+const DEFAULT_TUNNELING_AGENT_IP: &str = "100.64.30.10";
+/// `cluster-` + name must stay a DNS-1123 label (63 characters).
+const MAX_CLUSTER_NAME: usize = 63 - "cluster-".len();
+
+/// A document parsed into its KKP type, with the paths serde skipped.
+struct Parsed<'a, T> {
+    doc: &'a Document,
+    value: T,
+}
+
+#[derive(Default)]
+struct Collected<'a> {
+    seeds: Vec<Parsed<'a, kkp::SeedDoc>>,
+    clusters: Vec<Parsed<'a, kkp::ClusterDoc>>,
+    configurations: Vec<Parsed<'a, kkp::ConfigurationDoc>>,
+    secrets: Vec<Parsed<'a, kkp::SecretDoc>>,
+}
+
+struct Resolver {
+    diagnostics: Vec<Diagnostic>,
+    notes: Vec<Note>,
+}
+
+impl Resolver {
+    fn error(&mut self, source: Source, subject: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            source,
+            subject: subject.into(),
+            message: message.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn note(&mut self, source: Source, message: impl Into<String>) {
+        self.notes.push(Note { source, message: message.into() });
+    }
+
+    /// Parses one document as `T`, reporting fields kkp does not model as notes.
+    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, subject: &str) -> Option<T> {
+        let mut skipped = Vec::new();
+        let result = serde_saphyr::with_deserializer_from_str(&doc.text, |de| {
+            serde_ignored::deserialize(de, |path| skipped.push(path.to_string()))
+        });
+        match result {
+            Ok(value) => {
+                for path in skipped {
+                    let path = path.replace("?.", "").replace(".?", "");
+                    if is_server_side(&path) {
+                        continue;
+                    }
+                    let segments: Vec<&str> = path.split('.').collect();
+                    self.note(
+                        doc.locate(&segments),
+                        format!("{subject}: field `{path}` is not modelled by kkp; it is ignored"),
+                    );
+                }
+                Some(value)
+            }
+            Err(e) => {
+                let line = e.location().map(|l| l.line() as usize).unwrap_or(1);
+                // Without the snippet: a Secret's snippet would print its content.
+                let message = e.without_snippet().to_string();
+                let message = message.lines().next().unwrap_or_default().to_string();
+                self.error(
+                    Source { file: doc.file.clone(), line: doc.first_line + line - 1 },
+                    subject,
+                    message,
+                    "correct the YAML so it matches KKP's schema for this kind",
+                );
+                None
+            }
+        }
+    }
+}
+
+fn is_server_side(path: &str) -> bool {
+    if path == "status" || path.starts_with("status.") {
+        return true;
+    }
+    match path.strip_prefix("metadata.") {
+        Some(rest) => {
+            let key = rest.split('.').next().unwrap_or_default();
+            kkp::SILENT_METADATA.contains(&key)
+        }
+        None => false,
+    }
+}
+
+/// Validates and defaults the documents into a [`Topology`].
+pub fn resolve(docs: &[Document]) -> Result<Topology> {
+    let mut r = Resolver { diagnostics: Vec::new(), notes: Vec::new() };
+    let collected = collect(&mut r, docs);
+
+    let configuration = resolve_configuration(&mut r, &collected, docs);
+    let seeds = resolve_seeds(&mut r, &collected, configuration.as_ref());
+    let clusters = match &configuration {
+        Some(config) => resolve_clusters(&mut r, &collected, config, &seeds),
+        None => BTreeMap::new(),
+    };
+    let kubeconfig_secrets = collected
+        .secrets
+        .iter()
+        .map(|s| {
+            let m = &s.value.metadata;
+            let mut data = BTreeMap::new();
+            for (key, encoded) in &s.value.data {
+                use base64::Engine;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok());
+                match decoded {
+                    Some(text) => {
+                        data.insert(key.clone(), text);
+                    }
+                    // KKP's own example ships a placeholder here; only a connection needs it.
+                    None => r.note(
+                        s.doc.locate(&["data", key]),
+                        format!(
+                            "Secret {}/{}: data.{key} is not base64-encoded UTF-8, so it cannot serve as a kubeconfig",
+                            m.namespace.as_deref().unwrap_or("kubermatic"),
+                            m.name
+                        ),
+                    ),
+                }
+            }
+            data.extend(s.value.string_data.clone());
+            let namespace = m.namespace.clone().unwrap_or_else(|| "kubermatic".into());
+            ((namespace, m.name.clone()), KubeconfigSecret { data })
+        })
+        .collect();
+
+    if !r.diagnostics.is_empty() {
+        return Err(Error::Invalid(r.diagnostics));
+    }
+    let domain = configuration.map(|c| c.domain).unwrap_or_default();
+    Ok(Topology { domain, seeds: seeds.seeds, clusters, kubeconfig_secrets, notes: r.notes })
+}
+
+fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
+    let mut out = Collected::default();
+    for doc in docs {
+        let header: Header = match serde_saphyr::from_str(&doc.text) {
+            Ok(h) => h,
+            Err(e) => {
+                let line = e.location().map(|l| l.line() as usize).unwrap_or(1);
+                let message = e.without_snippet().to_string();
+                r.error(
+                    Source { file: doc.file.clone(), line: doc.first_line + line - 1 },
+                    "document",
+                    format!("not valid YAML: {}", message.lines().next().unwrap_or_default()),
+                    "fix the YAML syntax at this line",
+                );
+                continue;
+            }
+        };
+        let kkp_kind = matches!(header.kind.as_str(), "Seed" | "Cluster" | "KubermaticConfiguration");
+        if kkp_kind && header.api_version != KKP_API_VERSION {
+            r.error(
+                doc.locate(&["apiVersion"]),
+                format!("{} document", header.kind),
+                format!("apiVersion is `{}`", header.api_version),
+                format!("set apiVersion: {KKP_API_VERSION}"),
+            );
+            continue;
+        }
+        match (header.api_version.as_str(), header.kind.as_str()) {
+            (_, "Seed") => {
+                if let Some(value) = r.parse(doc, "Seed") {
+                    out.seeds.push(Parsed { doc, value });
+                }
+            }
+            (_, "Cluster") => {
+                if let Some(value) = r.parse(doc, "Cluster") {
+                    out.clusters.push(Parsed { doc, value });
+                }
+            }
+            (_, "KubermaticConfiguration") => {
+                if let Some(value) = r.parse(doc, "KubermaticConfiguration") {
+                    out.configurations.push(Parsed { doc, value });
+                }
+            }
+            ("v1", "Secret") => {
+                // Parsed without notes: nothing of a Secret is ever echoed back.
+                match serde_saphyr::from_str::<kkp::SecretDoc>(&doc.text) {
+                    Ok(value) => out.secrets.push(Parsed { doc, value }),
+                    Err(_) => r.error(
+                        doc.source(),
+                        "Secret",
+                        "not a valid v1 Secret",
+                        "check the Secret's metadata, data and stringData",
+                    ),
+                }
+            }
+            ("", "") => r.error(
+                doc.source(),
+                "document",
+                "has no apiVersion and kind",
+                format!("add apiVersion: {KKP_API_VERSION} and kind: Seed, Cluster or KubermaticConfiguration"),
+            ),
+            (api, kind) => r.note(doc.source(), format!("{api} {kind} is not a topology document; it is ignored")),
+        }
+    }
+    out
+}
+
+/// The parts of the KubermaticConfiguration clusters inherit.
+struct Configuration {
+    domain: String,
+    expose_strategy: ExposeStrategy,
+    apiserver_replicas: i32,
+    etcd_disk_size: String,
+    node_port_range: String,
+    etcd_launcher: bool,
+}
+
+fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> Option<Configuration> {
+    let where_ = || {
+        docs.first().map(Document::source).unwrap_or(Source { file: PathBuf::from("<input>"), line: 1 })
+    };
+    let config = match c.configurations.as_slice() {
+        [one] => one,
+        [] => {
+            r.error(
+                where_(),
+                "topology",
+                "no KubermaticConfiguration among the documents; it supplies the base domain",
+                format!(
+                    "add a document `apiVersion: {KKP_API_VERSION}`, `kind: KubermaticConfiguration` with spec.ingress.domain"
+                ),
+            );
+            return None;
+        }
+        [first, rest @ ..] => {
+            for other in rest {
+                r.error(
+                    other.doc.source(),
+                    format!("KubermaticConfiguration {:?}", other.value.metadata.name),
+                    format!("a second KubermaticConfiguration (the first is at {})", first.doc.source()),
+                    "keep exactly one KubermaticConfiguration",
+                );
+            }
+            first
+        }
+    };
+    let subject = format!("KubermaticConfiguration {:?}", config.value.metadata.name);
+    let spec = &config.value.spec;
+    let domain = spec.ingress.as_ref().and_then(|i| i.domain.clone()).unwrap_or_default();
+    if domain.is_empty() {
+        r.error(config.doc.locate(&["spec", "ingress"]), &subject, "spec.ingress.domain is not set", "set spec.ingress.domain to the base domain, e.g. kkp.example.com");
+    } else if !is_dns1123_subdomain(&domain) {
+        r.error(
+            config.doc.locate(&["spec", "ingress", "domain"]),
+            &subject,
+            format!("spec.ingress.domain {domain:?} is not a DNS name"),
+            "use lowercase letters, digits, '-' and '.', e.g. kkp.example.com",
+        );
+    }
+    let expose_strategy = match spec.expose_strategy.as_deref() {
+        None | Some("") => ExposeStrategy::NodePort,
+        Some(s) => expose_strategy(r, config.doc, &["spec", "exposeStrategy"], &subject, s),
+    };
+    let user_cluster = spec.user_cluster.as_ref();
+    let apiserver_replicas = user_cluster.and_then(|u| u.apiserver_replicas).unwrap_or(DEFAULT_APISERVER_REPLICAS);
+    let etcd_disk_size = user_cluster
+        .and_then(|u| u.etcd_volume_size.clone())
+        .unwrap_or_else(|| DEFAULT_ETCD_DISK_SIZE.into());
+    let node_port_range = user_cluster
+        .and_then(|u| u.node_port_range.clone())
+        .unwrap_or_else(|| DEFAULT_NODE_PORT_RANGE.into());
+    let etcd_launcher = spec.feature_gates.get("EtcdLauncher").copied().unwrap_or(true);
+    Some(Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher })
+}
+
+fn expose_strategy(r: &mut Resolver, doc: &Document, path: &[&str], subject: &str, value: &str) -> ExposeStrategy {
+    ExposeStrategy::parse(value).unwrap_or_else(|| {
+        r.error(
+            doc.locate(path),
+            subject,
+            format!("{} {value:?} is not an expose strategy", path.join(".")),
+            "use NodePort, LoadBalancer or Tunneling",
+        );
+        ExposeStrategy::NodePort
+    })
+}
+
+/// Seeds with their datacenters, plus the component defaults each seed gives its clusters.
+struct SeedSet {
+    seeds: BTreeMap<String, Seed>,
+    defaults: BTreeMap<String, ComponentSettings>,
+}
+
+fn resolve_seeds(r: &mut Resolver, c: &Collected, config: Option<&Configuration>) -> SeedSet {
+    let mut seeds = BTreeMap::new();
+    let mut defaults = BTreeMap::new();
+    let mut dc_owner: BTreeMap<String, (String, Source)> = BTreeMap::new();
+    for parsed in &c.seeds {
+        let doc = parsed.doc;
+        let name = parsed.value.metadata.name.clone();
+        let subject = format!("seed {name:?}");
+        if !check_name(r, doc, &subject, &name, 63) {
+            continue;
+        }
+        if let Some(existing) = seeds.get(&name).map(|s: &Seed| s.source.clone()) {
+            r.error(doc.locate(&["metadata", "name"]), &subject, format!("a seed of this name is already defined at {existing}"), "give each Seed a unique metadata.name");
+            continue;
+        }
+        let spec = &parsed.value.spec;
+        let expose = match spec.expose_strategy.as_deref() {
+            None | Some("") => config.map(|c| c.expose_strategy).unwrap_or(ExposeStrategy::NodePort),
+            Some(s) => expose_strategy(r, doc, &["spec", "exposeStrategy"], &subject, s),
+        };
+        let kubeconfig = spec.kubeconfig.as_ref().filter(|k| !k.name.is_empty()).map(|k| KubeconfigRef {
+            namespace: k.namespace.clone().unwrap_or_else(|| "kubermatic".into()),
+            name: k.name.clone(),
+            key: k.field_path.clone().filter(|f| !f.is_empty()).unwrap_or_else(|| "kubeconfig".into()),
+        });
+        let dns_name = spec.seed_dns_overwrite.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| name.clone());
+        if spec.datacenters.is_empty() {
+            r.note(doc.locate(&["spec"]), format!("{subject} has no datacenters; no cluster can use it"));
+        }
+        let mut datacenters = BTreeMap::new();
+        for (dc_name, dc) in &spec.datacenters {
+            let dc_path = ["spec", "datacenters", dc_name.as_str()];
+            let dc_subject = format!("datacenter {dc_name:?} of seed {name:?}");
+            if !is_dns1123_label(dc_name) {
+                r.error(doc.locate(&dc_path), &dc_subject, "the datacenter name is not a DNS-1123 label", "use lowercase letters, digits and '-', e.g. aws-eu-central-1");
+                continue;
+            }
+            if let Some((other, at)) = dc_owner.get(dc_name) {
+                r.error(
+                    doc.locate(&dc_path),
+                    &dc_subject,
+                    format!("datacenter names must be unique across seeds; seed {other:?} already has it ({at})"),
+                    "rename one of the datacenters",
+                );
+                continue;
+            }
+            let Some(provider) = datacenter_provider(r, doc, &dc_path, &dc_subject, dc) else { continue };
+            let service_type = match dc.spec.get("apiServerServiceType").and_then(|v| v.as_str()) {
+                None => None,
+                Some(text) => match ServiceType::parse(text) {
+                    Some(t) => Some(t),
+                    None => {
+                        r.error(
+                            doc.locate(&[&dc_path[..], &["spec", "apiServerServiceType"]].concat()),
+                            &dc_subject,
+                            format!("apiServerServiceType {text:?} is not a Service type"),
+                            "use ClusterIP, NodePort or LoadBalancer",
+                        );
+                        None
+                    }
+                },
+            };
+            let source = doc.locate(&dc_path);
+            dc_owner.insert(dc_name.clone(), (name.clone(), source.clone()));
+            datacenters.insert(
+                dc_name.clone(),
+                Datacenter {
+                    name: dc_name.clone(),
+                    seed: name.clone(),
+                    provider,
+                    country: dc.country.clone(),
+                    location: dc.location.clone(),
+                    apiserver_service_type: service_type,
+                    source,
+                },
+            );
+        }
+        defaults.insert(name.clone(), spec.default_component_settings.clone().unwrap_or_default());
+        seeds.insert(
+            name.clone(),
+            Seed {
+                name,
+                country: spec.country.clone(),
+                location: spec.location.clone(),
+                expose_strategy: expose,
+                dns_name,
+                datacenters,
+                kubeconfig,
+                source: doc.source(),
+            },
+        );
+    }
+    SeedSet { seeds, defaults }
+}
+
+/// The single provider block of a datacenter (KKP: exactly one), reporting unknown keys.
+fn datacenter_provider(r: &mut Resolver, doc: &Document, dc_path: &[&str], subject: &str, dc: &kkp::DatacenterDoc) -> Option<String> {
+    let mut providers = Vec::new();
+    for (key, value) in &dc.spec {
+        if kkp::PROVIDERS.contains(&key.as_str()) {
+            if !value.is_null() {
+                providers.push(key.clone());
+            }
+        } else if !kkp::DATACENTER_OPTIONS.contains(&key.as_str()) {
+            let path = [dc_path, &["spec", key.as_str()]].concat();
+            r.note(doc.locate(&path), format!("{subject}: field `spec.{key}` is not modelled by kkp; it is ignored"));
+        }
+    }
+    match providers.as_slice() {
+        [one] => Some(one.clone()),
+        [] => {
+            r.error(
+                doc.locate(&[dc_path, &["spec"]].concat()),
+                subject,
+                "has no provider block",
+                format!("add exactly one of: {}", kkp::PROVIDERS.join(", ")),
+            );
+            None
+        }
+        many => {
+            r.error(
+                doc.locate(&[dc_path, &["spec"]].concat()),
+                subject,
+                format!("has {} provider blocks ({}); KKP allows exactly one", many.len(), many.join(", ")),
+                "keep one provider block per datacenter; declare another datacenter for the other provider",
+            );
+            None
+        }
+    }
+}
+
+fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, seeds: &SeedSet) -> BTreeMap<String, Cluster> {
+    let datacenters: BTreeMap<&str, &Datacenter> =
+        seeds.seeds.values().flat_map(|s| s.datacenters.values()).map(|dc| (dc.name.as_str(), dc)).collect();
+    let mut clusters = BTreeMap::new();
+    for parsed in &c.clusters {
+        let doc = parsed.doc;
+        let name = parsed.value.metadata.name.clone();
+        let subject = format!("cluster {name:?}");
+        if !check_name(r, doc, &subject, &name, MAX_CLUSTER_NAME) {
+            continue;
+        }
+        if let Some(existing) = clusters.get(&name).map(|c: &Cluster| c.source.clone()) {
+            r.error(doc.locate(&["metadata", "name"]), &subject, format!("a cluster of this name is already defined at {existing}"), "give each Cluster a unique metadata.name (cluster names are global in KKP)");
+            continue;
+        }
+        let spec = &parsed.value.spec;
+
+        let version = match spec.version.as_deref() {
+            None | Some("") => {
+                r.error(doc.locate(&["spec"]), &subject, "spec.version is not set", "set spec.version to a Kubernetes version, e.g. 1.31.2");
+                None
+            }
+            Some(text) => match semver::Version::parse(text.trim_start_matches('v')) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    r.error(doc.locate(&["spec", "version"]), &subject, format!("spec.version {text:?} is not a semantic version ({e})"), "use MAJOR.MINOR.PATCH, e.g. 1.31.2");
+                    None
+                }
+            },
+        };
+
+        let dc_name = spec.cloud.get("dc").and_then(|v| v.as_str()).unwrap_or_default();
+        let datacenter = if dc_name.is_empty() {
+            r.error(doc.locate(&["spec", "cloud"]), &subject, "spec.cloud.dc is not set", format!("set spec.cloud.dc to a datacenter: {}", join_keys(&datacenters)));
+            None
+        } else if let Some(dc) = datacenters.get(dc_name) {
+            Some(*dc)
+        } else {
+            r.error(
+                doc.locate(&["spec", "cloud", "dc"]),
+                &subject,
+                format!("spec.cloud.dc {dc_name:?} is not a datacenter of any seed"),
+                format!("use one of: {}", join_keys(&datacenters)),
+            );
+            None
+        };
+        if let Some(dc) = datacenter {
+            check_cloud_provider(r, doc, &subject, spec, dc);
+        }
+
+        let seed_defaults = datacenter.and_then(|dc| seeds.defaults.get(&dc.seed)).cloned().unwrap_or_default();
+        let overrides = spec.components_override.clone().unwrap_or_default();
+        let apiserver_replicas = overrides
+            .apiserver
+            .as_ref()
+            .and_then(|a| a.replicas)
+            .or(seed_defaults.apiserver.as_ref().and_then(|a| a.replicas))
+            .unwrap_or(config.apiserver_replicas);
+        if apiserver_replicas < 1 {
+            r.error(doc.locate(&["spec", "componentsOverride", "apiserver", "replicas"]), &subject, format!("apiserver replicas {apiserver_replicas} is below 1"), "set componentsOverride.apiserver.replicas to 1 or more");
+        }
+        let prometheus_replicas = overrides
+            .prometheus
+            .as_ref()
+            .and_then(|p| p.replicas)
+            .or(seed_defaults.prometheus.as_ref().and_then(|p| p.replicas))
+            .unwrap_or(1);
+        if prometheus_replicas < 1 {
+            r.error(doc.locate(&["spec", "componentsOverride", "prometheus", "replicas"]), &subject, format!("prometheus replicas {prometheus_replicas} is below 1"), "set componentsOverride.prometheus.replicas to 1 or more");
+        }
+        let etcd_override = overrides.etcd.clone().unwrap_or_default();
+        let etcd_default = seed_defaults.etcd.clone().unwrap_or_default();
+        let launcher = spec.features.get("etcdLauncher").copied().unwrap_or(config.etcd_launcher);
+        let requested_size = etcd_override.cluster_size.or(etcd_default.cluster_size).unwrap_or(DEFAULT_ETCD_CLUSTER_SIZE);
+        if !(MIN_ETCD_CLUSTER_SIZE..=MAX_ETCD_CLUSTER_SIZE).contains(&requested_size) {
+            r.error(
+                doc.locate(&["spec", "componentsOverride", "etcd", "clusterSize"]),
+                &subject,
+                format!("etcd clusterSize {requested_size} is outside KKP's bounds {MIN_ETCD_CLUSTER_SIZE}..{MAX_ETCD_CLUSTER_SIZE}"),
+                format!("set componentsOverride.etcd.clusterSize between {MIN_ETCD_CLUSTER_SIZE} and {MAX_ETCD_CLUSTER_SIZE} (an odd number keeps quorum cheapest)"),
+            );
+        }
+        // Without etcd-launcher KKP always runs three members.
+        let cluster_size = if launcher { requested_size } else { DEFAULT_ETCD_CLUSTER_SIZE };
+        let disk_size = etcd_override.disk_size.or(etcd_default.disk_size).unwrap_or_else(|| config.etcd_disk_size.clone());
+        if !is_quantity(&disk_size) {
+            r.error(doc.locate(&["spec", "componentsOverride", "etcd", "diskSize"]), &subject, format!("etcd diskSize {disk_size:?} is not a Kubernetes quantity"), "use a size such as 5Gi or 20Gi");
+        }
+        let storage_class = etcd_override
+            .storage_class
+            .or(etcd_default.storage_class)
+            .unwrap_or_else(|| DEFAULT_ETCD_STORAGE_CLASS.into());
+
+        let seed = datacenter.and_then(|dc| seeds.seeds.get(&dc.seed));
+        let expose = match spec.expose_strategy.as_deref() {
+            None | Some("") => seed.map(|s| s.expose_strategy).unwrap_or(config.expose_strategy),
+            Some(s) => expose_strategy(r, doc, &["spec", "exposeStrategy"], &subject, s),
+        };
+        let network = resolve_network(r, doc, &subject, spec, datacenter, version.as_ref(), expose);
+
+        let (Some(version), Some(dc), Some(seed), Some(network)) = (version, datacenter, seed, network) else {
+            continue;
+        };
+        let apiserver_service_type = dc.apiserver_service_type.unwrap_or(match expose {
+            ExposeStrategy::NodePort | ExposeStrategy::LoadBalancer => ServiceType::NodePort,
+            ExposeStrategy::Tunneling => ServiceType::ClusterIP,
+        });
+        clusters.insert(
+            name.clone(),
+            Cluster {
+                external_name: format!("{name}.{}.{}", seed.dns_name, config.domain),
+                name,
+                human_readable_name: spec.human_readable_name.clone(),
+                seed: dc.seed.clone(),
+                datacenter: dc.name.clone(),
+                provider: dc.provider.clone(),
+                version,
+                expose_strategy: expose,
+                apiserver_service_type,
+                network,
+                etcd: Etcd { cluster_size, storage_class, disk_size, launcher },
+                apiserver_replicas,
+                prometheus_replicas,
+                node_port_range: config.node_port_range.clone(),
+                source: doc.source(),
+            },
+        );
+    }
+    clusters
+}
+
+/// `spec.cloud.providerName` and the provider block, when given, must match the datacenter.
+fn check_cloud_provider(r: &mut Resolver, doc: &Document, subject: &str, spec: &kkp::ClusterSpec, dc: &Datacenter) {
+    if let Some(named) = spec.cloud.get("providerName").and_then(|v| v.as_str())
+        && named != dc.provider
+    {
+        r.error(
+            doc.locate(&["spec", "cloud", "providerName"]),
+            subject,
+            format!("spec.cloud.providerName {named:?} does not match datacenter {:?}, which is {}", dc.name, dc.provider),
+            format!("set providerName to {} or pick a {named} datacenter", dc.provider),
+        );
+    }
+    for key in spec.cloud.keys() {
+        if key == "dc" || key == "providerName" {
+            continue;
+        }
+        if kkp::PROVIDERS.contains(&key.as_str()) && key != &dc.provider {
+            r.error(
+                doc.locate(&["spec", "cloud", key]),
+                subject,
+                format!("spec.cloud.{key} is set, but datacenter {:?} is {}", dc.name, dc.provider),
+                format!("use a spec.cloud.{} block, or pick a {key} datacenter", dc.provider),
+            );
+        }
+    }
+}
+
+fn resolve_network(
+    r: &mut Resolver,
+    doc: &Document,
+    subject: &str,
+    spec: &kkp::ClusterSpec,
+    dc: Option<&Datacenter>,
+    version: Option<&semver::Version>,
+    expose: ExposeStrategy,
+) -> Option<Network> {
+    let given = spec.cluster_network.as_ref();
+    let kubevirt = dc.is_some_and(|d| d.provider == "kubevirt");
+    let mut ok = true;
+    let mut cidrs = |field: &str, given: Option<&kkp::NetworkRanges>, default: &str| -> Vec<ipnet::IpNet> {
+        let blocks: Vec<String> = match given {
+            Some(g) if !g.cidr_blocks.is_empty() => g.cidr_blocks.clone(),
+            _ => vec![default.to_string()],
+        };
+        let mut nets = Vec::new();
+        for block in blocks {
+            match block.parse::<ipnet::IpNet>() {
+                Ok(net) => nets.push(net),
+                Err(_) => {
+                    ok = false;
+                    r.error(
+                        doc.locate(&["spec", "clusterNetwork", field, "cidrBlocks"]),
+                        subject,
+                        format!("clusterNetwork.{field}.cidrBlocks entry {block:?} is not a CIDR"),
+                        "write it as address/prefix, e.g. 10.240.16.0/20",
+                    );
+                }
+            }
+        }
+        nets
+    };
+    let pods = cidrs("pods", given.and_then(|g| g.pods.as_ref()), if kubevirt { "172.26.0.0/16" } else { "172.25.0.0/16" });
+    let services = cidrs("services", given.and_then(|g| g.services.as_ref()), if kubevirt { "10.241.0.0/20" } else { "10.240.16.0/20" });
+    let proxy_mode = given.and_then(|g| g.proxy_mode.clone()).unwrap_or_else(|| {
+        if dc.is_some_and(|d| d.provider == "hetzner") {
+            "iptables".into()
+        } else if version.is_some_and(|v| (v.major, v.minor) >= (1, 35)) {
+            "nftables".into()
+        } else {
+            "ipvs".into()
+        }
+    });
+    if !matches!(proxy_mode.as_str(), "ipvs" | "iptables" | "nftables" | "ebpf") {
+        ok = false;
+        r.error(doc.locate(&["spec", "clusterNetwork", "proxyMode"]), subject, format!("proxyMode {proxy_mode:?} is not supported"), "use ipvs, iptables, nftables or ebpf");
+    }
+    let tunneling_agent_ip = match (expose, given.and_then(|g| g.tunneling_agent_ip.as_deref())) {
+        (ExposeStrategy::Tunneling, Some(text)) => match text.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                ok = false;
+                r.error(doc.locate(&["spec", "clusterNetwork", "tunnelingAgentIP"]), subject, format!("tunnelingAgentIP {text:?} is not an IP address"), "use an address such as 100.64.30.10");
+                None
+            }
+        },
+        (ExposeStrategy::Tunneling, None) => DEFAULT_TUNNELING_AGENT_IP.parse().ok(),
+        _ => None,
+    };
+    let network = Network {
+        pods,
+        services,
+        dns_domain: given.and_then(|g| g.dns_domain.clone()).unwrap_or_else(|| "cluster.local".into()),
+        proxy_mode,
+        node_cidr_mask_size_ipv4: given.and_then(|g| g.node_cidr_mask_size_ipv4).unwrap_or(24),
+        node_access_network: DEFAULT_NODE_ACCESS_NETWORK.parse().expect("constant CIDR"),
+        tunneling_agent_ip,
+    };
+    ok.then_some(network)
+}
+
+fn check_name(r: &mut Resolver, doc: &Document, subject: &str, name: &str, max: usize) -> bool {
+    if name.is_empty() {
+        r.error(doc.locate(&["metadata"]), subject, "metadata.name is not set", "set metadata.name");
+        return false;
+    }
+    if !is_dns1123_label(name) || name.len() > max {
+        r.error(
+            doc.locate(&["metadata", "name"]),
+            subject,
+            format!("metadata.name {name:?} is not a DNS-1123 label of at most {max} characters"),
+            "use lowercase letters, digits and '-', starting and ending with a letter or digit",
+        );
+        return false;
+    }
+    true
+}
+
+fn join_keys<V>(map: &BTreeMap<&str, V>) -> String {
+    if map.is_empty() {
+        return "(no datacenters are defined; add a Seed with spec.datacenters)".into();
+    }
+    map.keys().copied().collect::<Vec<_>>().join(", ")
+}
+
+/// RFC 1123 label: at most 63 of `[a-z0-9-]`, starting and ending alphanumeric.
+pub fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// A Kubernetes quantity such as `5Gi`, `500M` or `1.5Ti`.
+fn is_quantity(s: &str) -> bool {
+    let digits_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, suffix) = s.split_at(digits_end);
+    !number.is_empty()
+        && number.parse::<f64>().is_ok()
+        && ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E"].contains(&suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_names() {
+        assert!(is_dns1123_label("aws-eu-central-1"));
+        assert!(!is_dns1123_label("AWS"));
+        assert!(!is_dns1123_label("-a"));
+        assert!(is_dns1123_subdomain("kkp.example.com"));
+        assert!(!is_dns1123_subdomain("kkp..example.com"));
+    }
+
+    #[test]
+    fn quantities() {
+        assert!(is_quantity("5Gi"));
+        assert!(is_quantity("1.5Ti"));
+        assert!(!is_quantity("five"));
+        assert!(!is_quantity("5GB"));
+    }
+}

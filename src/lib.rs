@@ -17,3 +17,4 @@ pub mod address;
 pub mod topology;
 pub mod object;
 pub mod pki;
+pub mod render;

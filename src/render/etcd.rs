@@ -1,0 +1,176 @@
+//! etcd: headless Service, StatefulSet with a data volume claim template, PodDisruptionBudget
+//! (KKP `pkg/resources/etcd`).
+
+use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
+use super::{Body, DesiredNode, manifest};
+use crate::topology::Cluster;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
+    VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// Secrets the etcd pods mount (and whose fingerprints roll them).
+const MOUNTED_SECRETS: [&str; 3] = ["ca", "etcd-tls-certificate", "apiserver-etcd-client-certificate"];
+
+/// The image KKP pins for the cluster's Kubernetes version.
+fn image(cluster: &Cluster) -> String {
+    let tag = if (cluster.version.major, cluster.version.minor) >= (1, 36) { "3.6.12-0" } else { "3.5.21-0" };
+    format!("registry.k8s.io/etcd:{tag}")
+}
+
+/// The etcd nodes.
+pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
+    let service = Service {
+        metadata: object_meta("etcd", "etcd", cluster),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            publish_not_ready_addresses: Some(true),
+            selector: Some(selector_labels("etcd", cluster)),
+            ports: Some(vec![port("client", 2379), port("peer", 2380), port("peer-tls", 2381)]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (annotations, fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
+    let statefulset = StatefulSet {
+        metadata: object_meta("etcd", "etcd", cluster),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(cluster.etcd.cluster_size),
+            service_name: Some("etcd".into()),
+            pod_management_policy: Some("Parallel".into()),
+            selector: selector("etcd", cluster),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(selector_labels("etcd", cluster)),
+                    annotations: Some(annotations),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some("etcd-launcher".into()),
+                    containers: vec![container(cluster)],
+                    volumes: Some(meta::secret_volumes(&MOUNTED_SECRETS, &["ca"])),
+                    ..Default::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                metadata: ObjectMeta { name: Some("data".into()), ..Default::default() },
+                spec: Some(PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    storage_class_name: Some(cluster.etcd.storage_class.clone()),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some(BTreeMap::from([("storage".to_string(), Quantity(cluster.etcd.disk_size.clone()))])),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let pdb = PodDisruptionBudget {
+        metadata: object_meta("etcd", "etcd", cluster),
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(cluster.etcd.cluster_size / 2 + 1)),
+            selector: Some(selector("etcd", cluster)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let service_address = meta::object(cluster, "Service", "etcd");
+    let statefulset_address = meta::object(cluster, "StatefulSet", "etcd");
+    let mut sts_deps = vec![service_address];
+    sts_deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
+    vec![
+        meta::cluster_node(cluster, "Service", "etcd", Vec::new(), Body::Object { manifest: manifest(&service), fingerprints: Vec::new() }),
+        meta::cluster_node(cluster, "StatefulSet", "etcd", sts_deps, Body::Object { manifest: manifest(&statefulset), fingerprints }),
+        meta::cluster_node(cluster, "PodDisruptionBudget", "etcd", vec![statefulset_address], Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() }),
+    ]
+}
+
+fn port(name: &str, number: i32) -> ServicePort {
+    ServicePort { name: Some(name.into()), port: number, protocol: Some("TCP".into()), target_port: Some(IntOrString::Int(number)), ..Default::default() }
+}
+
+/// The etcd container: KKP's command line without etcd-launcher (see docs/architecture.md).
+fn container(cluster: &Cluster) -> Container {
+    let ns = cluster.namespace();
+    let initial_cluster = (0..cluster.etcd.cluster_size)
+        .map(|i| format!("etcd-{i}=http://etcd-{i}.etcd.{ns}.svc.cluster.local:2380"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let command = vec![
+        "/usr/local/bin/etcd".to_string(),
+        "--name=$(POD_NAME)".into(),
+        "--data-dir=/var/run/etcd/pod_$(POD_NAME)/".into(),
+        format!("--initial-cluster={initial_cluster}"),
+        format!("--initial-cluster-token={}", cluster.name),
+        "--initial-cluster-state=new".into(),
+        format!("--advertise-client-urls=https://$(POD_NAME).etcd.{ns}.svc.cluster.local:2379,https://$(POD_IP):2379"),
+        "--listen-client-urls=https://$(POD_IP):2379,https://127.0.0.1:2379".into(),
+        "--listen-metrics-urls=http://$(POD_IP):2378,http://127.0.0.1:2378".into(),
+        "--listen-peer-urls=http://$(POD_IP):2380".into(),
+        format!("--initial-advertise-peer-urls=http://$(POD_NAME).etcd.{ns}.svc.cluster.local:2380"),
+        "--trusted-ca-file=/etc/etcd/pki/ca/ca.crt".into(),
+        "--client-cert-auth".into(),
+        "--cert-file=/etc/etcd/pki/tls/etcd-tls.crt".into(),
+        "--key-file=/etc/etcd/pki/tls/etcd-tls.key".into(),
+        "--auto-compaction-retention=8".into(),
+    ];
+    let field_env = |name: &str, path: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource { field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..Default::default() }), ..Default::default() }),
+        ..Default::default()
+    };
+    let health = |path: &str| Probe {
+        http_get: Some(HTTPGetAction { path: Some(path.into()), port: IntOrString::Int(2378), scheme: Some("HTTP".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    Container {
+        name: "etcd".into(),
+        image: Some(image(cluster)),
+        command: Some(command),
+        env: Some(vec![field_env("POD_NAME", "metadata.name"), field_env("POD_IP", "status.podIP")]),
+        ports: Some(vec![
+            ContainerPort { name: Some("client".into()), container_port: 2379, protocol: Some("TCP".into()), ..Default::default() },
+            ContainerPort { name: Some("peer".into()), container_port: 2380, protocol: Some("TCP".into()), ..Default::default() },
+            ContainerPort { name: Some("metrics".into()), container_port: 2378, protocol: Some("TCP".into()), ..Default::default() },
+        ]),
+        readiness_probe: Some(Probe {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    "/usr/local/bin/etcdctl".into(),
+                    "--endpoints=https://127.0.0.1:2379".into(),
+                    "--cacert=/etc/etcd/pki/ca/ca.crt".into(),
+                    "--cert=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
+                    "--key=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
+                    "endpoint".into(),
+                    "health".into(),
+                ]),
+            }),
+            ..Default::default()
+        }),
+        liveness_probe: Some(health("/health?exclude=NOSPACE&serializable=true")),
+        startup_probe: Some(health("/health?serializable=false")),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([("cpu".to_string(), Quantity("50m".into())), ("memory".to_string(), Quantity("256Mi".into()))])),
+            limits: Some(BTreeMap::from([("cpu".to_string(), Quantity("2".into())), ("memory".to_string(), Quantity("2Gi".into()))])),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount { name: "data".into(), mount_path: "/var/run/etcd".into(), ..Default::default() },
+            mount("etcd-tls-certificate", "/etc/etcd/pki/tls"),
+            mount("ca", "/etc/etcd/pki/ca"),
+            mount("apiserver-etcd-client-certificate", "/etc/etcd/pki/client"),
+        ]),
+        ..Default::default()
+    }
+}

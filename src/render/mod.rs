@@ -1,0 +1,135 @@
+//! Render: the pure step from a [`Topology`] to the desired nodes of the graph.
+//!
+//! For every seed: a logical seed node, a logical node per datacenter, and namespace
+//! `kubermatic`. For every user cluster, in namespace `cluster-<name>` on its seed, the objects
+//! KKP's seed-controller-manager creates, with KKP's names, ports, labels and certificate
+//! subjects (see docs/architecture.md for where kkp deviates and why).
+//!
+//! Nothing here reads files, the clock or randomness. Certificates are described, not issued
+//! ([`Body::Secret`]); workloads name the Secrets whose fingerprints they carry
+//! ([`FingerprintRef`]), and plan/apply fill those in.
+
+mod apiserver;
+mod etcd;
+mod meta;
+mod namespace;
+mod openvpn;
+mod pki;
+mod prometheus;
+mod seed;
+
+use crate::address::Address;
+use crate::object::ObjectRef;
+use crate::pki::CertRequest;
+use crate::topology::{Cluster, Topology};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bumped whenever rendering changes what it produces for the same input, so per-cluster input
+/// digests recorded by older versions stop matching and those clusters are rendered again.
+pub const RENDERER_VERSION: u32 = 1;
+
+/// One node of the desired graph.
+#[derive(Debug, Clone)]
+pub struct DesiredNode {
+    /// Stable address.
+    pub address: Address,
+    /// The seed the node lives on.
+    pub seed: String,
+    /// The user cluster it belongs to, if any.
+    pub cluster: Option<String>,
+    /// Nodes that must be in place first.
+    pub deps: Vec<Address>,
+    /// What the node is.
+    pub body: Body,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum Body {
+    /// A node with no object (seed, datacenter); kept in state so changes are visible.
+    Logical {
+        /// The settings that define it.
+        settings: Value,
+    },
+    /// A Kubernetes object written as rendered.
+    Object {
+        /// The manifest; placeholders wherever `fingerprints` point.
+        manifest: Value,
+        /// Places in the manifest that carry a Secret's fingerprint.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fingerprints: Vec<FingerprintRef>,
+    },
+    /// A Secret whose content (keys and certificates) is issued at apply time.
+    Secret {
+        /// The Secret's identity.
+        object: ObjectRef,
+        /// Labels to put on it.
+        labels: std::collections::BTreeMap<String, String>,
+        /// What it must hold.
+        request: CertRequest,
+    },
+}
+
+impl Body {
+    /// The Kubernetes object this node writes, if any.
+    pub fn object(&self) -> Option<ObjectRef> {
+        match self {
+            Body::Logical { .. } => None,
+            Body::Object { manifest, .. } => ObjectRef::of(manifest),
+            Body::Secret { object, .. } => Some(object.clone()),
+        }
+    }
+}
+
+/// A manifest location (JSON pointer) that holds the fingerprint of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintRef {
+    /// JSON pointer into the manifest.
+    pub pointer: String,
+    /// The Secret node whose fingerprint goes there.
+    pub secret: Address,
+}
+
+/// Every desired node of the topology: seeds first, then clusters, each in name order.
+pub fn topology(topology: &Topology) -> Vec<DesiredNode> {
+    let mut nodes = Vec::new();
+    for seed in topology.seeds.values() {
+        nodes.extend(seed::render(seed));
+    }
+    for cluster in topology.clusters.values() {
+        nodes.extend(self::cluster(cluster));
+    }
+    nodes
+}
+
+/// The desired nodes of one seed (logical seed and datacenter nodes, namespace `kubermatic`).
+pub fn seed(seed: &crate::topology::Seed) -> Vec<DesiredNode> {
+    seed::render(seed)
+}
+
+/// The desired nodes of one user cluster, in dependency order.
+pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
+    let mut nodes = vec![namespace::cluster_namespace(cluster)];
+    nodes.extend(pki::secrets(cluster));
+    nodes.extend(etcd::render(cluster));
+    nodes.extend(apiserver::render(cluster));
+    nodes.extend(openvpn::render(cluster));
+    nodes.extend(prometheus::render(cluster));
+    nodes
+}
+
+/// Digest of everything a cluster's objects are rendered from (its resolved settings and the
+/// renderer version). Equal digests prove the rendered objects are equal without rendering.
+pub fn cluster_input_digest(cluster: &Cluster) -> String {
+    crate::object::digest(&(RENDERER_VERSION, cluster))
+}
+
+/// Serialises a typed k8s-openapi object into its manifest.
+fn manifest<T: Serialize>(object: &T) -> Value {
+    serde_json::to_value(object).expect("k8s-openapi objects always serialise")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! OpenVPN (KKP's legacy node-access tunnel): Service `openvpn-server` on 1194, ConfigMap
+//! `openvpn-client-configs`, Deployment `openvpn-server` (KKP `pkg/resources/openvpn`).
+
+use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
+use super::{Body, DesiredNode, manifest};
+use crate::topology::{Cluster, ExposeStrategy};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+const MOUNTED_SECRETS: [&str; 2] = ["openvpn-ca", "openvpn-server-certificates"];
+const IMAGE: &str = "quay.io/kubermatic/openvpn:v2.5.2-r0";
+
+/// The OpenVPN nodes.
+pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
+    let mut service_meta = object_meta("openvpn-server", "openvpn-server", cluster);
+    let (service_type, annotations) = match cluster.expose_strategy {
+        ExposeStrategy::NodePort => ("NodePort", [("nodeport-proxy.k8s.io/expose", "true")]),
+        ExposeStrategy::LoadBalancer => ("NodePort", [("nodeport-proxy.k8s.io/expose-namespaced", "true")]),
+        ExposeStrategy::Tunneling => ("ClusterIP", [("nodeport-proxy.k8s.io/expose", "Tunneling")]),
+    };
+    service_meta.annotations = Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let service = Service {
+        metadata: service_meta,
+        spec: Some(ServiceSpec {
+            type_: Some(service_type.into()),
+            selector: Some(selector_labels("openvpn-server", cluster)),
+            ports: Some(vec![ServicePort {
+                name: Some("secure".into()),
+                port: 1194,
+                protocol: Some("TCP".into()),
+                target_port: Some(IntOrString::Int(1194)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    // `iroute` lines let the server route the user cluster's networks back through the client.
+    let iroutes: String = cluster
+        .network
+        .pods
+        .iter()
+        .chain(&cluster.network.services)
+        .chain(std::iter::once(&cluster.network.node_access_network))
+        .filter_map(|net| match net {
+            ipnet::IpNet::V4(v4) => Some(format!("iroute {} {}\n", v4.network(), v4.netmask())),
+            ipnet::IpNet::V6(_) => None,
+        })
+        .collect();
+    let configmap = ConfigMap {
+        metadata: object_meta("openvpn-client-configs", "openvpn-server", cluster),
+        data: Some(BTreeMap::from([("user-cluster-client".to_string(), iroutes)])),
+        ..Default::default()
+    };
+
+    let (annotations, fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
+    let routes: Vec<String> = cluster
+        .network
+        .pods
+        .iter()
+        .chain(&cluster.network.services)
+        .chain(std::iter::once(&cluster.network.node_access_network))
+        .filter_map(|net| match net {
+            ipnet::IpNet::V4(v4) => Some(format!("--push=route {} {}", v4.network(), v4.netmask())),
+            ipnet::IpNet::V6(_) => None,
+        })
+        .collect();
+    let mut args = vec![
+        "--proto".to_string(),
+        "tcp".into(),
+        "--dev".into(),
+        "tun".into(),
+        "--mode".into(),
+        "server".into(),
+        "--lport".into(),
+        "1194".into(),
+        "--server".into(),
+        "10.20.0.0".into(),
+        "255.255.255.0".into(),
+        "--ca".into(),
+        "/etc/kubernetes/pki/ca/ca.crt".into(),
+        "--cert".into(),
+        "/etc/openvpn/pki/server/server.crt".into(),
+        "--key".into(),
+        "/etc/openvpn/pki/server/server.key".into(),
+        "--dh".into(),
+        "none".into(),
+        "--cipher".into(),
+        "AES-256-GCM".into(),
+        "--client-config-dir".into(),
+        "/etc/openvpn/clients".into(),
+    ];
+    args.extend(routes);
+    let deployment = Deployment {
+        metadata: object_meta("openvpn-server", "openvpn-server", cluster),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: selector("openvpn-server", cluster),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(selector_labels("openvpn-server", cluster)), annotations: Some(annotations), ..Default::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "openvpn-server".into(),
+                        image: Some(IMAGE.into()),
+                        command: Some(vec!["/usr/sbin/openvpn".into()]),
+                        args: Some(args),
+                        ports: Some(vec![ContainerPort { name: Some("secure".into()), container_port: 1194, protocol: Some("TCP".into()), ..Default::default() }]),
+                        volume_mounts: Some(vec![
+                            mount("openvpn-ca", "/etc/kubernetes/pki/ca"),
+                            mount("openvpn-server-certificates", "/etc/openvpn/pki/server"),
+                            mount("openvpn-client-configs", "/etc/openvpn/clients"),
+                        ]),
+                        ..Default::default()
+                    }],
+                    volumes: Some({
+                        let mut volumes = meta::secret_volumes(&MOUNTED_SECRETS, &["openvpn-ca"]);
+                        volumes.push(meta::configmap_volume("openvpn-client-configs"));
+                        volumes
+                    }),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let configmap_address = meta::object(cluster, "ConfigMap", "openvpn-client-configs");
+    let mut deps = vec![meta::object(cluster, "Service", "openvpn-server"), configmap_address];
+    deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
+    vec![
+        meta::cluster_node(cluster, "Service", "openvpn-server", Vec::new(), Body::Object { manifest: manifest(&service), fingerprints: Vec::new() }),
+        meta::cluster_node(cluster, "ConfigMap", "openvpn-client-configs", Vec::new(), Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() }),
+        meta::cluster_node(cluster, "Deployment", "openvpn-server", deps, Body::Object { manifest: manifest(&deployment), fingerprints }),
+    ]
+}

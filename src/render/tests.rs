@@ -1,0 +1,153 @@
+use super::*;
+use crate::topology;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn example(name: &str) -> Topology {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    topology::load(&[dir]).unwrap_or_else(|e| panic!("example {name} must load: {e}"))
+}
+
+fn roundtrip<T: serde::de::DeserializeOwned + Serialize>(manifest: &Value) {
+    let typed: T = serde_json::from_value(manifest.clone()).expect("manifest parses as its typed struct");
+    assert_eq!(&serde_json::to_value(typed).unwrap(), manifest, "manifest survives a round trip through its typed struct");
+}
+
+#[test]
+fn every_object_of_every_example_round_trips_through_its_typed_struct() {
+    for name in ["quickstart", "multi-seed"] {
+        for node in topology(&example(name)) {
+            let Body::Object { manifest, .. } = &node.body else { continue };
+            match manifest["kind"].as_str().unwrap() {
+                "Namespace" => roundtrip::<Namespace>(manifest),
+                "Service" => roundtrip::<Service>(manifest),
+                "ConfigMap" => roundtrip::<ConfigMap>(manifest),
+                "StatefulSet" => roundtrip::<StatefulSet>(manifest),
+                "Deployment" => roundtrip::<Deployment>(manifest),
+                "PodDisruptionBudget" => roundtrip::<PodDisruptionBudget>(manifest),
+                other => panic!("{}: unexpected kind {other}", node.address),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cluster_gets_kkps_objects_in_its_namespace() {
+    let topo = example("quickstart");
+    let nodes = cluster(&topo.clusters["qs4k7x2mzp"]);
+    let names: BTreeSet<String> = nodes.iter().map(|n| n.address.to_string()).collect();
+    for expected in [
+        "cluster/qs4k7x2mzp/namespace",
+        "cluster/qs4k7x2mzp/secret/ca",
+        "cluster/qs4k7x2mzp/secret/front-proxy-ca",
+        "cluster/qs4k7x2mzp/secret/apiserver-tls",
+        "cluster/qs4k7x2mzp/secret/etcd-tls-certificate",
+        "cluster/qs4k7x2mzp/secret/apiserver-etcd-client-certificate",
+        "cluster/qs4k7x2mzp/secret/kubelet-client-certificates",
+        "cluster/qs4k7x2mzp/secret/apiserver-proxy-client-certificate",
+        "cluster/qs4k7x2mzp/secret/service-account-key",
+        "cluster/qs4k7x2mzp/secret/openvpn-ca",
+        "cluster/qs4k7x2mzp/secret/openvpn-server-certificates",
+        "cluster/qs4k7x2mzp/secret/openvpn-client-certificates",
+        "cluster/qs4k7x2mzp/secret/prometheus-apiserver-certificate",
+        "cluster/qs4k7x2mzp/service/etcd",
+        "cluster/qs4k7x2mzp/statefulset/etcd",
+        "cluster/qs4k7x2mzp/poddisruptionbudget/etcd",
+        "cluster/qs4k7x2mzp/service/apiserver-external",
+        "cluster/qs4k7x2mzp/deployment/apiserver",
+        "cluster/qs4k7x2mzp/poddisruptionbudget/apiserver",
+        "cluster/qs4k7x2mzp/service/openvpn-server",
+        "cluster/qs4k7x2mzp/configmap/openvpn-client-configs",
+        "cluster/qs4k7x2mzp/deployment/openvpn-server",
+        "cluster/qs4k7x2mzp/configmap/prometheus",
+        "cluster/qs4k7x2mzp/service/prometheus",
+        "cluster/qs4k7x2mzp/statefulset/prometheus",
+    ] {
+        assert!(names.contains(expected), "missing {expected}");
+    }
+    assert_eq!(nodes.len(), 25);
+    for node in &nodes {
+        if let Some(object) = node.body.object()
+            && object.kind != "Namespace"
+        {
+            assert_eq!(object.namespace.as_deref(), Some("cluster-qs4k7x2mzp"), "{}", node.address);
+        }
+    }
+}
+
+fn object<'a>(nodes: &'a [DesiredNode], address: &str) -> &'a Value {
+    match &nodes.iter().find(|n| n.address.as_str() == address).unwrap().body {
+        Body::Object { manifest, .. } => manifest,
+        other => panic!("{address} is not an object: {other:?}"),
+    }
+}
+
+#[test]
+fn apiserver_points_at_every_etcd_member_and_its_mounted_certificates() {
+    let topo = example("quickstart");
+    // qs9d3vh6rt runs five etcd members and three apiservers.
+    let nodes = cluster(&topo.clusters["qs9d3vh6rt"]);
+    let deployment = object(&nodes, "cluster/qs9d3vh6rt/deployment/apiserver");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let etcd = args.iter().find(|a| a.starts_with("--etcd-servers=")).unwrap();
+    assert_eq!(etcd.matches("https://etcd-").count(), 5);
+    assert!(etcd.contains("https://etcd-4.etcd.cluster-qs9d3vh6rt.svc.cluster.local:2379"));
+    assert!(args.contains(&"--tls-cert-file=/etc/kubernetes/tls/apiserver-tls.crt"));
+    let sts = object(&nodes, "cluster/qs9d3vh6rt/statefulset/etcd");
+    assert_eq!(sts["spec"]["replicas"], 5);
+    assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "10Gi");
+    assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"], "kubermatic-fast");
+    let pdb = object(&nodes, "cluster/qs9d3vh6rt/poddisruptionbudget/etcd");
+    assert_eq!(pdb["spec"]["minAvailable"], 3);
+    // Tunneling exposes the apiserver through SNI on a ClusterIP Service.
+    let svc = object(&nodes, "cluster/qs9d3vh6rt/service/apiserver-external");
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["metadata"]["annotations"]["nodeport-proxy.k8s.io/expose"], "SNI,Tunneling");
+}
+
+#[test]
+fn certificate_subjects_follow_kkp() {
+    let topo = example("quickstart");
+    let nodes = cluster(&topo.clusters["qs4k7x2mzp"]);
+    let request = |name: &str| match &nodes.iter().find(|n| n.address.as_str() == format!("cluster/qs4k7x2mzp/secret/{name}")).unwrap().body {
+        Body::Secret { request, .. } => request.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(request("ca").common_name, "root-ca.qs4k7x2mzp.europe.kkp.example.com");
+    let tls = request("apiserver-tls");
+    assert_eq!(tls.common_name, "kube-apiserver");
+    assert!(tls.dns_names.contains(&"qs4k7x2mzp.europe.kkp.example.com".to_string()));
+    assert!(tls.ip_addresses.contains(&"10.240.16.1".parse().unwrap()));
+    assert_eq!(tls.issuer.as_ref().unwrap().as_str(), "cluster/qs4k7x2mzp/secret/ca");
+    assert_eq!(request("kubelet-client-certificates").organizations, vec!["system:masters"]);
+    assert_eq!(request("apiserver-proxy-client-certificate").issuer.unwrap().as_str(), "cluster/qs4k7x2mzp/secret/front-proxy-ca");
+    assert_eq!(request("openvpn-server-certificates").key, crate::pki::KeyAlgorithm::EcdsaP256);
+}
+
+#[test]
+fn every_dependency_is_a_rendered_node_and_rendering_is_deterministic() {
+    for name in ["quickstart", "multi-seed"] {
+        let topo = example(name);
+        let nodes = topology(&topo);
+        let addresses: BTreeSet<&Address> = nodes.iter().map(|n| &n.address).collect();
+        assert_eq!(addresses.len(), nodes.len(), "addresses are unique");
+        for node in &nodes {
+            for dep in &node.deps {
+                assert!(addresses.contains(dep), "{} depends on unknown {dep}", node.address);
+            }
+            if let Body::Object { manifest, fingerprints } = &node.body {
+                for f in fingerprints {
+                    assert_eq!(manifest.pointer(&f.pointer).and_then(Value::as_str), Some(crate::object::KNOWN_AFTER_APPLY));
+                    assert!(node.deps.contains(&f.secret), "{} carries {} but does not depend on it", node.address, f.secret);
+                }
+            }
+        }
+        let again = topology(&topo);
+        let bodies = |nodes: &[DesiredNode]| nodes.iter().map(|n| serde_json::to_string(&n.body).unwrap()).collect::<Vec<_>>();
+        assert_eq!(bodies(&nodes), bodies(&again));
+    }
+}

@@ -18,3 +18,5 @@ pub mod topology;
 pub mod object;
 pub mod pki;
 pub mod render;
+pub mod graph;
+pub mod state;

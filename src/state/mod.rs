@@ -1,0 +1,186 @@
+//! State: what kkp last applied, per node its identity, digest and outputs.
+//!
+//! The state is an index kept small on purpose (DESIGN §11): per node the seed, the object's
+//! identity, the digest of what was applied, and certificate outputs (fingerprint, not-after).
+//! The applied bodies themselves, which only field-level diffs need, are content-addressed
+//! blobs loaded for the few nodes that change. Private keys and kubeconfigs are never here.
+//!
+//! [`format`] owns the on-disk envelope (`format_version`, lineage, serial), [`journal`] the
+//! append-only progress log an apply writes after every node, [`lock`] the one-writer lock,
+//! and [`file`] the local-file backend that puts them together.
+
+pub mod file;
+pub mod format;
+pub mod journal;
+pub mod lock;
+
+use crate::address::Address;
+use crate::object::ObjectRef;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Errors of the state layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a state file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The state file is not valid.
+    #[error("{}: not a kkp state file: {message}\n  fix: restore it from {}.backup, or move it away to start from an empty state", path.display(), path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The state was written by a newer kkp.
+    #[error("{}: state format {found} was written by a newer kkp (this kkp reads formats up to {supported})\n  fix: upgrade kkp", path.display())]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+    /// Someone else holds the lock.
+    #[error("{0}")]
+    Locked(lock::Locked),
+    /// `force-unlock` named a lock that is not the one held.
+    #[error("the lock on {} has ID {actual}, not {requested}\n  fix: check the ID printed in the lock error", path.display())]
+    LockMismatch {
+        /// The lock file.
+        path: PathBuf,
+        /// The ID the user gave.
+        requested: String,
+        /// The ID in the lock file.
+        actual: String,
+    },
+    /// `force-unlock` found no lock.
+    #[error("{} is not locked", path.display())]
+    NotLocked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The journal writer stopped.
+    #[error("the state journal {} stopped accepting records: {message}", path.display())]
+    JournalClosed {
+        /// The journal file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The state: lineage and serial, and one entry per applied node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Fixed when the state is created; a plan for another lineage is refused.
+    pub lineage: String,
+    /// Bumped on every persisted change.
+    pub serial: u64,
+    /// Per user cluster: the input digest recorded when all its nodes were applied.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterState>,
+    /// Per node: what was applied.
+    #[serde(default)]
+    pub nodes: BTreeMap<Address, NodeState>,
+}
+
+/// What is recorded of one user cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    /// [`crate::render::cluster_input_digest`] of the inputs all its nodes were applied from.
+    pub input_digest: String,
+}
+
+/// What is recorded of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeState {
+    /// The seed it lives on.
+    pub seed: String,
+    /// The object written, None for logical nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRef>,
+    /// Digest of the applied body (manifest, certificate request, or logical settings); the
+    /// key of its blob.
+    pub digest: String,
+    /// Certificate outputs, for Secrets kkp issues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateState>,
+}
+
+/// Public facts about an issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateState {
+    /// sha256 of the certificate DER (of the public key for a key pair).
+    pub fingerprint: String,
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<i64>,
+    /// Fingerprint of the CA that signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_fingerprint: Option<String>,
+}
+
+/// One change to a state, as an apply records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "op")]
+pub enum Change {
+    /// A node was applied.
+    Put {
+        /// Which node.
+        address: Address,
+        /// What is now recorded.
+        node: NodeState,
+    },
+    /// A node was deleted.
+    Remove {
+        /// Which node.
+        address: Address,
+    },
+    /// A cluster's input digest was recorded (Some) or invalidated (None).
+    Cluster {
+        /// Cluster name.
+        name: String,
+        /// The digest, or None.
+        input_digest: Option<String>,
+    },
+}
+
+impl State {
+    /// A fresh state with a new lineage.
+    pub fn new(lineage: String) -> Self {
+        State { lineage, serial: 0, clusters: BTreeMap::new(), nodes: BTreeMap::new() }
+    }
+
+    /// Applies one change in memory.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::Put { address, node } => {
+                self.nodes.insert(address, node);
+            }
+            Change::Remove { address } => {
+                self.nodes.remove(&address);
+            }
+            Change::Cluster { name, input_digest: Some(digest) } => {
+                self.clusters.insert(name, ClusterState { input_digest: digest });
+            }
+            Change::Cluster { name, input_digest: None } => {
+                self.clusters.remove(&name);
+            }
+        }
+    }
+}

@@ -82,6 +82,14 @@ impl Address {
     }
 }
 
+// Ordering, equality and hashing are those of the text, so maps keyed by addresses can be
+// searched by `&str` (prefix ranges in the state).
+impl std::borrow::Borrow<str> for Address {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

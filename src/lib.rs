@@ -20,3 +20,5 @@ pub mod pki;
 pub mod render;
 pub mod graph;
 pub mod state;
+pub mod plan;
+pub mod target;

@@ -125,6 +125,8 @@ pub struct NodeState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateState {
+    /// Digest of the request it was issued for.
+    pub request_digest: String,
     /// sha256 of the certificate DER (of the public key for a key pair).
     pub fingerprint: String,
     /// Unix seconds.

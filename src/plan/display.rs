@@ -1,0 +1,153 @@
+//! Renders a plan for people: a terminal view grouped by seed and cluster, and a size-capped
+//! markdown view for pull-request comments. Reads the [`Plan`] model only.
+
+use super::diff::FieldChange;
+use super::{Action, Plan, PlannedAction, Summary};
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Markdown output is cut beyond this size (GitHub comments hold 65,536 characters).
+pub const MARKDOWN_LIMIT: usize = 60_000;
+
+/// The closing summary line.
+pub fn summary_line(s: &Summary) -> String {
+    let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
+    format!(
+        "Plan: {} to add, {} to change, {} to replace, {} to destroy; across {} and {}.",
+        s.add,
+        s.change,
+        s.replace,
+        s.destroy,
+        plural(s.seeds, "seed", "seeds"),
+        plural(s.clusters, "cluster", "clusters")
+    )
+}
+
+/// The terminal view.
+pub fn human(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.summary.is_empty() {
+        let _ = writeln!(out, "No changes. The seeds match the topology ({} nodes up to date).", plan.summary.unchanged);
+        return out;
+    }
+    let _ = writeln!(out, "kkp will perform these actions (+ create, ~ update, -/+ replace, - destroy):");
+    for_each_group(plan, |heading, actions| {
+        let _ = writeln!(out, "\n{heading}");
+        for a in actions {
+            write_action(&mut out, a, "  ");
+        }
+    });
+    let _ = writeln!(out, "\n{}", summary_line(&plan.summary));
+    out
+}
+
+/// The pull-request view, at most [`MARKDOWN_LIMIT`] characters.
+pub fn markdown(plan: &Plan, digest: Option<&str>) -> String {
+    let mut out = String::from("### kkp plan\n\n");
+    let _ = writeln!(out, "**{}**\n", summary_line(&plan.summary));
+    if let Some(d) = digest {
+        let _ = writeln!(out, "Plan digest: `{d}` (apply with `kkp apply --expect-digest {d} PLANFILE`)\n");
+    }
+    if plan.summary.is_empty() {
+        out.push_str("No changes.\n");
+        return out;
+    }
+    let mut truncated = false;
+    for_each_group(plan, |heading, actions| {
+        if truncated {
+            return;
+        }
+        let mut section = String::new();
+        let counts = counts(actions);
+        let _ = writeln!(section, "<details><summary>{heading}: {counts}</summary>\n\n```diff");
+        for a in actions {
+            write_action(&mut section, a, "");
+        }
+        section.push_str("```\n</details>\n\n");
+        if out.len() + section.len() > MARKDOWN_LIMIT - 200 {
+            truncated = true;
+        } else {
+            out.push_str(&section);
+        }
+    });
+    if truncated {
+        let _ = writeln!(out, "_Output truncated at {MARKDOWN_LIMIT} characters; run `kkp show PLANFILE` for the whole plan._");
+    }
+    out
+}
+
+fn counts(actions: &[&PlannedAction]) -> String {
+    let n = |k: Action| actions.iter().filter(|a| a.action == k).count();
+    format!("{} to add, {} to change, {} to replace, {} to destroy", n(Action::Create), n(Action::Update), n(Action::Replace), n(Action::Delete))
+}
+
+/// Calls `f` once per group (a seed's own nodes, then each of its clusters) in plan order.
+fn for_each_group(plan: &Plan, mut f: impl FnMut(String, &[&PlannedAction])) {
+    let mut group: Vec<&PlannedAction> = Vec::new();
+    let key = |a: &PlannedAction| (a.seed.clone(), a.cluster.clone());
+    let heading = |a: &PlannedAction| match &a.cluster {
+        Some(c) => format!("seed {} · cluster {c}", a.seed),
+        None => format!("seed {}", a.seed),
+    };
+    for a in &plan.actions {
+        if let Some(first) = group.first()
+            && key(first) != key(a)
+        {
+            f(heading(first), &group);
+            group.clear();
+        }
+        group.push(a);
+    }
+    if let Some(first) = group.first() {
+        f(heading(first), &group);
+    }
+}
+
+fn write_action(out: &mut String, a: &PlannedAction, indent: &str) {
+    let _ = writeln!(out, "{indent}{:>3} {}  ({})", a.action.symbol(), a.address, a.reasons.join("; "));
+    if matches!(a.action, Action::Update | Action::Replace) {
+        for c in &a.changes {
+            write_change(out, c, &format!("{indent}      "));
+        }
+    }
+}
+
+fn write_change(out: &mut String, c: &FieldChange, indent: &str) {
+    let long = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).is_some_and(|s| s.contains('\n'));
+    if long(&c.before) || long(&c.after) {
+        let before = c.before.as_ref().and_then(Value::as_str).unwrap_or_default();
+        let after = c.after.as_ref().and_then(Value::as_str).unwrap_or_default();
+        let _ = writeln!(out, "{indent}~ {}:", c.path);
+        let diff = similar::TextDiff::from_lines(before, after);
+        for hunk in diff.unified_diff().context_radius(2).iter_hunks() {
+            for change in hunk.iter_changes() {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => "-",
+                    similar::ChangeTag::Insert => "+",
+                    similar::ChangeTag::Equal => " ",
+                };
+                let _ = write!(out, "{indent}    {sign} {}", change.value());
+                if change.missing_newline() {
+                    out.push('\n');
+                }
+            }
+        }
+        return;
+    }
+    let show = |v: &Value| match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    match (&c.before, &c.after) {
+        (Some(b), Some(a)) => {
+            let _ = writeln!(out, "{indent}~ {}: {} -> {}", c.path, show(b), show(a));
+        }
+        (None, Some(a)) => {
+            let _ = writeln!(out, "{indent}+ {}: {}", c.path, show(a));
+        }
+        (Some(b), None) => {
+            let _ = writeln!(out, "{indent}- {}: {}", c.path, show(b));
+        }
+        (None, None) => {}
+    }
+}

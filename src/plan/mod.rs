@@ -1,0 +1,670 @@
+//! Plan: the pure comparison of desired nodes with the state, giving ordered actions with
+//! reasons and field-level changes.
+//!
+//! A cluster whose input digest equals the one recorded at its last complete apply, and whose
+//! certificates are outside the renewal window, is known unchanged without rendering it
+//! (DESIGN §11). Everything else is rendered and compared node by node.
+//!
+//! [`file`] owns the saved-plan envelope and its digest; [`display`] renders a plan for
+//! humans and PR comments. Nothing here reads files or the clock: the caller passes `now` and
+//! a lookup for previously applied bodies.
+
+pub mod diff;
+pub mod display;
+pub mod file;
+
+use crate::address::Address;
+use crate::graph::Dag;
+use crate::object::{KNOWN_AFTER_APPLY, ObjectRef, digest};
+use crate::render::{self, Body, DesiredNode};
+use crate::state::{NodeState, State};
+use crate::topology::Topology;
+use diff::FieldChange;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Errors while planning.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The desired graph is not a DAG.
+    #[error(transparent)]
+    Graph(#[from] crate::graph::Error),
+    /// The plan would destroy data without permission.
+    #[error(
+        "the plan would destroy data:\n{}\n  fix: if this is intended, re-run with {}",
+        .0.iter().map(|(a, why)| format!("  {a}: {why}")).collect::<Vec<_>>().join("\n"),
+        .0.iter().map(|(a, _)| format!("--allow-destroy {a}")).collect::<Vec<_>>().join(" ")
+    )]
+    DestroyRefused(Vec<(Address, String)>),
+    /// A `--target` or `--exclude` matched nothing.
+    #[error("{flag} {address} matches no node of the topology or the state\n  fix: check the address with `kkp graph` (e.g. cluster/<name> or seed/<name>)")]
+    NoMatch {
+        /// `--target` or `--exclude`.
+        flag: &'static str,
+        /// The address given.
+        address: Address,
+    },
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do with one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// Create it.
+    Create,
+    /// Change it in place.
+    Update,
+    /// Delete and create it (or re-issue a certificate).
+    Replace,
+    /// Delete it.
+    Delete,
+}
+
+impl Action {
+    /// Terraform's symbols: `+`, `~`, `-/+`, `-`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// Options steering a plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Unix seconds, for certificate renewal.
+    pub now: i64,
+    /// Plan only these nodes (prefix match) and what they depend on.
+    pub targets: Vec<Address>,
+    /// Leave out these nodes (prefix match) and what depends on them.
+    pub excludes: Vec<Address>,
+    /// Allow destroying these data-bearing nodes (prefix match).
+    pub allow_destroy: Vec<Address>,
+}
+
+/// The plan: ordered actions and what they were planned against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// What the plan was computed against; apply refuses a plan whose basis changed.
+    pub basis: Basis,
+    /// Counts, for display.
+    pub summary: Summary,
+    /// Actions, grouped by seed and cluster, each after its dependencies.
+    pub actions: Vec<PlannedAction>,
+    /// Cluster input digests to record once every action of that cluster succeeded
+    /// (None: forget the cluster).
+    #[serde(default)]
+    pub clusters: BTreeMap<String, Option<String>>,
+}
+
+/// What a plan relied on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Basis {
+    /// The state's lineage (None: planned against no state).
+    pub lineage: Option<String>,
+    /// The state's serial.
+    pub serial: u64,
+    /// For every node an action touches or takes a value from: its digest in the state.
+    pub digests: BTreeMap<Address, Option<String>>,
+}
+
+/// Counts of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Creates.
+    pub add: usize,
+    /// In-place updates.
+    pub change: usize,
+    /// Replacements.
+    pub replace: usize,
+    /// Deletes.
+    pub destroy: usize,
+    /// Nodes that need nothing.
+    pub unchanged: usize,
+    /// Seeds with at least one action.
+    pub seeds: usize,
+    /// User clusters with at least one action.
+    pub clusters: usize,
+}
+
+impl Summary {
+    /// True when the plan does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.add + self.change + self.replace + self.destroy == 0
+    }
+}
+
+/// One action of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedAction {
+    /// The node.
+    pub address: Address,
+    /// The seed it is applied to.
+    pub seed: String,
+    /// Its user cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// What happens.
+    pub action: Action,
+    /// Why, in words (display only).
+    pub reasons: Vec<String>,
+    /// The Kubernetes object, if the node is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRef>,
+    /// For a replace that moves the node to another seed: where it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_seed: Option<String>,
+    /// The desired body (None for deletes). Fingerprints still unknown are placeholders that
+    /// apply fills in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Body>,
+    /// Other actions that must succeed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<Address>,
+    /// Field-level changes (display only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+}
+
+/// What state records of a body: the manifest of an object, the labels and request of a
+/// Secret kkp issues, the settings of a logical node. Its digest is the node's digest.
+pub fn recorded_value(body: &Body) -> Value {
+    match body {
+        Body::Logical { settings } => settings.clone(),
+        Body::Object { manifest, .. } => manifest.clone(),
+        Body::Secret { object, labels, request } => {
+            serde_json::json!({"object": object, "labels": labels, "request": request})
+        }
+    }
+}
+
+/// A decision about one node, kept while planning its dependants.
+#[derive(Clone)]
+struct Decision {
+    action: Option<Action>,
+    /// Known certificate fingerprint (None: unknown until apply, or not a certificate).
+    fingerprint: Option<String>,
+}
+
+struct Planner<'a> {
+    state: Option<&'a State>,
+    priors: &'a dyn Fn(&str) -> Option<Value>,
+    now: i64,
+    decisions: HashMap<Address, Decision>,
+    actions: Vec<PlannedAction>,
+    basis: BTreeMap<Address, Option<String>>,
+    unchanged: usize,
+}
+
+/// Plans `topology` against `state`. `priors` returns a previously applied body by digest
+/// (for field-level diffs; None degrades to a digest-only reason).
+pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) -> Option<Value>, options: &Options) -> Result<Plan> {
+    let mut planner = Planner { state, priors, now: options.now, decisions: HashMap::new(), actions: Vec::new(), basis: BTreeMap::new(), unchanged: 0 };
+    let mut desired: HashSet<Address> = HashSet::new();
+    let mut desired_deps: HashMap<Address, Vec<Address>> = HashMap::new();
+    let mut fast_clusters: HashSet<&str> = HashSet::new();
+    let mut cluster_digests = BTreeMap::new();
+
+    for seed in topology.seeds.values() {
+        let nodes = render::seed(seed);
+        planner.plan_group(&nodes);
+        for node in nodes {
+            desired.insert(node.address.clone());
+            desired_deps.insert(node.address, node.deps);
+        }
+    }
+    for cluster in topology.clusters.values() {
+        let input_digest = render::cluster_input_digest(cluster);
+        if planner.cluster_unchanged(&cluster.name, &input_digest) {
+            fast_clusters.insert(cluster.name.as_str());
+            planner.unchanged += planner.cluster_nodes(&cluster.name).len();
+            continue;
+        }
+        let nodes = render::cluster(cluster);
+        planner.plan_group(&nodes);
+        for node in nodes {
+            desired.insert(node.address.clone());
+            desired_deps.insert(node.address, node.deps);
+        }
+        cluster_digests.insert(cluster.name.clone(), Some(input_digest));
+    }
+    if let Some(state) = state {
+        planner.plan_deletes(state, &desired, &fast_clusters, topology, &mut cluster_digests);
+    }
+
+    // Dependencies between actions: through any chain of unchanged nodes.
+    let in_plan: HashSet<Address> = planner.actions.iter().map(|a| a.address.clone()).collect();
+    for action in &mut planner.actions {
+        if action.action != Action::Delete {
+            action.deps = action_deps(&action.address, &desired_deps, &in_plan);
+        }
+    }
+    let mut actions = planner.actions;
+    let basis_digests = planner.basis;
+
+    let touched: BTreeSet<Address> = actions.iter().map(|a| a.address.clone()).collect();
+    let partial = select(&mut actions, options, &desired, state)?;
+    for name in partial {
+        cluster_digests.remove(&name);
+    }
+    refuse_destroy(&actions, &options.allow_destroy)?;
+    let actions = order(actions)?;
+
+    let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
+    let kept: BTreeSet<&Address> = actions.iter().map(|a| &a.address).collect();
+    for (address, digest) in basis_digests {
+        // Keep what the remaining actions rely on: their own priors and the fingerprints
+        // they took from the state.
+        if kept.contains(&address) || !touched.contains(&address) {
+            basis.digests.insert(address, digest);
+        }
+    }
+    let summary = summarise(&actions, planner.unchanged);
+    Ok(Plan { basis, summary, actions, clusters: cluster_digests })
+}
+
+impl Planner<'_> {
+    fn prior(&self, address: &Address) -> Option<&NodeState> {
+        self.state.and_then(|s| s.nodes.get(address))
+    }
+
+    /// The state's nodes of one cluster (all addresses under `cluster/<name>/`).
+    fn cluster_nodes(&self, cluster: &str) -> Vec<(&Address, &NodeState)> {
+        let Some(state) = self.state else { return Vec::new() };
+        let prefix = format!("cluster/{cluster}/");
+        let from: (std::ops::Bound<&str>, std::ops::Bound<&str>) = (std::ops::Bound::Included(&prefix), std::ops::Bound::Unbounded);
+        state.nodes.range::<str, _>(from).take_while(|(a, _)| a.as_str().starts_with(&prefix)).collect()
+    }
+
+    /// True when the cluster's recorded inputs equal `input_digest` and none of its
+    /// certificates is due for renewal: nothing of it can have changed.
+    fn cluster_unchanged(&self, cluster: &str, input_digest: &str) -> bool {
+        let Some(state) = self.state else { return false };
+        if state.clusters.get(cluster).map(|c| c.input_digest.as_str()) != Some(input_digest) {
+            return false;
+        }
+        let window = crate::pki::RENEWAL_WINDOW_DAYS * 86_400;
+        !self
+            .cluster_nodes(cluster)
+            .into_iter()
+            .any(|(_, n)| n.certificate.as_ref().and_then(|c| c.not_after).is_some_and(|t| t - self.now < window))
+    }
+
+    /// Plans one seed's or cluster's nodes: certificates first (CAs before the leaves they
+    /// sign, as rendered), then everything else, so fingerprints are decided before the
+    /// workloads that carry them.
+    fn plan_group(&mut self, nodes: &[DesiredNode]) {
+        let (secrets, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(|n| matches!(n.body, Body::Secret { .. }));
+        for node in secrets.into_iter().chain(others) {
+            self.plan_node(node);
+        }
+    }
+
+    fn plan_node(&mut self, node: &DesiredNode) {
+        let prior = self.prior(&node.address).cloned();
+        self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
+        let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
+
+        let (body, mut decision, mut reasons) = match &node.body {
+            Body::Secret { request, .. } => {
+                let (action, reasons, fingerprint) = self.plan_certificate(node, request, prior.as_ref());
+                (node.body.clone(), Decision { action, fingerprint }, reasons)
+            }
+            Body::Object { manifest, fingerprints } => {
+                let mut manifest = manifest.clone();
+                let mut unknown = Vec::new();
+                let mut reasons = Vec::new();
+                for f in fingerprints {
+                    let decided = self.decisions.get(&f.secret).cloned();
+                    match decided.and_then(|d| d.fingerprint.filter(|_| d.action.is_none())) {
+                        Some(fp) => {
+                            if let Some(slot) = manifest.pointer_mut(&f.pointer) {
+                                *slot = Value::String(fp);
+                            }
+                            let secret_digest = self.prior(&f.secret).map(|p| p.digest.clone());
+                            self.basis.insert(f.secret.clone(), secret_digest);
+                        }
+                        None => {
+                            reasons.push(format!("{} changes: its fingerprint is known after apply", f.secret));
+                            unknown.push(f.clone());
+                        }
+                    }
+                }
+                let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
+                let digest = unknown.is_empty().then(|| digest(&manifest));
+                let action = match (&prior, &digest) {
+                    (None, _) => Some(Action::Create),
+                    (Some(p), Some(d)) if &p.digest == d => None,
+                    _ => Some(Action::Update),
+                };
+                (body, Decision { action, fingerprint: None }, reasons)
+            }
+            Body::Logical { settings } => {
+                let digest = digest(settings);
+                let action = match &prior {
+                    None => Some(Action::Create),
+                    Some(p) if p.digest == digest => None,
+                    Some(_) => Some(Action::Update),
+                };
+                (node.body.clone(), Decision { action, fingerprint: None }, Vec::new())
+            }
+        };
+        if moved_from.is_some() {
+            decision.action = Some(Action::Replace);
+            decision.fingerprint = None;
+            reasons.insert(0, format!("moves from seed {} to seed {}", moved_from.as_deref().unwrap_or_default(), node.seed));
+        }
+        let Some(mut action) = decision.action else {
+            self.unchanged += 1;
+            self.decisions.insert(node.address.clone(), decision);
+            return;
+        };
+
+        let desired_value = recorded_value(&body);
+        let prior_value = prior.as_ref().and_then(|p| (self.priors)(&p.digest));
+        let changes = match (&prior_value, action) {
+            (Some(before), Action::Update | Action::Replace) => diff::diff(before, &desired_value),
+            _ => Vec::new(),
+        };
+        if action == Action::Update
+            && let Some(object) = node.body.object()
+                && let Some(change) = diff::immutable_change(&object.kind, &changes)
+        {
+            action = Action::Replace;
+            reasons.insert(0, format!("{} cannot change in place", change.path));
+        }
+        if reasons.is_empty() {
+            reasons.push(match action {
+                Action::Create => "does not exist yet".to_string(),
+                _ if prior_value.is_none() => format!("differs from what was applied ({})", short(prior.as_ref().map(|p| p.digest.as_str()).unwrap_or_default())),
+                _ => describe_changes(&changes),
+            });
+        }
+        self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: None });
+        self.actions.push(PlannedAction {
+            address: node.address.clone(),
+            seed: node.seed.clone(),
+            cluster: node.cluster.clone(),
+            action,
+            reasons,
+            object: node.body.object(),
+            prior_seed: moved_from,
+            desired: Some(body),
+            deps: Vec::new(),
+            changes,
+        });
+    }
+
+    /// Decides a certificate Secret: create, re-issue (replace), or keep with its known
+    /// fingerprint.
+    fn plan_certificate(&self, node: &DesiredNode, request: &crate::pki::CertRequest, prior: Option<&NodeState>) -> (Option<Action>, Vec<String>, Option<String>) {
+        let Some(prior) = prior else {
+            let what = match request.kind {
+                crate::pki::CertKind::Ca => format!("new CA {:?}", request.common_name),
+                crate::pki::CertKind::Leaf => format!("new certificate {:?}", request.common_name),
+                crate::pki::CertKind::KeyPair => "new key pair".to_string(),
+            };
+            return (Some(Action::Create), vec![what], None);
+        };
+        let Some(cert) = &prior.certificate else {
+            return (Some(Action::Replace), vec!["the state holds no certificate for it".into()], None);
+        };
+        if cert.request_digest != request.digest() {
+            return (Some(Action::Replace), vec!["the certificate request changed".into()], None);
+        }
+        if let Some(issuer) = &request.issuer {
+            match self.decisions.get(issuer) {
+                Some(Decision { action: Some(_), .. }) => return (Some(Action::Replace), vec![format!("its issuer {issuer} is re-issued")], None),
+                Some(Decision { fingerprint: Some(fp), .. }) if cert.issuer_fingerprint.as_ref() != Some(fp) => {
+                    return (Some(Action::Replace), vec![format!("it was signed by another {issuer}")], None);
+                }
+                _ => {}
+            }
+        }
+        if let Some(reason) = cert.not_after.and_then(|t| request.renewal_reason(t, self.now)) {
+            return (Some(Action::Replace), vec![reason], None);
+        }
+        let body_digest = digest(&recorded_value(&node.body));
+        if body_digest != prior.digest {
+            return (Some(Action::Update), vec!["labels change; the certificate is kept".into()], Some(cert.fingerprint.clone()));
+        }
+        (None, Vec::new(), Some(cert.fingerprint.clone()))
+    }
+
+    /// Deletes for state nodes no longer desired, dependants first.
+    fn plan_deletes(&mut self, state: &State, desired: &HashSet<Address>, fast: &HashSet<&str>, topology: &Topology, cluster_digests: &mut BTreeMap<String, Option<String>>) {
+        let mut deletes: Vec<PlannedAction> = Vec::new();
+        for (address, node) in &state.nodes {
+            if address.cluster().is_some_and(|c| fast.contains(c)) || desired.contains(address) {
+                continue;
+            }
+            let cluster = address.cluster().map(str::to_string);
+            let reason = match &cluster {
+                Some(c) if !topology.clusters.contains_key(c) => format!("cluster {c} is no longer in the topology"),
+                None if !topology.seeds.contains_key(&node.seed) => format!("seed {} is no longer in the topology", node.seed),
+                _ => "no longer rendered".to_string(),
+            };
+            self.basis.insert(address.clone(), Some(node.digest.clone()));
+            deletes.push(PlannedAction {
+                address: address.clone(),
+                seed: node.seed.clone(),
+                cluster,
+                action: Action::Delete,
+                reasons: vec![reason],
+                object: node.object.clone(),
+                prior_seed: None,
+                desired: None,
+                deps: Vec::new(),
+                changes: Vec::new(),
+            });
+        }
+        for name in state.clusters.keys() {
+            if !topology.clusters.contains_key(name) {
+                cluster_digests.insert(name.clone(), None);
+            }
+        }
+        // Within a cluster (or seed), a delete waits for the deletes of higher rank.
+        let mut by_group: BTreeMap<(String, Option<String>), Vec<(u8, Address)>> = BTreeMap::new();
+        for d in &deletes {
+            by_group.entry((d.seed.clone(), d.cluster.clone())).or_default().push((delete_rank(d), d.address.clone()));
+        }
+        for d in &mut deletes {
+            let rank = delete_rank(d);
+            let group = &by_group[&(d.seed.clone(), d.cluster.clone())];
+            d.deps = group.iter().filter(|(r, _)| *r > rank).map(|(_, a)| a.clone()).collect();
+            d.deps.sort();
+        }
+        self.actions.extend(deletes);
+    }
+}
+
+/// Deletion rank: higher goes first (workloads, then what they mount, then CAs, then the
+/// namespace, then logical nodes).
+fn delete_rank(action: &PlannedAction) -> u8 {
+    let Some(object) = &action.object else { return 0 };
+    match object.kind.as_str() {
+        "PodDisruptionBudget" => 6,
+        "Deployment" | "StatefulSet" | "DaemonSet" => 5,
+        "Service" | "ConfigMap" => 4,
+        "Secret" if !is_ca(&action.address) => 3,
+        "Secret" => 2,
+        "Namespace" => 1,
+        _ => 4,
+    }
+}
+
+fn is_ca(address: &Address) -> bool {
+    ["/secret/ca", "/secret/front-proxy-ca", "/secret/openvpn-ca"].iter().any(|s| address.as_str().ends_with(s))
+}
+
+/// Why destroying this node loses data, if it does.
+fn data_loss(action: &PlannedAction) -> Option<&'static str> {
+    if !matches!(action.action, Action::Delete | Action::Replace) {
+        return None;
+    }
+    let a = action.address.as_str();
+    if a.ends_with("/statefulset/etcd") {
+        Some("etcd holds the cluster's data; replacing or deleting it loses its volumes")
+    } else if is_ca(&action.address) {
+        Some("a CA signs every certificate of the cluster; replacing or deleting it invalidates them all")
+    } else if action.cluster.is_some() && a.ends_with("/namespace") && action.action == Action::Delete {
+        Some("deleting the namespace deletes the whole control plane, etcd volumes included")
+    } else {
+        None
+    }
+}
+
+fn refuse_destroy(actions: &[PlannedAction], allowed: &[Address]) -> Result<()> {
+    let refused: Vec<(Address, String)> = actions
+        .iter()
+        .filter_map(|a| data_loss(a).map(|why| (a, why)))
+        .filter(|(a, _)| !allowed.iter().any(|p| a.address.starts_with(p)))
+        .map(|(a, why)| (a.address.clone(), why.to_string()))
+        .collect();
+    if refused.is_empty() { Ok(()) } else { Err(Error::DestroyRefused(refused)) }
+}
+
+/// Dependencies of `address` among the planned actions, looking through unchanged nodes.
+fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan: &HashSet<Address>) -> Vec<Address> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<&Address> = deps.get(address).map(|d| d.iter().collect()).unwrap_or_default();
+    let mut seen = HashSet::new();
+    while let Some(dep) = stack.pop() {
+        if !seen.insert(dep) {
+            continue;
+        }
+        if in_plan.contains(dep) {
+            out.insert(dep.clone());
+        } else if let Some(more) = deps.get(dep) {
+            stack.extend(more);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Applies `--target` and `--exclude`; returns the clusters the selection cut into, whose
+/// input digests must not be recorded.
+fn select(actions: &mut Vec<PlannedAction>, options: &Options, desired: &HashSet<Address>, state: Option<&State>) -> Result<BTreeSet<String>> {
+    let known = |p: &Address| desired.iter().any(|a| a.starts_with(p)) || state.is_some_and(|s| s.nodes.keys().any(|a| a.starts_with(p)));
+    for (flag, list) in [("--target", &options.targets), ("--exclude", &options.excludes)] {
+        if let Some(bad) = list.iter().find(|p| !known(p)) {
+            return Err(Error::NoMatch { flag, address: bad.clone() });
+        }
+    }
+    let index: HashMap<Address, usize> = actions.iter().enumerate().map(|(i, a)| (a.address.clone(), i)).collect();
+    let mut keep = vec![true; actions.len()];
+    if !options.targets.is_empty() {
+        keep = vec![false; actions.len()];
+        let mut stack: Vec<usize> = (0..actions.len()).filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t))).collect();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut keep[i], true) {
+                continue;
+            }
+            stack.extend(actions[i].deps.iter().filter_map(|d| index.get(d).copied()));
+        }
+    }
+    if !options.excludes.is_empty() {
+        let mut dependants: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, a) in actions.iter().enumerate() {
+            for d in &a.deps {
+                if let Some(&j) = index.get(d) {
+                    dependants.entry(j).or_default().push(i);
+                }
+            }
+        }
+        let mut stack: Vec<usize> = (0..actions.len()).filter(|&i| options.excludes.iter().any(|x| actions[i].address.starts_with(x))).collect();
+        let mut dropped = vec![false; actions.len()];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut dropped[i], true) {
+                continue;
+            }
+            keep[i] = false;
+            stack.extend(dependants.get(&i).into_iter().flatten().copied());
+        }
+    }
+    let mut partial = BTreeSet::new();
+    let mut i = 0;
+    actions.retain(|a| {
+        let k = keep[i];
+        i += 1;
+        if !k && let Some(c) = &a.cluster {
+            partial.insert(c.clone());
+        }
+        k
+    });
+    Ok(partial)
+}
+
+/// Orders actions by seed, then seed-level before clusters, then cluster name, then
+/// dependency level, then address: deterministic, and every action after its dependencies
+/// within its group.
+fn order(actions: Vec<PlannedAction>) -> Result<Vec<PlannedAction>> {
+    let dag = Dag::new(actions.iter().map(|a| (&a.address, a.deps.as_slice())))?;
+    let levels = dag.levels();
+    let mut indexed: Vec<(usize, PlannedAction)> = actions.into_iter().enumerate().collect();
+    indexed.sort_by(|(i, a), (j, b)| {
+        (&a.seed, a.cluster.is_some(), &a.cluster, levels[*i], &a.address).cmp(&(&b.seed, b.cluster.is_some(), &b.cluster, levels[*j], &b.address))
+    });
+    Ok(indexed.into_iter().map(|(_, a)| a).collect())
+}
+
+fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
+    let mut s = Summary { unchanged, ..Summary::default() };
+    let mut seeds = BTreeSet::new();
+    let mut clusters = BTreeSet::new();
+    for a in actions {
+        match a.action {
+            Action::Create => s.add += 1,
+            Action::Update => s.change += 1,
+            Action::Replace => s.replace += 1,
+            Action::Delete => s.destroy += 1,
+        }
+        seeds.insert(&a.seed);
+        seeds.extend(&a.prior_seed);
+        clusters.extend(&a.cluster);
+    }
+    s.seeds = seeds.len();
+    s.clusters = clusters.len();
+    s
+}
+
+fn short(digest: &str) -> String {
+    digest.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// A one-line reason from field changes.
+fn describe_changes(changes: &[FieldChange]) -> String {
+    let shown: Vec<String> = changes
+        .iter()
+        .take(2)
+        .map(|c| match (&c.before, &c.after) {
+            (Some(b), Some(a)) if b.is_string() && a.is_string() && !b.as_str().unwrap_or_default().contains('\n') => {
+                format!("{} {} -> {}", c.path, b.as_str().unwrap_or_default(), a.as_str().unwrap_or_default())
+            }
+            (None, Some(_)) => format!("{} added", c.path),
+            (Some(_), None) => format!("{} removed", c.path),
+            _ => format!("{} changes", c.path),
+        })
+        .collect();
+    match changes.len() {
+        0 => "changes".into(),
+        n if n <= 2 => shown.join("; "),
+        n => format!("{}; and {} more", shown.join("; "), n - 2),
+    }
+}
+
+/// True when `value` is the placeholder of a value known only after apply.
+pub fn is_unknown(value: &Value) -> bool {
+    value.as_str() == Some(KNOWN_AFTER_APPLY)
+}
+
+#[cfg(test)]
+mod tests;

@@ -22,3 +22,4 @@ pub mod graph;
 pub mod state;
 pub mod plan;
 pub mod target;
+pub mod apply;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `kkp` binary: everything happens in [`cli::run`].
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}

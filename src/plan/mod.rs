@@ -640,24 +640,13 @@ fn short(digest: &str) -> String {
     digest.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-/// A one-line reason from field changes.
+/// A one-line reason from field changes (the values are in the changes themselves).
 fn describe_changes(changes: &[FieldChange]) -> String {
-    let shown: Vec<String> = changes
-        .iter()
-        .take(2)
-        .map(|c| match (&c.before, &c.after) {
-            (Some(b), Some(a)) if b.is_string() && a.is_string() && !b.as_str().unwrap_or_default().contains('\n') => {
-                format!("{} {} -> {}", c.path, b.as_str().unwrap_or_default(), a.as_str().unwrap_or_default())
-            }
-            (None, Some(_)) => format!("{} added", c.path),
-            (Some(_), None) => format!("{} removed", c.path),
-            _ => format!("{} changes", c.path),
-        })
-        .collect();
-    match changes.len() {
-        0 => "changes".into(),
-        n if n <= 2 => shown.join("; "),
-        n => format!("{}; and {} more", shown.join("; "), n - 2),
+    match changes {
+        [] => "changes".into(),
+        [one] => format!("{} changes", one.path),
+        [a, b] => format!("{} and {} change", a.path, b.path),
+        [first, rest @ ..] => format!("{} and {} more fields change", first.path, rest.len()),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod file;
 pub mod format;
 pub mod journal;
 pub mod lock;
+pub mod recorder;
 
 use crate::address::Address;
 use crate::object::ObjectRef;

@@ -90,7 +90,8 @@ impl Resolver {
 }
 
 fn is_server_side(path: &str) -> bool {
-    if path == "status" || path.starts_with("status.") {
+    // apiVersion and kind were read from the header already.
+    if path == "apiVersion" || path == "kind" || path == "status" || path.starts_with("status.") {
         return true;
     }
     match path.strip_prefix("metadata.") {

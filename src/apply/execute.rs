@@ -1,0 +1,202 @@
+//! Performing one planned action against its seed's target and recording the result.
+
+use super::{Event, Settings};
+use crate::address::Address;
+use crate::object::{ObjectRef, digest};
+use crate::pki::{self, CertRequest, Issued, KeyMaterial};
+use crate::plan::{Action, Plan, PlannedAction, recorded_value};
+use crate::render::Body;
+use crate::state::recorder::Recorder;
+use crate::state::{CertificateState, Change, NodeState};
+use crate::target::{Target, Targets};
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Shared by every node of one apply.
+pub struct Context {
+    plan: Arc<Plan>,
+    targets: Targets,
+    recorder: Arc<Recorder>,
+    settings: Settings,
+    has_dependants: Vec<bool>,
+    events: Arc<dyn Fn(Event) + Send + Sync>,
+    /// Fingerprints of certificates issued in this run, for the workloads that carry them.
+    fingerprints: Mutex<HashMap<Address, String>>,
+    /// CA material issued in this run, so leaves need not read it back.
+    authorities: Mutex<HashMap<Address, KeyMaterial>>,
+}
+
+impl Context {
+    pub fn new(plan: Arc<Plan>, targets: Targets, recorder: Arc<Recorder>, settings: Settings, has_dependants: Vec<bool>, events: Arc<dyn Fn(Event) + Send + Sync>) -> Self {
+        Context { plan, targets, recorder, settings, has_dependants, events, fingerprints: Mutex::default(), authorities: Mutex::default() }
+    }
+
+    /// Runs action `i`; the error is the message the summary shows.
+    pub async fn execute(&self, i: usize) -> Result<(), String> {
+        let action = &self.plan.actions[i];
+        (self.events)(Event::Started { address: action.address.clone(), action: action.action });
+        let started = Instant::now();
+        match self.perform(i, action).await {
+            Ok(()) => {
+                (self.events)(Event::Finished { address: action.address.clone(), action: action.action, elapsed: started.elapsed() });
+                Ok(())
+            }
+            Err(error) => {
+                (self.events)(Event::Failed { address: action.address.clone(), action: action.action, error: error.clone() });
+                Err(error)
+            }
+        }
+    }
+
+    fn target(&self, seed: &str) -> Result<&Arc<dyn Target>, String> {
+        self.targets.get(seed).ok_or_else(|| format!("no target for seed {seed}"))
+    }
+
+    async fn perform(&self, i: usize, action: &PlannedAction) -> Result<(), String> {
+        let retry = self.settings.retry;
+        if matches!(action.action, Action::Delete | Action::Replace)
+            && let Some(object) = &action.object
+        {
+            let seed = action.prior_seed.as_deref().unwrap_or(&action.seed);
+            // A re-issued certificate overwrites its Secret; only moves and object
+            // replacements delete first.
+            let is_reissue = matches!(action.desired, Some(Body::Secret { .. })) && action.prior_seed.is_none();
+            if action.action == Action::Delete || !is_reissue {
+                let target = self.target(seed)?;
+                super::retry::retry(&retry, || target.delete(object)).await.map_err(|e| e.to_string())?;
+            }
+        }
+        let Some(body) = &action.desired else {
+            return self.record(Change::Remove { address: action.address.clone() }, None).await;
+        };
+        match body {
+            Body::Logical { settings } => {
+                let node = NodeState { seed: action.seed.clone(), object: None, digest: digest(settings), certificate: None };
+                self.record_put(action, node, settings).await
+            }
+            Body::Object { manifest, fingerprints } => {
+                let mut manifest = manifest.clone();
+                for f in fingerprints {
+                    let known = self.fingerprints.lock().expect("lock").get(&f.secret).cloned();
+                    let fp = known.ok_or_else(|| format!("the fingerprint of {} is not known; it must be applied first", f.secret))?;
+                    if let Some(slot) = manifest.pointer_mut(&f.pointer) {
+                        *slot = Value::String(fp);
+                    }
+                }
+                let target = self.target(&action.seed)?;
+                super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
+                if self.has_dependants[i] && matches!(object.kind.as_str(), "StatefulSet" | "Deployment") {
+                    target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
+                }
+                let node = NodeState { seed: action.seed.clone(), object: Some(object), digest: digest(&manifest), certificate: None };
+                self.record_put(action, node, &manifest).await
+            }
+            Body::Secret { object, labels, request } => {
+                let issued = self.certificate(action, object, request).await?;
+                let manifest = secret_manifest(object, labels, &issued.data);
+                let target = self.target(&action.seed)?;
+                super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                self.fingerprints.lock().expect("lock").insert(action.address.clone(), issued.fingerprint.clone());
+                if request.kind == pki::CertKind::Ca {
+                    self.authorities.lock().expect("lock").insert(action.address.clone(), issued.material.clone());
+                }
+                let recorded = recorded_value(body);
+                let node = NodeState {
+                    seed: action.seed.clone(),
+                    object: Some(object.clone()),
+                    digest: digest(&recorded),
+                    certificate: Some(CertificateState {
+                        request_digest: request.digest(),
+                        fingerprint: issued.fingerprint,
+                        not_after: issued.not_after,
+                        issuer_fingerprint: issued.issuer_fingerprint,
+                    }),
+                };
+                self.record_put(action, node, &recorded).await
+            }
+        }
+    }
+
+    /// Keeps valid material already on the target (after a crash, or for an update of
+    /// labels); issues new material for creates without it and for every replace.
+    async fn certificate(&self, action: &PlannedAction, object: &ObjectRef, request: &CertRequest) -> Result<Issued, String> {
+        let target = self.target(&action.seed)?;
+        let issuer = match &request.issuer {
+            Some(address) => Some(self.authority(&action.seed, address).await?),
+            None => None,
+        };
+        let now = self.settings.now;
+        if action.action != Action::Replace {
+            let existing = super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?;
+            if let Some(data) = existing.as_ref().map(secret_data)
+                && let Some(adopted) = pki::inspect(request, &data, issuer.as_ref(), now)
+            {
+                return Ok(adopted);
+            }
+        }
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || pki::issue(&request, issuer.as_ref(), now))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// The CA material at `address`: issued in this run, or read from the seed.
+    async fn authority(&self, seed: &str, address: &Address) -> Result<KeyMaterial, String> {
+        if let Some(m) = self.authorities.lock().expect("lock").get(address) {
+            return Ok(m.clone());
+        }
+        let secret_name = address.as_str().rsplit('/').next().unwrap_or_default();
+        let cluster = address.cluster().ok_or_else(|| format!("{address} is not a cluster Secret"))?;
+        let object = ObjectRef { api_version: "v1".into(), kind: "Secret".into(), namespace: Some(format!("cluster-{cluster}")), name: secret_name.into() };
+        let target = self.target(seed)?;
+        let secret = super::retry::retry(&self.settings.retry, || target.get(&object)).await.map_err(|e| e.to_string())?;
+        let data = secret.as_ref().map(secret_data).ok_or_else(|| format!("the CA {address} does not exist on seed {seed}"))?;
+        let text = |key: &str| data.get(key).and_then(|b| String::from_utf8(b.clone()).ok());
+        let material = KeyMaterial {
+            cert_pem: text("ca.crt").ok_or_else(|| format!("the CA {address} has no ca.crt"))?,
+            key_pem: text("ca.key").ok_or_else(|| format!("the CA {address} has no ca.key"))?,
+        };
+        self.authorities.lock().expect("lock").insert(address.clone(), material.clone());
+        Ok(material)
+    }
+
+    async fn record_put(&self, action: &PlannedAction, node: NodeState, body: &Value) -> Result<(), String> {
+        let bytes = serde_json::to_vec(body).expect("plain data");
+        let key = node.digest.clone();
+        self.record(Change::Put { address: action.address.clone(), node }, Some((&key, &bytes))).await
+    }
+
+    async fn record(&self, change: Change, body: Option<(&str, &[u8])>) -> Result<(), String> {
+        self.recorder.record(change, body).await.map_err(|e| format!("applied, but not recorded in the state: {e}"))
+    }
+}
+
+/// The Secret written to the target: the request's labels and the issued data.
+fn secret_manifest(object: &ObjectRef, labels: &BTreeMap<String, String>, data: &BTreeMap<String, Vec<u8>>) -> Value {
+    let encoded: BTreeMap<&String, String> = data.iter().map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v))).collect();
+    json!({
+        "apiVersion": object.api_version,
+        "kind": object.kind,
+        "metadata": {"name": object.name, "namespace": object.namespace, "labels": labels},
+        "type": "Opaque",
+        "data": encoded,
+    })
+}
+
+/// The decoded `data` of a Secret (undecodable entries are left out).
+fn secret_data(secret: &Value) -> BTreeMap<String, Vec<u8>> {
+    secret
+        .get("data")
+        .and_then(Value::as_object)
+        .map(|data| {
+            data.iter()
+                .filter_map(|(k, v)| Some((k.clone(), base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}

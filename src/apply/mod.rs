@@ -1,0 +1,206 @@
+//! Apply: executes a plan against the targets, in dependency order and in parallel across
+//! clusters and seeds, recording every applied node in the state journal as it goes.
+//!
+//! [`walk`] schedules (global limit, per-seed budget, failure isolation, cancellation);
+//! [`execute`] performs one node (issue certificates, server-side apply, delete, wait);
+//! [`retry`] retries transient target errors with backoff and jitter. Library code never
+//! prints: progress leaves through [`Event`]s.
+
+mod execute;
+pub mod retry;
+pub mod walk;
+
+use crate::address::Address;
+use crate::plan::{Action, Plan};
+use crate::state::recorder::Recorder;
+use crate::state::{Change, State};
+use crate::target::Targets;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// Errors that stop an apply before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The plan was made for another state.
+    #[error("the plan was made for state lineage {planned}, but the state has lineage {actual}\n  fix: plan against this state (check --state)")]
+    OtherLineage {
+        /// The plan's lineage.
+        planned: String,
+        /// The state's lineage.
+        actual: String,
+    },
+    /// Nodes the plan relied on changed since it was made.
+    #[error("the state changed since the plan was made (serial {planned} -> {actual}); these nodes differ:\n{}\n  fix: run kkp plan again and review the new plan", .changed.iter().map(|a| format!("  {a}")).collect::<Vec<_>>().join("\n"))]
+    Stale {
+        /// The serial the plan saw.
+        planned: u64,
+        /// The serial now.
+        actual: u64,
+        /// Nodes whose recorded digest differs.
+        changed: Vec<Address>,
+    },
+    /// A seed has no target.
+    #[error("the plan writes to seed {0}, but no target is configured for it")]
+    NoTarget(String),
+    /// The state could not be recorded.
+    #[error(transparent)]
+    State(#[from] crate::state::Error),
+}
+
+/// Settings of one apply.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Nodes applied at once overall (`--parallelism`).
+    pub parallelism: usize,
+    /// Nodes applied at once per seed.
+    pub per_seed: usize,
+    /// Unix seconds, for certificate validity.
+    pub now: i64,
+    /// How long to wait for a workload other nodes wait on to become ready.
+    pub ready_timeout: Duration,
+    /// Retry policy for transient target errors.
+    pub retry: retry::Policy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { parallelism: 10, per_seed: 10, now: 0, ready_timeout: Duration::from_secs(600), retry: retry::Policy::default() }
+    }
+}
+
+/// Progress of an apply.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A node started.
+    Started {
+        /// The node.
+        address: Address,
+        /// What is done to it.
+        action: Action,
+    },
+    /// A node finished.
+    Finished {
+        /// The node.
+        address: Address,
+        /// What was done.
+        action: Action,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A node failed.
+    Failed {
+        /// The node.
+        address: Address,
+        /// What was attempted.
+        action: Action,
+        /// Why it failed.
+        error: String,
+    },
+    /// A node was skipped because a dependency failed.
+    Skipped {
+        /// The node.
+        address: Address,
+        /// The failed dependency.
+        because: Address,
+    },
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Nodes applied.
+    pub applied: Vec<(Address, Action)>,
+    /// Nodes that failed, with the error.
+    pub failed: Vec<(Address, String)>,
+    /// Nodes skipped, with the failed dependency.
+    pub skipped: Vec<(Address, Address)>,
+    /// Nodes not started because of cancellation.
+    pub cancelled: Vec<Address>,
+}
+
+impl Report {
+    /// True when every action succeeded.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.cancelled.is_empty()
+    }
+}
+
+/// Checks that the nodes `plan` relied on are as they were when it was made. A different
+/// serial alone is fine: only the digests of what the plan touches or reads matter.
+pub fn verify_basis(plan: &Plan, state: Option<&State>) -> Result<(), Error> {
+    if let (Some(planned), Some(state)) = (&plan.basis.lineage, state)
+        && planned != &state.lineage
+    {
+        return Err(Error::OtherLineage { planned: planned.clone(), actual: state.lineage.clone() });
+    }
+    let changed: Vec<Address> = plan
+        .basis
+        .digests
+        .iter()
+        .filter(|(address, digest)| state.and_then(|s| s.nodes.get(*address)).map(|n| &n.digest) != digest.as_ref())
+        .map(|(address, _)| address.clone())
+        .collect();
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Stale { planned: plan.basis.serial, actual: state.map_or(0, |s| s.serial), changed })
+    }
+}
+
+/// Applies `plan` to `targets`, recording into `recorder`. Returns when every action has an
+/// outcome; `cancel` stops new actions from starting.
+pub async fn run(plan: Arc<Plan>, targets: Targets, recorder: Arc<Recorder>, settings: Settings, cancel: Arc<AtomicBool>, events: Arc<dyn Fn(Event) + Send + Sync>) -> Result<Report, Error> {
+    for action in &plan.actions {
+        for seed in std::iter::once(&action.seed).chain(&action.prior_seed) {
+            if action.object.is_some() && !targets.contains_key(seed) {
+                return Err(Error::NoTarget(seed.clone()));
+            }
+        }
+    }
+    let index: HashMap<&Address, usize> = plan.actions.iter().enumerate().map(|(i, a)| (&a.address, i)).collect();
+    let deps: Vec<Vec<usize>> = plan.actions.iter().map(|a| a.deps.iter().filter_map(|d| index.get(d).copied()).collect()).collect();
+    let mut has_dependants = vec![false; plan.actions.len()];
+    for ds in &deps {
+        for &d in ds {
+            has_dependants[d] = true;
+        }
+    }
+    let seeds: BTreeMap<&str, usize> = plan.actions.iter().map(|a| a.seed.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().enumerate().map(|(i, s)| (s, i)).collect();
+    let group: Vec<usize> = plan.actions.iter().map(|a| seeds[a.seed.as_str()]).collect();
+
+    let context = Arc::new(execute::Context::new(plan.clone(), targets, recorder.clone(), settings.clone(), has_dependants, events.clone()));
+    let limits = walk::Limits { global: settings.parallelism, per_group: settings.per_seed };
+    let outcomes = walk::walk(&deps, &group, limits, cancel, move |i| {
+        let context = context.clone();
+        async move { context.execute(i).await }
+    })
+    .await;
+
+    let mut report = Report::default();
+    let mut cluster_complete: HashMap<&str, bool> = HashMap::new();
+    for (action, outcome) in plan.actions.iter().zip(&outcomes) {
+        let ok = matches!(outcome, walk::Outcome::Succeeded);
+        if let Some(c) = &action.cluster {
+            *cluster_complete.entry(c.as_str()).or_insert(true) &= ok;
+        }
+        match outcome {
+            walk::Outcome::Succeeded => report.applied.push((action.address.clone(), action.action)),
+            walk::Outcome::Failed(e) => report.failed.push((action.address.clone(), e.clone())),
+            walk::Outcome::Skipped(because) => {
+                let because = plan.actions[*because].address.clone();
+                events(Event::Skipped { address: action.address.clone(), because: because.clone() });
+                report.skipped.push((action.address.clone(), because));
+            }
+            walk::Outcome::Cancelled => report.cancelled.push(action.address.clone()),
+        }
+    }
+    // A cluster's input digest proves "unchanged" only if all of its nodes were applied.
+    for (name, digest) in &plan.clusters {
+        let complete = cluster_complete.get(name.as_str()).copied().unwrap_or(true);
+        let input_digest = if complete { digest.clone() } else { None };
+        recorder.record(Change::Cluster { name: name.clone(), input_digest }, None).await?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,91 @@
+//! The command line: argument parsing, wiring, output and exit codes. Each command lives in
+//! its own file with its clap arguments and a `run` that calls into the library.
+
+mod apply;
+mod force_unlock;
+mod graph;
+mod output;
+mod plan;
+mod progress;
+mod show;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// kkp plans and applies KKP-style Kubernetes control planes the way Terraform plans and
+/// applies infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "kkp", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check topology files against KKP's rules; list fields kkp ignores.
+    Validate(validate::Args),
+    /// Show what apply would change, and optionally save it for apply.
+    Plan(plan::Args),
+    /// Apply a saved plan, or plan and apply after confirmation.
+    Apply(apply::Args),
+    /// Render a saved plan.
+    Show(show::Args),
+    /// Print the dependency graph as Graphviz DOT.
+    Graph(graph::Args),
+    /// Break the state lock held by a process that is gone.
+    ForceUnlock(force_unlock::Args),
+}
+
+/// Where the topology comes from.
+#[derive(Debug, Clone, Args)]
+pub struct TopologyArgs {
+    /// Topology files or directories (KKP YAML: Seed, Cluster, KubermaticConfiguration).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// The state file.
+    #[arg(long = "state", value_name = "FILE", default_value = "kkp.state.json", env = "KKP_STATE")]
+    pub state: PathBuf,
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Graph(args) => graph::run(args),
+        Command::ForceUnlock(args) => force_unlock::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The current time in unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Parses `--target`-style addresses.
+fn addresses(list: &[String]) -> anyhow::Result<Vec<kkp::address::Address>> {
+    list.iter().map(|a| kkp::address::Address::parse(a).map_err(anyhow::Error::msg)).collect()
+}

@@ -1,0 +1,77 @@
+//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--detailed-exitcode] [--target ADDR]...`
+
+use super::output::{Format, FormatArgs};
+use super::{StateArgs, TopologyArgs};
+use kkp::plan::{Options, Plan};
+use kkp::state::State;
+use kkp::state::file::FileBackend;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags that shape a plan; shared with `kkp apply` when it plans itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanFlags {
+    /// Plan only this node and what it depends on (address prefix, repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Leave out this node and what depends on it (address prefix, repeatable).
+    #[arg(long = "exclude", value_name = "ADDR")]
+    pub excludes: Vec<String>,
+    /// Allow deleting or replacing this data-bearing node (etcd, a CA, a cluster namespace).
+    #[arg(long = "allow-destroy", value_name = "ADDR")]
+    pub allow_destroy: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    topology: TopologyArgs,
+    #[command(flatten)]
+    state: StateArgs,
+    #[command(flatten)]
+    flags: PlanFlags,
+    /// Save the plan here, for `kkp apply PLANFILE`.
+    #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    format: FormatArgs,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let backend = FileBackend::new(&args.state.state);
+    let loaded = backend.load()?;
+    if loaded.recovered > 0 {
+        eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);
+    }
+    let plan = make_plan(&args.topology, &args.flags, &backend, loaded.state.as_ref())?;
+    let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
+    match args.format.format() {
+        Format::Human => print!("{}", kkp::plan::display::human(&plan)),
+        Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
+        Format::Markdown => print!("{}", kkp::plan::display::markdown(&plan, Some(&digest))),
+    }
+    if let Some(out) = &args.out {
+        kkp::state::file::write_atomic(out, &bytes)?;
+        eprintln!("Saved the plan to {} (digest {digest}). Apply exactly this plan with: kkp apply {}", out.display(), out.display());
+    }
+    Ok(if args.detailed_exitcode && !plan.summary.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Loads the topology and plans it against `state`.
+pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &FileBackend, state: Option<&State>) -> anyhow::Result<Plan> {
+    let topology = kkp::topology::load(&topology.files)?;
+    if !topology.notes.is_empty() {
+        eprintln!("note: {} fields or documents are ignored; `kkp validate` lists them", topology.notes.len());
+    }
+    let options = Options {
+        now: super::now(),
+        targets: super::addresses(&flags.targets)?,
+        excludes: super::addresses(&flags.excludes)?,
+        allow_destroy: super::addresses(&flags.allow_destroy)?,
+    };
+    let priors = |digest: &str| backend.read_object(digest).and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    Ok(kkp::plan::create(&topology, state, &priors, &options)?)
+}

@@ -1,0 +1,27 @@
+//! `kkp show PLANFILE [--json | --markdown]`
+
+use super::output::Format;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A plan saved with `kkp plan -o`.
+    planfile: PathBuf,
+    #[command(flatten)]
+    format: super::output::FormatArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.planfile).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.planfile.display()))?;
+    let (plan, digest) = kkp::plan::file::from_bytes(&args.planfile, &bytes)?;
+    match args.format.format() {
+        Format::Human => {
+            print!("{}", kkp::plan::display::human(&plan));
+            println!("Plan digest: {digest}");
+        }
+        Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
+        Format::Markdown => print!("{}", kkp::plan::display::markdown(&plan, Some(&digest))),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -79,12 +79,10 @@ impl Context {
             }
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
-                for f in fingerprints {
-                    let known = self.fingerprints.lock().expect("lock").get(&f.secret).cloned();
-                    let fp = known.ok_or_else(|| format!("the fingerprint of {} is not known; it must be applied first", f.secret))?;
-                    if let Some(slot) = manifest.pointer_mut(&f.pointer) {
-                        *slot = Value::String(fp);
-                    }
+                let issued = self.fingerprints.lock().expect("lock").clone();
+                let unknown = crate::render::fill_fingerprints(&mut manifest, fingerprints, |secret| issued.get(secret).cloned());
+                if let Some(f) = unknown.first() {
+                    return Err(format!("the fingerprint of {} is not known; it must be applied first", f.secret));
                 }
                 let target = self.target(&action.seed)?;
                 super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;

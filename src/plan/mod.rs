@@ -320,24 +320,17 @@ impl Planner<'_> {
             }
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
-                let mut unknown = Vec::new();
-                let mut reasons = Vec::new();
+                // A certificate's fingerprint is known when the certificate stays as it is.
+                let known = |secret: &Address| self.decisions.get(secret).filter(|d| d.action.is_none()).and_then(|d| d.fingerprint.clone());
+                let unknown = render::fill_fingerprints(&mut manifest, fingerprints, known);
                 for f in fingerprints {
-                    let decided = self.decisions.get(&f.secret).cloned();
-                    match decided.and_then(|d| d.fingerprint.filter(|_| d.action.is_none())) {
-                        Some(fp) => {
-                            if let Some(slot) = manifest.pointer_mut(&f.pointer) {
-                                *slot = Value::String(fp);
-                            }
-                            let secret_digest = self.prior(&f.secret).map(|p| p.digest.clone());
-                            self.basis.insert(f.secret.clone(), secret_digest);
-                        }
-                        None => {
-                            reasons.push(format!("{} changes: its fingerprint is known after apply", f.secret));
-                            unknown.push(f.clone());
-                        }
+                    if unknown.contains(f) {
+                        continue;
                     }
+                    let secret_digest = self.prior(&f.secret).map(|p| p.digest.clone());
+                    self.basis.insert(f.secret.clone(), secret_digest);
                 }
+                let reasons: Vec<String> = unknown.iter().map(|f| format!("{} changes: its fingerprint is known after apply", f.secret)).collect();
                 let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
                 let digest = unknown.is_empty().then(|| digest(&manifest));
                 let action = match (&prior, &digest) {

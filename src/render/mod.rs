@@ -92,6 +92,19 @@ pub struct FingerprintRef {
     pub secret: Address,
 }
 
+/// Writes into `manifest` the fingerprint of every Secret in `refs` that `lookup` knows;
+/// returns the refs still unknown.
+pub fn fill_fingerprints(manifest: &mut Value, refs: &[FingerprintRef], lookup: impl Fn(&Address) -> Option<String>) -> Vec<FingerprintRef> {
+    let mut unknown = Vec::new();
+    for f in refs {
+        match (lookup(&f.secret), manifest.pointer_mut(&f.pointer)) {
+            (Some(fingerprint), Some(slot)) => *slot = Value::String(fingerprint),
+            _ => unknown.push(f.clone()),
+        }
+    }
+    unknown
+}
+
 /// Every desired node of the topology: seeds first, then clusters, each in name order.
 pub fn topology(topology: &Topology) -> Vec<DesiredNode> {
     let mut nodes = Vec::new();

@@ -1,0 +1,171 @@
+//! End-to-end behaviour of the kkp binary on the offline directory target.
+
+mod common;
+
+use common::{Workspace, files, repo, text};
+use serde_json::Value;
+
+fn plan_json(ws: &Workspace, topology: &str) -> Value {
+    let out = ws.kkp(&["plan", "-f", topology, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("plan --json prints JSON")
+}
+
+fn actions(plan: &Value) -> Vec<(String, String)> {
+    plan["plan"]["actions"].as_array().unwrap().iter().map(|a| (a["action"].as_str().unwrap().to_string(), a["address"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn apply_then_plan_is_empty_and_a_version_bump_changes_only_that_cluster() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    let out = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let written = files(&ws.path().join("out"));
+    assert!(written.contains(&"europe/cluster-qs4k7x2mzp/statefulset-etcd.yaml".to_string()), "{written:?}");
+    assert!(written.contains(&"europe/_cluster/namespace-cluster-qs9d3vh6rt.yaml".to_string()));
+    assert_eq!(written.iter().filter(|f| f.contains("cluster-qs4k7x2mzp/")).count(), 24);
+    assert!(ws.path().join("kkp.state.json").is_file());
+
+    let again = ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).contains("No changes"));
+
+    let file = ws.path().join("quickstart/kkp.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap().replace("version: 1.30.5", "version: 1.31.2");
+    std::fs::write(&file, yaml).unwrap();
+    let bumped = ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]);
+    assert_eq!(bumped.status.code(), Some(2), "{}", text(&bumped));
+    let plan = plan_json(&ws, topology);
+    assert_eq!(actions(&plan), vec![("update".to_string(), "cluster/qs9d3vh6rt/deployment/apiserver".to_string())]);
+    assert!(text(&bumped).contains("\"registry.k8s.io/kube-apiserver:v1.30.5\" -> \"registry.k8s.io/kube-apiserver:v1.31.2\""), "{}", text(&bumped));
+
+    let applied = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let deployment = std::fs::read_to_string(ws.path().join("out/europe/cluster-qs9d3vh6rt/deployment-apiserver.yaml")).unwrap();
+    assert!(deployment.contains("kube-apiserver:v1.31.2"));
+    assert_eq!(ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]).status.code(), Some(0));
+}
+
+#[test]
+fn saved_plans_apply_exactly_and_tampering_is_refused() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/quickstart");
+    let topology = topology.to_str().unwrap();
+    let out = ws.kkp(&["plan", "-f", topology, "-o", "plan.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let saved = std::fs::read_to_string(ws.path().join("plan.json")).unwrap();
+
+    // Change one character inside the plan body.
+    let tampered = saved.replacen("\"replicas\":3", "\"replicas\":4", 1);
+    assert_ne!(tampered, saved);
+    std::fs::write(ws.path().join("tampered.json"), &tampered).unwrap();
+    let refused = ws.kkp(&["apply", "tampered.json", "--dir", "out"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("the plan was modified after it was saved"), "{}", text(&refused));
+    assert!(!ws.path().join("out").exists(), "nothing is written for a refused plan");
+
+    let wrong = ws.kkp(&["apply", "plan.json", "--dir", "out", "--expect-digest", "sha256:0000"]);
+    assert!(text(&wrong).contains("not the expected sha256:0000"), "{}", text(&wrong));
+
+    let digest = serde_json::from_str::<Value>(&saved).unwrap()["digest"].as_str().unwrap().to_string();
+    let applied = ws.kkp(&["apply", "plan.json", "--dir", "out", "--expect-digest", &digest]);
+    assert!(applied.status.success(), "{}", text(&applied));
+
+    // The same plan again: what it relied on has changed, so it is stale.
+    let stale = ws.kkp(&["apply", "plan.json", "--dir", "out"]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(text(&stale).contains("the state changed since the plan was made"), "{}", text(&stale));
+}
+
+#[test]
+fn apply_without_a_terminal_or_approval_refuses_instead_of_hanging() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/quickstart");
+    let out = ws.command(&["apply", "-f", topology.to_str().unwrap(), "--dir", "out"]).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("stdin is not a terminal"), "{}", text(&out));
+    assert!(!ws.path().join("kkp.state.json").exists());
+}
+
+#[test]
+fn no_private_key_reaches_the_state_the_plan_or_the_output() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/quickstart");
+    let topology = topology.to_str().unwrap();
+    let plan = ws.kkp(&["plan", "-f", topology, "-o", "plan.json"]);
+    let apply = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(apply.status.success());
+    // The keys do exist, on the target only.
+    let ca = std::fs::read_to_string(ws.path().join("out/europe/cluster-qs4k7x2mzp/secret-ca.yaml")).unwrap();
+    let ca: Value = serde_saphyr::from_str(&ca).unwrap();
+    let key_b64 = ca["data"]["ca.key"].as_str().unwrap();
+    assert!(key_b64.len() > 100);
+    let fragment = &key_b64[40..80];
+
+    let mut haystacks = vec![text(&plan), text(&apply), std::fs::read_to_string(ws.path().join("plan.json")).unwrap(), std::fs::read_to_string(ws.path().join("kkp.state.json")).unwrap()];
+    for object in files(&ws.path().join("kkp.state.json.objects")) {
+        haystacks.push(std::fs::read_to_string(ws.path().join("kkp.state.json.objects").join(object)).unwrap());
+    }
+    for hay in &haystacks {
+        assert!(!hay.contains("PRIVATE KEY"));
+        assert!(!hay.contains(fragment), "key material leaked");
+        assert!(!hay.contains("LS0tLS1CRUdJTi"), "base64 PEM leaked");
+    }
+}
+
+#[test]
+fn removing_a_cluster_needs_permission_to_destroy_its_data() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let file = ws.path().join("quickstart/kkp.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let cut = yaml.find("apiVersion: kubermatic.k8c.io/v1\nkind: Cluster\nmetadata:\n  name: qs9d3vh6rt").unwrap();
+    std::fs::write(&file, &yaml[..cut.saturating_sub(4)]).unwrap();
+
+    let refused = ws.kkp(&["plan", "-f", topology]);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = text(&refused);
+    assert!(message.contains("cluster/qs9d3vh6rt/statefulset/etcd: etcd holds the cluster's data"), "{message}");
+    assert!(message.contains("--allow-destroy cluster/qs9d3vh6rt/namespace"), "{message}");
+
+    let out = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--allow-destroy", "cluster/qs9d3vh6rt"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Plan: 0 to add, 0 to change, 0 to replace, 25 to destroy"), "{}", text(&out));
+    assert!(!ws.path().join("out/europe/cluster-qs9d3vh6rt").exists());
+    assert!(!ws.path().join("out/europe/_cluster/namespace-cluster-qs9d3vh6rt.yaml").exists());
+    assert_eq!(ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]).status.code(), Some(0));
+}
+
+#[test]
+fn targeted_plans_cover_the_target_and_its_dependencies_only() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/quickstart");
+    let out = ws.kkp(&["plan", "-f", topology.to_str().unwrap(), "--json", "--target", "cluster/qs4k7x2mzp/deployment/apiserver"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let addresses: Vec<String> = actions(&plan).into_iter().map(|(_, a)| a).collect();
+    assert!(addresses.contains(&"cluster/qs4k7x2mzp/statefulset/etcd".to_string()));
+    assert!(addresses.contains(&"cluster/qs4k7x2mzp/secret/ca".to_string()));
+    assert!(!addresses.iter().any(|a| a.contains("prometheus") || a.contains("qs9d3vh6rt")), "{addresses:?}");
+
+    let unknown = ws.kkp(&["plan", "-f", topology.to_str().unwrap(), "--target", "cluster/nope"]);
+    assert!(text(&unknown).contains("--target cluster/nope matches no node"), "{}", text(&unknown));
+}
+
+#[test]
+fn graph_prints_dot_with_the_dependency_edges() {
+    let ws = Workspace::new();
+    let out = ws.kkp(&["graph", "-f", repo().join("examples/quickstart").to_str().unwrap(), "--cluster", "qs4k7x2mzp"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dot = String::from_utf8(out.stdout).unwrap();
+    assert!(dot.starts_with("digraph kkp {"));
+    assert!(dot.contains("\"cluster/qs4k7x2mzp/statefulset/etcd\" -> \"cluster/qs4k7x2mzp/deployment/apiserver\";"));
+    assert!(dot.contains("\"cluster/qs4k7x2mzp/secret/ca\" -> \"cluster/qs4k7x2mzp/secret/apiserver-tls\";"));
+    assert!(!dot.contains("qs9d3vh6rt"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("critical path"));
+}

@@ -156,7 +156,8 @@ impl FileBackend {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
+    // One writer holds the lock, so a fixed name is safe and a crash leaves no litter behind.
+    name.push(".tmp");
     let tmp = path.with_file_name(name);
     let _ = std::fs::remove_file(&tmp);
     let mut file = lock::open_private(&tmp).map_err(io)?;

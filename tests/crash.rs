@@ -1,0 +1,81 @@
+//! An apply killed half way, and two applies at once.
+
+mod common;
+
+use common::{Workspace, files, repo, text};
+use std::time::{Duration, Instant};
+
+/// Lines in the journal of a running apply (its progress), 0 when there is none.
+fn journal_lines(ws: &Workspace) -> usize {
+    std::fs::read_to_string(ws.path().join("kkp.state.json.journal")).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_apply_killed_half_way_loses_and_duplicates_nothing() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/multi-seed");
+    let topology = topology.to_str().unwrap();
+    let mut child = ws.command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Kill it once a good part, but not all, of the work is recorded.
+    wait_for("progress in the journal", || journal_lines(&ws) > 40);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let recorded = journal_lines(&ws);
+    assert!(recorded < 135, "the apply finished before it could be killed ({recorded} records)");
+
+    // The state loads (the journal is replayed) and the plan covers only what is missing.
+    let plan = ws.kkp(&["plan", "-f", topology, "--json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let remaining = plan["plan"]["summary"]["add"].as_u64().unwrap() + plan["plan"]["summary"]["change"].as_u64().unwrap();
+    assert!(remaining > 0 && remaining < 134, "{remaining} actions remain");
+
+    let resumed = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(text(&resumed).contains("Recovered"), "{}", text(&resumed));
+    assert_eq!(ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]).status.code(), Some(0));
+
+    // Every node of the state has its object, and every object belongs to a node.
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
+    let mut expected: Vec<String> = state["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|n| {
+            let o = n.get("object")?;
+            let folder = o.get("namespace").and_then(|v| v.as_str()).unwrap_or("_cluster");
+            Some(format!("{}/{folder}/{}-{}.yaml", n["seed"].as_str()?, o["kind"].as_str()?.to_lowercase(), o["name"].as_str()?))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(files(&ws.path().join("out")), expected);
+    assert_eq!(expected.len(), 5 * 25 + 2);
+}
+
+#[test]
+fn a_second_apply_is_refused_naming_the_holder() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/multi-seed");
+    let topology = topology.to_str().unwrap();
+    let mut first = ws.command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "1"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_for("the first apply to take the lock", || journal_lines(&ws) > 0);
+    let second = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    let still_running = first.try_wait().unwrap().is_none();
+    first.kill().ok();
+    first.wait().unwrap();
+    assert!(still_running, "the first apply ended before the second was tried");
+    assert_eq!(second.status.code(), Some(1));
+    let message = text(&second);
+    assert!(message.contains("the state is locked"), "{message}");
+    assert!(message.contains(&format!("(pid {})", first.id())), "{message}");
+    assert!(message.contains("for `apply`"), "{message}");
+    assert!(message.contains("kkp force-unlock"), "{message}");
+}

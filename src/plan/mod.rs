@@ -330,7 +330,14 @@ impl Planner<'_> {
                     let secret_digest = self.prior(&f.secret).map(|p| p.digest.clone());
                     self.basis.insert(f.secret.clone(), secret_digest);
                 }
-                let reasons: Vec<String> = unknown.iter().map(|f| format!("{} changes: its fingerprint is known after apply", f.secret)).collect();
+                // Only worth saying of an object that exists already; a new one is new.
+                let reasons = match (&prior, unknown.is_empty()) {
+                    (Some(_), false) => {
+                        let names: Vec<&str> = unknown.iter().map(|f| f.secret.as_str().rsplit('/').next().unwrap_or_default()).collect();
+                        vec![format!("mounts re-issued Secrets {} (fingerprints known after apply)", names.join(", "))]
+                    }
+                    _ => Vec::new(),
+                };
                 let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
                 let digest = unknown.is_empty().then(|| digest(&manifest));
                 let action = match (&prior, &digest) {

@@ -74,9 +74,7 @@ impl Resolver {
             }
             Err(e) => {
                 let line = e.location().map(|l| l.line() as usize).unwrap_or(1);
-                // Without the snippet: a Secret's snippet would print its content.
-                let message = e.without_snippet().to_string();
-                let message = message.lines().next().unwrap_or_default().to_string();
+                let message = yaml_message(&e);
                 self.error(
                     Source { file: doc.file.clone(), line: doc.first_line + line - 1 },
                     subject,
@@ -87,6 +85,14 @@ impl Resolver {
             }
         }
     }
+}
+
+/// The parser's message without its snippet (a Secret's snippet would print its content) and
+/// without its document-relative position (the caller reports the file line).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.split(" at line ").next().unwrap_or(first).to_string()
 }
 
 fn is_server_side(path: &str) -> bool {
@@ -161,11 +167,11 @@ fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
             Ok(h) => h,
             Err(e) => {
                 let line = e.location().map(|l| l.line() as usize).unwrap_or(1);
-                let message = e.without_snippet().to_string();
+                let message = yaml_message(&e);
                 r.error(
                     Source { file: doc.file.clone(), line: doc.first_line + line - 1 },
                     "document",
-                    format!("not valid YAML: {}", message.lines().next().unwrap_or_default()),
+                    format!("not valid YAML: {message}"),
                     "fix the YAML syntax at this line",
                 );
                 continue;

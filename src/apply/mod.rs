@@ -7,6 +7,7 @@
 //! prints: progress leaves through [`Event`]s.
 
 mod execute;
+pub mod simulate;
 pub mod retry;
 pub mod walk;
 

@@ -1,0 +1,128 @@
+use super::*;
+use crate::apply::simulate;
+use crate::topology::{self, Topology};
+use std::path::{Path, PathBuf};
+
+const NOW: i64 = 1_790_000_000;
+const DAY: i64 = 86_400;
+
+fn quickstart() -> Topology {
+    topology::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")]).unwrap()
+}
+
+fn edited(edit: impl Fn(String) -> String) -> Topology {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/kkp.yaml")).unwrap();
+    topology::load_str(Path::new("kkp.yaml"), &edit(text)).unwrap()
+}
+
+fn plan(topology: &Topology, state: Option<&State>, now: i64) -> Plan {
+    create(topology, state, &|_| None, &Options { now, ..Options::default() }).unwrap()
+}
+
+fn applied(topology: &Topology) -> State {
+    let mut state = State::new("lineage".into());
+    simulate::record(&plan(topology, None, NOW), &mut state, NOW);
+    state
+}
+
+fn by_address(plan: &Plan) -> BTreeMap<&str, Action> {
+    plan.actions.iter().map(|a| (a.address.as_str(), a.action)).collect()
+}
+
+#[test]
+fn an_empty_state_creates_everything_in_dependency_order() {
+    let p = plan(&quickstart(), None, NOW);
+    assert_eq!(p.summary.add, 3 + 2 * 25);
+    assert!(p.actions.iter().all(|a| a.action == Action::Create));
+    let position: HashMap<&Address, usize> = p.actions.iter().enumerate().map(|(i, a)| (&a.address, i)).collect();
+    for a in &p.actions {
+        for d in &a.deps {
+            assert!(position[d] < position[&a.address], "{} is listed before its dependency {d}", a.address);
+        }
+    }
+    let apiserver = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/deployment/apiserver").unwrap();
+    assert!(apiserver.deps.iter().any(|d| d.as_str() == "cluster/qs4k7x2mzp/statefulset/etcd"));
+}
+
+#[test]
+fn an_applied_topology_plans_nothing_even_without_the_fast_path() {
+    let topology = quickstart();
+    let mut state = applied(&topology);
+    assert!(plan(&topology, Some(&state), NOW).summary.is_empty());
+    // Forget the recorded input digests: every cluster is rendered and compared node by node.
+    state.clusters.clear();
+    let p = plan(&topology, Some(&state), NOW);
+    assert!(p.summary.is_empty(), "{:?}", by_address(&p));
+    assert_eq!(p.summary.unchanged, 53);
+}
+
+#[test]
+fn a_leaf_inside_the_renewal_window_is_reissued_and_its_workloads_roll() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    // 365-day leaves are 12 days from expiry 353 days later.
+    let p = plan(&topology, Some(&state), NOW + 353 * DAY);
+    let actions = by_address(&p);
+    let tls = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls").unwrap();
+    assert_eq!(tls.action, Action::Replace);
+    assert_eq!(tls.reasons, vec!["certificate expires in 12 days (renewal window 30 days)"]);
+    assert_eq!(actions.get("cluster/qs4k7x2mzp/secret/ca"), None, "CAs are never rotated by time");
+    let apiserver = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/deployment/apiserver").unwrap();
+    assert_eq!(apiserver.action, Action::Update);
+    assert!(apiserver.reasons[0].starts_with("mounts re-issued Secrets"), "{:?}", apiserver.reasons);
+    assert!(apiserver.deps.iter().any(|d| d.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"));
+    assert!(!actions.contains_key("cluster/qs4k7x2mzp/service/etcd"));
+}
+
+#[test]
+fn changing_the_domain_replaces_the_ca_only_with_permission_and_cascades() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    let moved = edited(|t| t.replace("domain: kkp.example.com", "domain: kkp.example.org"));
+    let err = create(&moved, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).unwrap_err();
+    assert!(matches!(&err, Error::DestroyRefused(list) if list.iter().any(|(a, _)| a.as_str() == "cluster/qs4k7x2mzp/secret/ca")), "{err}");
+
+    let allowed = Options { now: NOW, allow_destroy: vec![Address::parse("cluster").unwrap()], ..Options::default() };
+    let p = create(&moved, Some(&state), &|_| None, &allowed).unwrap();
+    let actions = by_address(&p);
+    assert_eq!(actions["cluster/qs4k7x2mzp/secret/ca"], Action::Replace);
+    // Everything the CA signed is re-issued; the front-proxy chain is untouched.
+    assert_eq!(actions["cluster/qs4k7x2mzp/secret/prometheus-apiserver-certificate"], Action::Replace);
+    assert_eq!(actions.get("cluster/qs4k7x2mzp/secret/apiserver-proxy-client-certificate"), None);
+}
+
+#[test]
+fn immutable_fields_turn_an_update_into_a_guarded_replace() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    let bodies: HashMap<String, Value> = plan(&topology, None, NOW)
+        .actions
+        .iter()
+        .filter_map(|a| {
+            let node = state.nodes.get(&a.address)?;
+            let mut value = recorded_value(a.desired.as_ref()?);
+            if let Body::Object { fingerprints, .. } = a.desired.as_ref()? {
+                crate::render::fill_fingerprints(&mut value, fingerprints, |s| state.nodes.get(s)?.certificate.as_ref().map(|c| c.fingerprint.clone()));
+            }
+            Some((node.digest.clone(), value))
+        })
+        .collect();
+    let bigger = edited(|t| t.replace("diskSize: 10Gi", "diskSize: 20Gi"));
+    let priors = |d: &str| bodies.get(d).cloned();
+    let err = create(&bigger, Some(&state), &priors, &Options { now: NOW, ..Options::default() }).unwrap_err();
+    assert!(err.to_string().contains("cluster/qs9d3vh6rt/statefulset/etcd: etcd holds the cluster's data"), "{err}");
+    let allowed = Options { now: NOW, allow_destroy: vec![Address::parse("cluster/qs9d3vh6rt/statefulset/etcd").unwrap()], ..Options::default() };
+    let p = create(&bigger, Some(&state), &priors, &allowed).unwrap();
+    let etcd = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs9d3vh6rt/statefulset/etcd").unwrap();
+    assert_eq!(etcd.action, Action::Replace);
+    assert!(etcd.reasons[0].starts_with("spec.volumeClaimTemplates"), "{:?}", etcd.reasons);
+    assert!(etcd.changes.iter().any(|c| c.after == Some(Value::String("20Gi".into()))));
+}
+
+#[test]
+fn plans_are_byte_identical_for_the_same_inputs() {
+    let topology = quickstart();
+    let a = file::to_bytes(&plan(&topology, None, NOW)).0;
+    let b = file::to_bytes(&plan(&quickstart(), None, NOW + 5)).0;
+    assert_eq!(a, b);
+}

@@ -58,17 +58,14 @@ impl Address {
         }
         let first = text.split('/').next().unwrap_or_default();
         if first != "seed" && first != "cluster" {
-            return Err(format!(
-                "`{text}` is not an address: it must start with `seed/` or `cluster/`"
-            ));
+            return Err(format!("`{text}` is not an address: it must start with `seed/` or `cluster/`"));
         }
         Ok(Address(text.to_string()))
     }
 
     /// True when `self` equals `prefix` or lies under it (whole segments only).
     pub fn starts_with(&self, prefix: &Address) -> bool {
-        self.0 == prefix.0
-            || (self.0.starts_with(&prefix.0) && self.0.as_bytes().get(prefix.0.len()) == Some(&b'/'))
+        self.0 == prefix.0 || (self.0.starts_with(&prefix.0) && self.0.as_bytes().get(prefix.0.len()) == Some(&b'/'))
     }
 
     /// The cluster this address belongs to, if any.

@@ -5,10 +5,10 @@
 //! (the longest dependency chain) and DOT output. Pure: no I/O.
 
 use crate::address::Address;
+use petgraph::Direction;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -150,10 +150,7 @@ impl Dag {
 
 /// The nodes of one cycle, in edge order, for the error message.
 fn cycle(graph: &DiGraph<(), ()>, addresses: &[Address]) -> Vec<Address> {
-    let scc = tarjan_scc(graph)
-        .into_iter()
-        .find(|c| c.len() > 1 || graph.contains_edge(c[0], c[0]))
-        .unwrap_or_default();
+    let scc = tarjan_scc(graph).into_iter().find(|c| c.len() > 1 || graph.contains_edge(c[0], c[0])).unwrap_or_default();
     let Some(&start) = scc.iter().min() else { return Vec::new() };
     // Follow edges inside the component from its smallest node until we return to it.
     let mut path = vec![start];
@@ -206,7 +203,13 @@ mod tests {
 
     #[test]
     fn critical_path_follows_the_longest_chain() {
-        let nodes = vec![(a("ns"), vec![]), (a("ca"), vec![a("ns")]), (a("tls"), vec![a("ca")]), (a("svc"), vec![a("ns")]), (a("deploy"), vec![a("tls"), a("svc")])];
+        let nodes = vec![
+            (a("ns"), vec![]),
+            (a("ca"), vec![a("ns")]),
+            (a("tls"), vec![a("ca")]),
+            (a("svc"), vec![a("ns")]),
+            (a("deploy"), vec![a("tls"), a("svc")]),
+        ];
         let dag = Dag::new(nodes.iter().map(|(n, d)| (n, d.as_slice()))).unwrap();
         let path: Vec<&str> = dag.critical_path().into_iter().map(|i| dag.address(i).as_str()).collect();
         assert_eq!(path, ["cluster/c/secret/ns", "cluster/c/secret/ca", "cluster/c/secret/tls", "cluster/c/secret/deploy"]);

@@ -14,12 +14,12 @@
 #![deny(missing_docs)]
 
 pub mod address;
-pub mod topology;
+pub mod apply;
+pub mod graph;
 pub mod object;
 pub mod pki;
-pub mod render;
-pub mod graph;
-pub mod state;
 pub mod plan;
+pub mod render;
+pub mod state;
 pub mod target;
-pub mod apply;
+pub mod topology;

@@ -12,7 +12,12 @@ fn plan_json(ws: &Workspace, topology: &str) -> Value {
 }
 
 fn actions(plan: &Value) -> Vec<(String, String)> {
-    plan["plan"]["actions"].as_array().unwrap().iter().map(|a| (a["action"].as_str().unwrap().to_string(), a["address"].as_str().unwrap().to_string())).collect()
+    plan["plan"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["action"].as_str().unwrap().to_string(), a["address"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 #[test]
@@ -40,7 +45,11 @@ fn apply_then_plan_is_empty_and_a_version_bump_changes_only_that_cluster() {
     assert_eq!(bumped.status.code(), Some(2), "{}", text(&bumped));
     let plan = plan_json(&ws, topology);
     assert_eq!(actions(&plan), vec![("update".to_string(), "cluster/qs9d3vh6rt/deployment/apiserver".to_string())]);
-    assert!(text(&bumped).contains("\"registry.k8s.io/kube-apiserver:v1.30.5\" -> \"registry.k8s.io/kube-apiserver:v1.31.2\""), "{}", text(&bumped));
+    assert!(
+        text(&bumped).contains("\"registry.k8s.io/kube-apiserver:v1.30.5\" -> \"registry.k8s.io/kube-apiserver:v1.31.2\""),
+        "{}",
+        text(&bumped)
+    );
 
     let applied = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
     assert!(applied.status.success(), "{}", text(&applied));
@@ -105,7 +114,12 @@ fn no_private_key_reaches_the_state_the_plan_or_the_output() {
     assert!(key_b64.len() > 100);
     let fragment = &key_b64[40..80];
 
-    let mut haystacks = vec![text(&plan), text(&apply), std::fs::read_to_string(ws.path().join("plan.json")).unwrap(), std::fs::read_to_string(ws.path().join("kkp.state.json")).unwrap()];
+    let mut haystacks = vec![
+        text(&plan),
+        text(&apply),
+        std::fs::read_to_string(ws.path().join("plan.json")).unwrap(),
+        std::fs::read_to_string(ws.path().join("kkp.state.json")).unwrap(),
+    ];
     for object in files(&ws.path().join("kkp.state.json.objects")) {
         haystacks.push(std::fs::read_to_string(ws.path().join("kkp.state.json.objects").join(object)).unwrap());
     }

@@ -23,7 +23,12 @@ fn an_apply_killed_half_way_loses_and_duplicates_nothing() {
     let ws = Workspace::new();
     let topology = repo().join("examples/multi-seed");
     let topology = topology.to_str().unwrap();
-    let mut child = ws.command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "2"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = ws
+        .command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Kill it once a good part, but not all, of the work is recorded.
     wait_for("progress in the journal", || journal_lines(&ws) > 40);
     child.kill().unwrap(); // SIGKILL
@@ -65,7 +70,12 @@ fn a_second_apply_is_refused_naming_the_holder() {
     let ws = Workspace::new();
     let topology = repo().join("examples/multi-seed");
     let topology = topology.to_str().unwrap();
-    let mut first = ws.command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "1"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut first = ws
+        .command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for("the first apply to take the lock", || journal_lines(&ws) > 0);
     let second = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
     let still_running = first.try_wait().unwrap().is_none();

@@ -15,9 +15,15 @@ fn every_invalid_topology_gives_its_recorded_error() {
             continue;
         }
         let relative = path.strip_prefix(repo()).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kkp")).args(["validate", "-f"]).arg(relative).current_dir(repo()).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kkp"))
+            .args(["validate", "-f"])
+            .arg(relative)
+            .current_dir(repo())
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{}: {}", relative.display(), text(&out));
-        let expected = std::fs::read_to_string(path.with_extension("stderr")).unwrap_or_else(|_| panic!("{} has no .stderr", relative.display()));
+        let expected =
+            std::fs::read_to_string(path.with_extension("stderr")).unwrap_or_else(|_| panic!("{} has no .stderr", relative.display()));
         assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{}", relative.display());
         assert!(expected.contains(&format!("{}:", relative.display())) && expected.contains("fix: "), "errors name file:line and a fix");
         checked += 1;

@@ -30,7 +30,14 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(plan: Arc<Plan>, targets: Targets, recorder: Arc<Recorder>, settings: Settings, has_dependants: Vec<bool>, events: Arc<dyn Fn(Event) + Send + Sync>) -> Self {
+    pub fn new(
+        plan: Arc<Plan>,
+        targets: Targets,
+        recorder: Arc<Recorder>,
+        settings: Settings,
+        has_dependants: Vec<bool>,
+        events: Arc<dyn Fn(Event) + Send + Sync>,
+    ) -> Self {
         Context { plan, targets, recorder, settings, has_dependants, events, fingerprints: Mutex::default(), authorities: Mutex::default() }
     }
 
@@ -150,7 +157,12 @@ impl Context {
         }
         let secret_name = address.as_str().rsplit('/').next().unwrap_or_default();
         let cluster = address.cluster().ok_or_else(|| format!("{address} is not a cluster Secret"))?;
-        let object = ObjectRef { api_version: "v1".into(), kind: "Secret".into(), namespace: Some(format!("cluster-{cluster}")), name: secret_name.into() };
+        let object = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: Some(format!("cluster-{cluster}")),
+            name: secret_name.into(),
+        };
         let target = self.target(seed)?;
         let secret = super::retry::retry(&self.settings.retry, || target.get(&object)).await.map_err(|e| e.to_string())?;
         let data = secret.as_ref().map(secret_data).ok_or_else(|| format!("the CA {address} does not exist on seed {seed}"))?;

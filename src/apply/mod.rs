@@ -7,8 +7,8 @@
 //! prints: progress leaves through [`Event`]s.
 
 mod execute;
-pub mod simulate;
 pub mod retry;
+pub mod simulate;
 pub mod walk;
 
 use crate::address::Address;
@@ -25,7 +25,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The plan was made for another state.
-    #[error("the plan was made for state lineage {planned}, but the state has lineage {actual}\n  fix: plan against this state (check --state)")]
+    #[error(
+        "the plan was made for state lineage {planned}, but the state has lineage {actual}\n  fix: plan against this state (check --state)"
+    )]
     OtherLineage {
         /// The plan's lineage.
         planned: String,
@@ -152,7 +154,14 @@ pub fn verify_basis(plan: &Plan, state: Option<&State>) -> Result<(), Error> {
 
 /// Applies `plan` to `targets`, recording into `recorder`. Returns when every action has an
 /// outcome; `cancel` stops new actions from starting.
-pub async fn run(plan: Arc<Plan>, targets: Targets, recorder: Arc<Recorder>, settings: Settings, cancel: Arc<AtomicBool>, events: Arc<dyn Fn(Event) + Send + Sync>) -> Result<Report, Error> {
+pub async fn run(
+    plan: Arc<Plan>,
+    targets: Targets,
+    recorder: Arc<Recorder>,
+    settings: Settings,
+    cancel: Arc<AtomicBool>,
+    events: Arc<dyn Fn(Event) + Send + Sync>,
+) -> Result<Report, Error> {
     for action in &plan.actions {
         for seed in std::iter::once(&action.seed).chain(&action.prior_seed) {
             if action.object.is_some() && !targets.contains_key(seed) {
@@ -168,10 +177,19 @@ pub async fn run(plan: Arc<Plan>, targets: Targets, recorder: Arc<Recorder>, set
             has_dependants[d] = true;
         }
     }
-    let seeds: BTreeMap<&str, usize> = plan.actions.iter().map(|a| a.seed.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().enumerate().map(|(i, s)| (s, i)).collect();
+    let seeds: BTreeMap<&str, usize> = plan
+        .actions
+        .iter()
+        .map(|a| a.seed.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (s, i))
+        .collect();
     let group: Vec<usize> = plan.actions.iter().map(|a| seeds[a.seed.as_str()]).collect();
 
-    let context = Arc::new(execute::Context::new(plan.clone(), targets, recorder.clone(), settings.clone(), has_dependants, events.clone()));
+    let context =
+        Arc::new(execute::Context::new(plan.clone(), targets, recorder.clone(), settings.clone(), has_dependants, events.clone()));
     let limits = walk::Limits { global: settings.parallelism, per_group: settings.per_seed };
     let outcomes = walk::walk(&deps, &group, limits, cancel, move |i| {
         let context = context.clone();

@@ -62,10 +62,7 @@ mod tests {
     async fn transient_errors_are_retried_permanent_ones_are_not() {
         let policy = Policy { attempts: 4, base: Duration::from_millis(1), cap: Duration::from_millis(2) };
         let calls = AtomicU32::new(0);
-        let result = retry(&policy, || async {
-            if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(transient()) } else { Ok(7) }
-        })
-        .await;
+        let result = retry(&policy, || async { if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(transient()) } else { Ok(7) } }).await;
         assert_eq!(result.unwrap(), 7);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
 

@@ -14,18 +14,23 @@ pub fn fingerprint(address: &Address, generation: u64) -> String {
     digest(&(address, generation))
 }
 
-/// Applies `plan` to `state` as a successful apply at `now` would record it.
-pub fn record(plan: &Plan, state: &mut State, now: i64) {
+/// Applies `plan` to `state` as a successful apply at `now` would record it; `on_body`
+/// receives each recorded body with its digest (for an object store).
+pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(&str, &serde_json::Value)) {
     let mut fingerprints: HashMap<&Address, String> = HashMap::new();
     for action in &plan.actions {
         let change = match (&action.desired, action.action) {
             (None, _) | (_, Action::Delete) => Change::Remove { address: action.address.clone() },
             (Some(body), _) => {
                 let node = match body {
-                    Body::Logical { settings } => NodeState { seed: action.seed.clone(), object: None, digest: digest(settings), certificate: None },
+                    Body::Logical { settings } => {
+                        on_body(&digest(settings), settings);
+                        NodeState { seed: action.seed.clone(), object: None, digest: digest(settings), certificate: None }
+                    }
                     Body::Object { manifest, fingerprints: refs } => {
                         let mut manifest = manifest.clone();
                         fill_fingerprints(&mut manifest, refs, |secret| fingerprints.get(secret).cloned());
+                        on_body(&digest(&manifest), &manifest);
                         NodeState { seed: action.seed.clone(), object: action.object.clone(), digest: digest(&manifest), certificate: None }
                     }
                     Body::Secret { request, .. } => {
@@ -33,14 +38,26 @@ pub fn record(plan: &Plan, state: &mut State, now: i64) {
                         let fp = fingerprint(&action.address, generation);
                         fingerprints.insert(&action.address, fp.clone());
                         let issuer_fingerprint = request.issuer.as_ref().map(|issuer| {
-                            fingerprints.get(issuer).cloned().or_else(|| state.nodes.get(issuer).and_then(|n| n.certificate.as_ref()).map(|c| c.fingerprint.clone())).unwrap_or_default()
+                            fingerprints
+                                .get(issuer)
+                                .cloned()
+                                .or_else(|| state.nodes.get(issuer).and_then(|n| n.certificate.as_ref()).map(|c| c.fingerprint.clone()))
+                                .unwrap_or_default()
                         });
-                        let not_after = (request.kind != crate::pki::CertKind::KeyPair).then(|| now + i64::from(request.validity_days) * 86_400);
+                        let not_after =
+                            (request.kind != crate::pki::CertKind::KeyPair).then(|| now + i64::from(request.validity_days) * 86_400);
+                        let recorded = recorded_value(body);
+                        on_body(&digest(&recorded), &recorded);
                         NodeState {
                             seed: action.seed.clone(),
                             object: action.object.clone(),
-                            digest: digest(&recorded_value(body)),
-                            certificate: Some(CertificateState { request_digest: request.digest(), fingerprint: fp, not_after, issuer_fingerprint }),
+                            digest: digest(&recorded),
+                            certificate: Some(CertificateState {
+                                request_digest: request.digest(),
+                                fingerprint: fp,
+                                not_after,
+                                issuer_fingerprint,
+                            }),
                         }
                     }
                 };

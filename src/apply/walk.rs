@@ -46,7 +46,8 @@ where
         }
     }
     let global = Arc::new(Semaphore::new(limits.global.max(1)));
-    let groups: Vec<Arc<Semaphore>> = (0..=group.iter().copied().max().unwrap_or(0)).map(|_| Arc::new(Semaphore::new(limits.per_group.max(1)))).collect();
+    let groups: Vec<Arc<Semaphore>> =
+        (0..=group.iter().copied().max().unwrap_or(0)).map(|_| Arc::new(Semaphore::new(limits.per_group.max(1)))).collect();
     let run = Arc::new(run);
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut tasks = JoinSet::new();
@@ -128,7 +129,10 @@ mod tests {
         // 0 -> 1 -> 2, and 3 -> 4 independent.
         let deps = vec![vec![], vec![0], vec![1], vec![], vec![3]];
         let (outcomes, _) = run_walk(deps, vec![1], Limits { global: 4, per_group: 4 });
-        assert_eq!(outcomes, vec![Outcome::Succeeded, Outcome::Failed("node 1 failed".into()), Outcome::Skipped(1), Outcome::Succeeded, Outcome::Succeeded]);
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Succeeded, Outcome::Failed("node 1 failed".into()), Outcome::Skipped(1), Outcome::Succeeded, Outcome::Succeeded]
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(expected) = &args.expect_digest
                 && expected != &digest
             {
-                anyhow::bail!("{}: the plan's digest is {digest}, not the expected {expected}\n  fix: apply the plan that was reviewed", path.display());
+                anyhow::bail!(
+                    "{}: the plan's digest is {digest}, not the expected {expected}\n  fix: apply the plan that was reviewed",
+                    path.display()
+                );
             }
             Some(plan)
         }
@@ -106,7 +109,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
     let recorder = Arc::new(Recorder::start(backend.clone(), base)?);
     let targets = dir_targets(&args.dir, &plan);
-    eprintln!("Applying {} actions to directory {} (parallelism {}, {} per seed).", plan.actions.len(), args.dir.display(), args.parallelism, args.per_seed);
+    eprintln!(
+        "Applying {} actions to directory {} (parallelism {}, {} per seed).",
+        plan.actions.len(),
+        args.dir.display(),
+        args.parallelism,
+        args.per_seed
+    );
 
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -118,16 +127,29 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     });
     let progress = Arc::new(Progress::new(plan.actions.len(), args.json));
     let events = progress.clone();
-    let settings = Settings { parallelism: args.parallelism.max(1), per_seed: args.per_seed.max(1), now: super::now(), retry: retry::Policy::default(), ..Settings::default() };
-    let report = kkp::apply::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await;
+    let settings = Settings {
+        parallelism: args.parallelism.max(1),
+        per_seed: args.per_seed.max(1),
+        now: super::now(),
+        retry: retry::Policy::default(),
+        ..Settings::default()
+    };
+    let report =
+        kkp::apply::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await;
     progress.finish();
     let report = report?;
     let recorder = Arc::try_unwrap(recorder).map_err(|_| anyhow::anyhow!("the recorder is still in use"))?;
     let state = recorder.finish()?;
 
-    println!("\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {}.",
+    println!(
+        "\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {}.",
         if report.is_complete() { "complete" } else { "incomplete" },
-        report.applied.len(), report.failed.len(), report.skipped.len(), report.cancelled.len(), state.serial);
+        report.applied.len(),
+        report.failed.len(),
+        report.skipped.len(),
+        report.cancelled.len(),
+        state.serial
+    );
     for (address, error) in &report.failed {
         println!("  failed  {address}: {error}");
     }
@@ -153,7 +175,9 @@ fn dir_targets(dir: &std::path::Path, plan: &kkp::plan::Plan) -> Targets {
 /// Asks for `yes` on a terminal; refuses without one instead of hanging.
 fn confirm() -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!("apply needs confirmation, but stdin is not a terminal\n  fix: review the plan and pass --auto-approve, or save it with `kkp plan -o PLANFILE` and run `kkp apply PLANFILE`");
+        anyhow::bail!(
+            "apply needs confirmation, but stdin is not a terminal\n  fix: review the plan and pass --auto-approve, or save it with `kkp plan -o PLANFILE` and run `kkp apply PLANFILE`"
+        );
     }
     print!("\nDo you want to apply these actions? Only 'yes' will be accepted: ");
     std::io::stdout().flush()?;

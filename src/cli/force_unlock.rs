@@ -14,6 +14,13 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backend = kkp::state::file::FileBackend::new(&args.state.state);
     let info = backend.force_unlock(&args.id)?;
-    println!("Unlocked {} (held by {} pid {} since {} for `{}`).", args.state.state.display(), info.who, info.pid, info.created, info.operation);
+    println!(
+        "Unlocked {} (held by {} pid {} since {} for `{}`).",
+        args.state.state.display(),
+        info.who,
+        info.pid,
+        info.created,
+        info.operation
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.cluster
         && !topology.clusters.contains_key(name)
     {
-        anyhow::bail!("cluster {name:?} is not in the topology\n  fix: use one of: {}", topology.clusters.keys().cloned().collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "cluster {name:?} is not in the topology\n  fix: use one of: {}",
+            topology.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     let nodes = kkp::render::topology(&topology);
     let dag = kkp::graph::Dag::new(nodes.iter().map(|n| (&n.address, n.deps.as_slice())))?;

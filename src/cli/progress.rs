@@ -13,7 +13,9 @@ impl Progress {
     pub fn new(total: usize, json: bool) -> Self {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("valid template"));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("valid template"),
+            );
             bar
         });
         Progress { bar, json }
@@ -58,8 +60,12 @@ impl Progress {
 fn json_line(event: &Event) -> String {
     let value = match event {
         Event::Started { address, action } => serde_json::json!({"event": "started", "address": address, "action": action}),
-        Event::Finished { address, action, elapsed } => serde_json::json!({"event": "finished", "address": address, "action": action, "elapsed_ms": elapsed.as_millis() as u64}),
-        Event::Failed { address, action, error } => serde_json::json!({"event": "failed", "address": address, "action": action, "error": error}),
+        Event::Finished { address, action, elapsed } => {
+            serde_json::json!({"event": "finished", "address": address, "action": action, "elapsed_ms": elapsed.as_millis() as u64})
+        }
+        Event::Failed { address, action, error } => {
+            serde_json::json!({"event": "failed", "address": address, "action": action, "error": error})
+        }
         Event::Skipped { address, because } => serde_json::json!({"event": "skipped", "address": address, "because": because}),
     };
     value.to_string()

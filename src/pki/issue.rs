@@ -5,8 +5,8 @@
 
 use super::request::{CertKind, CertRequest, KeyAlgorithm, Usage};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PublicKeyData, SanType,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -266,7 +266,12 @@ mod tests {
     const NOW: i64 = 1_790_000_000;
 
     fn leaf(cn: &str) -> CertRequest {
-        let mut req = CertRequest::leaf(cn, Address::cluster_object("a", "Secret", "ca"), vec![Usage::ServerAuth], SecretLayout::named("apiserver-tls", false));
+        let mut req = CertRequest::leaf(
+            cn,
+            Address::cluster_object("a", "Secret", "ca"),
+            vec![Usage::ServerAuth],
+            SecretLayout::named("apiserver-tls", false),
+        );
         req.dns_names = vec!["a.example.com".into()];
         req.ip_addresses = vec!["10.240.16.1".parse().unwrap()];
         req

@@ -153,7 +153,12 @@ mod tests {
     use super::*;
 
     fn leaf() -> CertRequest {
-        CertRequest::leaf("apiserver", Address::cluster_object("a", "Secret", "ca"), vec![Usage::ClientAuth], SecretLayout::named("x", true))
+        CertRequest::leaf(
+            "apiserver",
+            Address::cluster_object("a", "Secret", "ca"),
+            vec![Usage::ClientAuth],
+            SecretLayout::named("x", true),
+        )
     }
 
     #[test]

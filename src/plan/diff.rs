@@ -115,7 +115,9 @@ pub fn immutable_fields(kind: &str) -> &'static [&'static str] {
 /// The first immutable field among `changes` for an object of `kind`.
 pub fn immutable_change<'a>(kind: &str, changes: &'a [FieldChange]) -> Option<&'a FieldChange> {
     let fields = immutable_fields(kind);
-    changes.iter().find(|c| fields.iter().any(|f| c.path == *f || c.path.starts_with(&format!("{f}.")) || c.path.starts_with(&format!("{f}["))))
+    changes
+        .iter()
+        .find(|c| fields.iter().any(|f| c.path == *f || c.path.starts_with(&format!("{f}.")) || c.path.starts_with(&format!("{f}["))))
 }
 
 #[cfg(test)]
@@ -126,7 +128,8 @@ mod tests {
     #[test]
     fn named_lists_are_matched_by_name() {
         let before = json!({"spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y"}]}});
-        let after = json!({"spec": {"containers": [{"name": "new", "image": "z"}, {"name": "a", "image": "x:2"}, {"name": "b", "image": "y"}]}});
+        let after =
+            json!({"spec": {"containers": [{"name": "new", "image": "z"}, {"name": "a", "image": "x:2"}, {"name": "b", "image": "y"}]}});
         let changes = diff(&before, &after);
         let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(paths, ["spec.containers[a].image", "spec.containers[new]"]);

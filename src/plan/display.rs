@@ -78,7 +78,13 @@ pub fn markdown(plan: &Plan, digest: Option<&str>) -> String {
 
 fn counts(actions: &[&PlannedAction]) -> String {
     let n = |k: Action| actions.iter().filter(|a| a.action == k).count();
-    format!("{} to add, {} to change, {} to replace, {} to destroy", n(Action::Create), n(Action::Update), n(Action::Replace), n(Action::Delete))
+    format!(
+        "{} to add, {} to change, {} to replace, {} to destroy",
+        n(Action::Create),
+        n(Action::Update),
+        n(Action::Replace),
+        n(Action::Delete)
+    )
 }
 
 /// Calls `f` once per group (a seed's own nodes, then each of its clusters) in plan order.

@@ -38,7 +38,9 @@ pub enum Error {
     )]
     DestroyRefused(Vec<(Address, String)>),
     /// A `--target` or `--exclude` matched nothing.
-    #[error("{flag} {address} matches no node of the topology or the state\n  fix: check the address with `kkp graph` (e.g. cluster/<name> or seed/<name>)")]
+    #[error(
+        "{flag} {address} matches no node of the topology or the state\n  fix: check the address with `kkp graph` (e.g. cluster/<name> or seed/<name>)"
+    )]
     NoMatch {
         /// `--target` or `--exclude`.
         flag: &'static str,
@@ -207,7 +209,8 @@ struct Planner<'a> {
 /// Plans `topology` against `state`. `priors` returns a previously applied body by digest
 /// (for field-level diffs; None degrades to a digest-only reason).
 pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) -> Option<Value>, options: &Options) -> Result<Plan> {
-    let mut planner = Planner { state, priors, now: options.now, decisions: HashMap::new(), actions: Vec::new(), basis: BTreeMap::new(), unchanged: 0 };
+    let mut planner =
+        Planner { state, priors, now: options.now, decisions: HashMap::new(), actions: Vec::new(), basis: BTreeMap::new(), unchanged: 0 };
     let mut desired: HashSet<Address> = HashSet::new();
     let mut desired_deps: HashMap<Address, Vec<Address>> = HashMap::new();
     let mut fast_clusters: HashSet<&str> = HashSet::new();
@@ -321,7 +324,8 @@ impl Planner<'_> {
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
                 // A certificate's fingerprint is known when the certificate stays as it is.
-                let known = |secret: &Address| self.decisions.get(secret).filter(|d| d.action.is_none()).and_then(|d| d.fingerprint.clone());
+                let known =
+                    |secret: &Address| self.decisions.get(secret).filter(|d| d.action.is_none()).and_then(|d| d.fingerprint.clone());
                 let unknown = render::fill_fingerprints(&mut manifest, fingerprints, known);
                 for f in fingerprints {
                     if unknown.contains(f) {
@@ -376,7 +380,7 @@ impl Planner<'_> {
         };
         if action == Action::Update
             && let Some(object) = node.body.object()
-                && let Some(change) = diff::immutable_change(&object.kind, &changes)
+            && let Some(change) = diff::immutable_change(&object.kind, &changes)
         {
             action = Action::Replace;
             reasons.insert(0, format!("{} cannot change in place", change.path));
@@ -384,7 +388,9 @@ impl Planner<'_> {
         if reasons.is_empty() {
             reasons.push(match action {
                 Action::Create => "does not exist yet".to_string(),
-                _ if prior_value.is_none() => format!("differs from what was applied ({})", short(prior.as_ref().map(|p| p.digest.as_str()).unwrap_or_default())),
+                _ if prior_value.is_none() => {
+                    format!("differs from what was applied ({})", short(prior.as_ref().map(|p| p.digest.as_str()).unwrap_or_default()))
+                }
                 _ => describe_changes(&changes),
             });
         }
@@ -405,7 +411,12 @@ impl Planner<'_> {
 
     /// Decides a certificate Secret: create, re-issue (replace), or keep with its known
     /// fingerprint.
-    fn plan_certificate(&self, node: &DesiredNode, request: &crate::pki::CertRequest, prior: Option<&NodeState>) -> (Option<Action>, Vec<String>, Option<String>) {
+    fn plan_certificate(
+        &self,
+        node: &DesiredNode,
+        request: &crate::pki::CertRequest,
+        prior: Option<&NodeState>,
+    ) -> (Option<Action>, Vec<String>, Option<String>) {
         let Some(prior) = prior else {
             let what = match request.kind {
                 crate::pki::CertKind::Ca => format!("new CA {:?}", request.common_name),
@@ -422,7 +433,9 @@ impl Planner<'_> {
         }
         if let Some(issuer) = &request.issuer {
             match self.decisions.get(issuer) {
-                Some(Decision { action: Some(_), .. }) => return (Some(Action::Replace), vec![format!("its issuer {issuer} is re-issued")], None),
+                Some(Decision { action: Some(_), .. }) => {
+                    return (Some(Action::Replace), vec![format!("its issuer {issuer} is re-issued")], None);
+                }
                 Some(Decision { fingerprint: Some(fp), .. }) if cert.issuer_fingerprint.as_ref() != Some(fp) => {
                     return (Some(Action::Replace), vec![format!("it was signed by another {issuer}")], None);
                 }
@@ -440,7 +453,14 @@ impl Planner<'_> {
     }
 
     /// Deletes for state nodes no longer desired, dependants first.
-    fn plan_deletes(&mut self, state: &State, desired: &HashSet<Address>, fast: &HashSet<&str>, topology: &Topology, cluster_digests: &mut BTreeMap<String, Option<String>>) {
+    fn plan_deletes(
+        &mut self,
+        state: &State,
+        desired: &HashSet<Address>,
+        fast: &HashSet<&str>,
+        topology: &Topology,
+        cluster_digests: &mut BTreeMap<String, Option<String>>,
+    ) {
         let mut deletes: Vec<PlannedAction> = Vec::new();
         for (address, node) in &state.nodes {
             if address.cluster().is_some_and(|c| fast.contains(c)) || desired.contains(address) {
@@ -552,7 +572,12 @@ fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan
 
 /// Applies `--target` and `--exclude`; returns the clusters the selection cut into, whose
 /// input digests must not be recorded.
-fn select(actions: &mut Vec<PlannedAction>, options: &Options, desired: &HashSet<Address>, state: Option<&State>) -> Result<BTreeSet<String>> {
+fn select(
+    actions: &mut Vec<PlannedAction>,
+    options: &Options,
+    desired: &HashSet<Address>,
+    state: Option<&State>,
+) -> Result<BTreeSet<String>> {
     let known = |p: &Address| desired.iter().any(|a| a.starts_with(p)) || state.is_some_and(|s| s.nodes.keys().any(|a| a.starts_with(p)));
     for (flag, list) in [("--target", &options.targets), ("--exclude", &options.excludes)] {
         if let Some(bad) = list.iter().find(|p| !known(p)) {
@@ -563,7 +588,8 @@ fn select(actions: &mut Vec<PlannedAction>, options: &Options, desired: &HashSet
     let mut keep = vec![true; actions.len()];
     if !options.targets.is_empty() {
         keep = vec![false; actions.len()];
-        let mut stack: Vec<usize> = (0..actions.len()).filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t))).collect();
+        let mut stack: Vec<usize> =
+            (0..actions.len()).filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t))).collect();
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut keep[i], true) {
                 continue;
@@ -580,7 +606,8 @@ fn select(actions: &mut Vec<PlannedAction>, options: &Options, desired: &HashSet
                 }
             }
         }
-        let mut stack: Vec<usize> = (0..actions.len()).filter(|&i| options.excludes.iter().any(|x| actions[i].address.starts_with(x))).collect();
+        let mut stack: Vec<usize> =
+            (0..actions.len()).filter(|&i| options.excludes.iter().any(|x| actions[i].address.starts_with(x))).collect();
         let mut dropped = vec![false; actions.len()];
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut dropped[i], true) {
@@ -611,7 +638,13 @@ fn order(actions: Vec<PlannedAction>) -> Result<Vec<PlannedAction>> {
     let levels = dag.levels();
     let mut indexed: Vec<(usize, PlannedAction)> = actions.into_iter().enumerate().collect();
     indexed.sort_by(|(i, a), (j, b)| {
-        (&a.seed, a.cluster.is_some(), &a.cluster, levels[*i], &a.address).cmp(&(&b.seed, b.cluster.is_some(), &b.cluster, levels[*j], &b.address))
+        (&a.seed, a.cluster.is_some(), &a.cluster, levels[*i], &a.address).cmp(&(
+            &b.seed,
+            b.cluster.is_some(),
+            &b.cluster,
+            levels[*j],
+            &b.address,
+        ))
     });
     Ok(indexed.into_iter().map(|(_, a)| a).collect())
 }

@@ -21,7 +21,7 @@ fn plan(topology: &Topology, state: Option<&State>, now: i64) -> Plan {
 
 fn applied(topology: &Topology) -> State {
     let mut state = State::new("lineage".into());
-    simulate::record(&plan(topology, None, NOW), &mut state, NOW);
+    simulate::record(&plan(topology, None, NOW), &mut state, NOW, &mut |_, _| {});
     state
 }
 
@@ -102,7 +102,9 @@ fn immutable_fields_turn_an_update_into_a_guarded_replace() {
             let node = state.nodes.get(&a.address)?;
             let mut value = recorded_value(a.desired.as_ref()?);
             if let Body::Object { fingerprints, .. } = a.desired.as_ref()? {
-                crate::render::fill_fingerprints(&mut value, fingerprints, |s| state.nodes.get(s)?.certificate.as_ref().map(|c| c.fingerprint.clone()));
+                crate::render::fill_fingerprints(&mut value, fingerprints, |s| {
+                    state.nodes.get(s)?.certificate.as_ref().map(|c| c.fingerprint.clone())
+                });
             }
             Some((node.digest.clone(), value))
         })
@@ -111,7 +113,8 @@ fn immutable_fields_turn_an_update_into_a_guarded_replace() {
     let priors = |d: &str| bodies.get(d).cloned();
     let err = create(&bigger, Some(&state), &priors, &Options { now: NOW, ..Options::default() }).unwrap_err();
     assert!(err.to_string().contains("cluster/qs9d3vh6rt/statefulset/etcd: etcd holds the cluster's data"), "{err}");
-    let allowed = Options { now: NOW, allow_destroy: vec![Address::parse("cluster/qs9d3vh6rt/statefulset/etcd").unwrap()], ..Options::default() };
+    let allowed =
+        Options { now: NOW, allow_destroy: vec![Address::parse("cluster/qs9d3vh6rt/statefulset/etcd").unwrap()], ..Options::default() };
     let p = create(&bigger, Some(&state), &priors, &allowed).unwrap();
     let etcd = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs9d3vh6rt/statefulset/etcd").unwrap();
     assert_eq!(etcd.action, Action::Replace);

@@ -5,7 +5,9 @@ use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, s
 use super::{Body, DesiredNode, manifest};
 use crate::topology::{Cluster, ExposeStrategy};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec,
+};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -71,9 +73,27 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     let mut deployment_deps = vec![service_address.clone(), meta::object(cluster, "StatefulSet", "etcd")];
     deployment_deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
-        meta::cluster_node(cluster, "Service", "apiserver-external", Vec::new(), Body::Object { manifest: manifest(&external_service(cluster)), fingerprints: Vec::new() }),
-        meta::cluster_node(cluster, "Deployment", "apiserver", deployment_deps, Body::Object { manifest: manifest(&deployment), fingerprints }),
-        meta::cluster_node(cluster, "PodDisruptionBudget", "apiserver", vec![deployment_address], Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() }),
+        meta::cluster_node(
+            cluster,
+            "Service",
+            "apiserver-external",
+            Vec::new(),
+            Body::Object { manifest: manifest(&external_service(cluster)), fingerprints: Vec::new() },
+        ),
+        meta::cluster_node(
+            cluster,
+            "Deployment",
+            "apiserver",
+            deployment_deps,
+            Body::Object { manifest: manifest(&deployment), fingerprints },
+        ),
+        meta::cluster_node(
+            cluster,
+            "PodDisruptionBudget",
+            "apiserver",
+            vec![deployment_address],
+            Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
+        ),
     ]
 }
 
@@ -153,7 +173,12 @@ fn container(cluster: &Cluster) -> Container {
         ("openvpn-client-certificates", "/etc/openvpn/pki/client"),
     ];
     let probe = |path: &str| Probe {
-        http_get: Some(HTTPGetAction { path: Some(path.into()), port: IntOrString::Int(SECURE_PORT), scheme: Some("HTTPS".into()), ..Default::default() }),
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(SECURE_PORT),
+            scheme: Some("HTTPS".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     Container {
@@ -161,7 +186,12 @@ fn container(cluster: &Cluster) -> Container {
         image: Some(format!("registry.k8s.io/kube-apiserver:v{}", cluster.version)),
         command: Some(vec!["/usr/local/bin/kube-apiserver".into()]),
         args: Some(args),
-        ports: Some(vec![ContainerPort { name: Some("secure".into()), container_port: SECURE_PORT, protocol: Some("TCP".into()), ..Default::default() }]),
+        ports: Some(vec![ContainerPort {
+            name: Some("secure".into()),
+            container_port: SECURE_PORT,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
         readiness_probe: Some(probe("/readyz")),
         liveness_probe: Some(probe("/livez")),
         volume_mounts: Some(mounts.iter().map(|(name, path)| mount(name, path)).collect()),

@@ -7,8 +7,8 @@ use crate::topology::Cluster;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
-    VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -92,12 +92,24 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     vec![
         meta::cluster_node(cluster, "Service", "etcd", Vec::new(), Body::Object { manifest: manifest(&service), fingerprints: Vec::new() }),
         meta::cluster_node(cluster, "StatefulSet", "etcd", sts_deps, Body::Object { manifest: manifest(&statefulset), fingerprints }),
-        meta::cluster_node(cluster, "PodDisruptionBudget", "etcd", vec![statefulset_address], Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() }),
+        meta::cluster_node(
+            cluster,
+            "PodDisruptionBudget",
+            "etcd",
+            vec![statefulset_address],
+            Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
+        ),
     ]
 }
 
 fn port(name: &str, number: i32) -> ServicePort {
-    ServicePort { name: Some(name.into()), port: number, protocol: Some("TCP".into()), target_port: Some(IntOrString::Int(number)), ..Default::default() }
+    ServicePort {
+        name: Some(name.into()),
+        port: number,
+        protocol: Some("TCP".into()),
+        target_port: Some(IntOrString::Int(number)),
+        ..Default::default()
+    }
 }
 
 /// The etcd container: KKP's command line without etcd-launcher (see docs/architecture.md).
@@ -127,11 +139,19 @@ fn container(cluster: &Cluster) -> Container {
     ];
     let field_env = |name: &str, path: &str| EnvVar {
         name: name.into(),
-        value_from: Some(EnvVarSource { field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..Default::default() }), ..Default::default() }),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..Default::default() }),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let health = |path: &str| Probe {
-        http_get: Some(HTTPGetAction { path: Some(path.into()), port: IntOrString::Int(2378), scheme: Some("HTTP".into()), ..Default::default() }),
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(2378),
+            scheme: Some("HTTP".into()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     Container {

@@ -70,11 +70,7 @@ pub fn secret_volumes(secrets: &[&str], cas: &[&str]) -> Vec<Volume> {
 
 /// A volume from a ConfigMap.
 pub fn configmap_volume(name: &str) -> Volume {
-    Volume {
-        name: name.into(),
-        config_map: Some(ConfigMapVolumeSource { name: name.into(), ..Default::default() }),
-        ..Default::default()
-    }
+    Volume { name: name.into(), config_map: Some(ConfigMapVolumeSource { name: name.into(), ..Default::default() }), ..Default::default() }
 }
 
 /// A read-only mount.
@@ -123,7 +119,5 @@ pub fn object(cluster: &Cluster, kind: &str, name: &str) -> Address {
 
 /// `https://etcd-<i>.etcd.<ns>.svc.cluster.local:2379` for every member.
 pub fn etcd_client_endpoints(cluster: &Cluster) -> Vec<String> {
-    (0..cluster.etcd.cluster_size)
-        .map(|i| format!("https://etcd-{i}.etcd.{}.svc.cluster.local:2379", cluster.namespace()))
-        .collect()
+    (0..cluster.etcd.cluster_size).map(|i| format!("https://etcd-{i}.etcd.{}.svc.cluster.local:2379", cluster.namespace())).collect()
 }

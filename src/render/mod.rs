@@ -94,7 +94,11 @@ pub struct FingerprintRef {
 
 /// Writes into `manifest` the fingerprint of every Secret in `refs` that `lookup` knows;
 /// returns the refs still unknown.
-pub fn fill_fingerprints(manifest: &mut Value, refs: &[FingerprintRef], lookup: impl Fn(&Address) -> Option<String>) -> Vec<FingerprintRef> {
+pub fn fill_fingerprints(
+    manifest: &mut Value,
+    refs: &[FingerprintRef],
+    lookup: impl Fn(&Address) -> Option<String>,
+) -> Vec<FingerprintRef> {
     let mut unknown = Vec::new();
     for f in refs {
         match (lookup(&f.secret), manifest.pointer_mut(&f.pointer)) {

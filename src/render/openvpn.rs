@@ -101,14 +101,23 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
             replicas: Some(1),
             selector: selector("openvpn-server", cluster),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(selector_labels("openvpn-server", cluster)), annotations: Some(annotations), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(selector_labels("openvpn-server", cluster)),
+                    annotations: Some(annotations),
+                    ..Default::default()
+                }),
                 spec: Some(PodSpec {
                     containers: vec![Container {
                         name: "openvpn-server".into(),
                         image: Some(IMAGE.into()),
                         command: Some(vec!["/usr/sbin/openvpn".into()]),
                         args: Some(args),
-                        ports: Some(vec![ContainerPort { name: Some("secure".into()), container_port: 1194, protocol: Some("TCP".into()), ..Default::default() }]),
+                        ports: Some(vec![ContainerPort {
+                            name: Some("secure".into()),
+                            container_port: 1194,
+                            protocol: Some("TCP".into()),
+                            ..Default::default()
+                        }]),
                         volume_mounts: Some(vec![
                             mount("openvpn-ca", "/etc/kubernetes/pki/ca"),
                             mount("openvpn-server-certificates", "/etc/openvpn/pki/server"),
@@ -132,8 +141,20 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     let mut deps = vec![meta::object(cluster, "Service", "openvpn-server"), configmap_address];
     deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
-        meta::cluster_node(cluster, "Service", "openvpn-server", Vec::new(), Body::Object { manifest: manifest(&service), fingerprints: Vec::new() }),
-        meta::cluster_node(cluster, "ConfigMap", "openvpn-client-configs", Vec::new(), Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() }),
+        meta::cluster_node(
+            cluster,
+            "Service",
+            "openvpn-server",
+            Vec::new(),
+            Body::Object { manifest: manifest(&service), fingerprints: Vec::new() },
+        ),
+        meta::cluster_node(
+            cluster,
+            "ConfigMap",
+            "openvpn-client-configs",
+            Vec::new(),
+            Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() },
+        ),
         meta::cluster_node(cluster, "Deployment", "openvpn-server", deps, Body::Object { manifest: manifest(&deployment), fingerprints }),
     ]
 }

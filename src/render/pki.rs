@@ -17,7 +17,8 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
     let apiserver_ip: Option<IpAddr> = cluster.network.apiserver_ip();
     let localhost: IpAddr = [127, 0, 0, 1].into();
 
-    let mut apiserver_tls = CertRequest::leaf("kube-apiserver", ca.clone(), vec![Usage::ServerAuth], SecretLayout::named("apiserver-tls", false));
+    let mut apiserver_tls =
+        CertRequest::leaf("kube-apiserver", ca.clone(), vec![Usage::ServerAuth], SecretLayout::named("apiserver-tls", false));
     apiserver_tls.dns_names = vec![
         cluster.external_name.clone(),
         format!("kubernetes.default.svc.{}", cluster.network.dns_domain),
@@ -33,13 +34,16 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
 
     // KKP widens the etcd SANs to nine members when etcd-launcher may scale the ring.
     let etcd_members = if cluster.etcd.launcher { 9 } else { 3 };
-    let mut etcd_tls = CertRequest::leaf("etcd", ca.clone(), vec![Usage::ServerAuth, Usage::ClientAuth], SecretLayout::named("etcd-tls", false));
+    let mut etcd_tls =
+        CertRequest::leaf("etcd", ca.clone(), vec![Usage::ServerAuth, Usage::ClientAuth], SecretLayout::named("etcd-tls", false));
     etcd_tls.dns_names = std::iter::once("localhost".to_string())
         .chain((0..etcd_members).flat_map(|i| [format!("etcd-{i}"), format!("etcd-{i}.etcd.{ns}.svc.cluster.local")]))
         .collect();
     etcd_tls.ip_addresses = vec![localhost];
 
-    let client = |cn: &str, issuer: &Address, base: &str| CertRequest::leaf(cn, issuer.clone(), vec![Usage::ClientAuth], SecretLayout::named(base, true));
+    let client = |cn: &str, issuer: &Address, base: &str| {
+        CertRequest::leaf(cn, issuer.clone(), vec![Usage::ClientAuth], SecretLayout::named(base, true))
+    };
     let mut kubelet_client = client("kube-apiserver-kubelet-client", &ca, "kubelet-client");
     kubelet_client.organizations = vec!["system:masters".into()];
 
@@ -62,8 +66,18 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
         req.key = KeyAlgorithm::EcdsaP256;
         req
     };
-    let openvpn_server = ecdsa(CertRequest::leaf("openvpn-server", openvpn_ca.clone(), vec![Usage::ServerAuth], SecretLayout { cert: "server.crt".into(), key: "server.key".into(), ca: None }));
-    let openvpn_client = ecdsa(CertRequest::leaf("internal-client", openvpn_ca.clone(), vec![Usage::ClientAuth], SecretLayout { cert: "client.crt".into(), key: "client.key".into(), ca: Some("ca.crt".into()) }));
+    let openvpn_server = ecdsa(CertRequest::leaf(
+        "openvpn-server",
+        openvpn_ca.clone(),
+        vec![Usage::ServerAuth],
+        SecretLayout { cert: "server.crt".into(), key: "server.key".into(), ca: None },
+    ));
+    let openvpn_client = ecdsa(CertRequest::leaf(
+        "internal-client",
+        openvpn_ca.clone(),
+        vec![Usage::ClientAuth],
+        SecretLayout { cert: "client.crt".into(), key: "client.key".into(), ca: Some("ca.crt".into()) },
+    ));
 
     let requests = [
         ("ca", "apiserver", CertRequest::ca(&format!("root-ca.{}", cluster.external_name), KeyAlgorithm::Rsa2048)),

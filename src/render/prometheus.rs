@@ -6,8 +6,8 @@ use super::{Body, DesiredNode, manifest};
 use crate::topology::Cluster;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec, Volume,
-    VolumeMount,
+    ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -31,7 +31,13 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             selector: Some(selector_labels("prometheus", cluster)),
-            ports: Some(vec![ServicePort { name: Some("web".into()), port: 9090, protocol: Some("TCP".into()), target_port: Some(IntOrString::Int(9090)), ..Default::default() }]),
+            ports: Some(vec![ServicePort {
+                name: Some("web".into()),
+                port: 9090,
+                protocol: Some("TCP".into()),
+                target_port: Some(IntOrString::Int(9090)),
+                ..Default::default()
+            }]),
             ..Default::default()
         }),
         ..Default::default()
@@ -44,10 +50,19 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
             service_name: Some("prometheus".into()),
             selector: selector("prometheus", cluster),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(selector_labels("prometheus", cluster)), annotations: Some(annotations), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(selector_labels("prometheus", cluster)),
+                    annotations: Some(annotations),
+                    ..Default::default()
+                }),
                 spec: Some(PodSpec {
                     service_account_name: Some("prometheus".into()),
-                    security_context: Some(PodSecurityContext { run_as_user: Some(1000), fs_group: Some(2000), run_as_non_root: Some(true), ..Default::default() }),
+                    security_context: Some(PodSecurityContext {
+                        run_as_user: Some(1000),
+                        fs_group: Some(2000),
+                        run_as_non_root: Some(true),
+                        ..Default::default()
+                    }),
                     containers: vec![Container {
                         name: "prometheus".into(),
                         image: Some(IMAGE.into()),
@@ -57,7 +72,12 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
                             "--storage.tsdb.retention.time=1h".into(),
                             "--web.enable-lifecycle".into(),
                         ]),
-                        ports: Some(vec![ContainerPort { name: Some("web".into()), container_port: 9090, protocol: Some("TCP".into()), ..Default::default() }]),
+                        ports: Some(vec![ContainerPort {
+                            name: Some("web".into()),
+                            container_port: 9090,
+                            protocol: Some("TCP".into()),
+                            ..Default::default()
+                        }]),
                         volume_mounts: Some(vec![
                             mount("prometheus", "/etc/prometheus/config"),
                             VolumeMount { name: "data".into(), mount_path: "/var/prometheus/data".into(), ..Default::default() },
@@ -88,8 +108,20 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     ];
     deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
-        meta::cluster_node(cluster, "ConfigMap", "prometheus", Vec::new(), Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() }),
-        meta::cluster_node(cluster, "Service", "prometheus", Vec::new(), Body::Object { manifest: manifest(&service), fingerprints: Vec::new() }),
+        meta::cluster_node(
+            cluster,
+            "ConfigMap",
+            "prometheus",
+            Vec::new(),
+            Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() },
+        ),
+        meta::cluster_node(
+            cluster,
+            "Service",
+            "prometheus",
+            Vec::new(),
+            Body::Object { manifest: manifest(&service), fingerprints: Vec::new() },
+        ),
         meta::cluster_node(cluster, "StatefulSet", "prometheus", deps, Body::Object { manifest: manifest(&statefulset), fingerprints }),
     ]
 }

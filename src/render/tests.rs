@@ -92,7 +92,8 @@ fn apiserver_points_at_every_etcd_member_and_its_mounted_certificates() {
     let nodes = cluster(&topo.clusters["qs9d3vh6rt"]);
     let deployment = object(&nodes, "cluster/qs9d3vh6rt/deployment/apiserver");
     assert_eq!(deployment["spec"]["replicas"], 3);
-    let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let args: Vec<&str> =
+        deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     let etcd = args.iter().find(|a| a.starts_with("--etcd-servers=")).unwrap();
     assert_eq!(etcd.matches("https://etcd-").count(), 5);
     assert!(etcd.contains("https://etcd-4.etcd.cluster-qs9d3vh6rt.svc.cluster.local:2379"));
@@ -113,7 +114,8 @@ fn apiserver_points_at_every_etcd_member_and_its_mounted_certificates() {
 fn certificate_subjects_follow_kkp() {
     let topo = example("quickstart");
     let nodes = cluster(&topo.clusters["qs4k7x2mzp"]);
-    let request = |name: &str| match &nodes.iter().find(|n| n.address.as_str() == format!("cluster/qs4k7x2mzp/secret/{name}")).unwrap().body {
+    let request = |name: &str| match &nodes.iter().find(|n| n.address.as_str() == format!("cluster/qs4k7x2mzp/secret/{name}")).unwrap().body
+    {
         Body::Secret { request, .. } => request.clone(),
         _ => unreachable!(),
     };

@@ -94,9 +94,7 @@ impl FileBackend {
             let backup = self.sibling(".backup");
             let staging = self.sibling(".backup.tmp");
             let _ = std::fs::remove_file(&staging);
-            std::fs::hard_link(&self.path, &staging)
-                .or_else(|_| std::fs::copy(&self.path, &staging).map(|_| ()))
-                .map_err(io(&staging))?;
+            std::fs::hard_link(&self.path, &staging).or_else(|_| std::fs::copy(&self.path, &staging).map(|_| ())).map_err(io(&staging))?;
             std::fs::rename(&staging, &backup).map_err(io(&backup))?;
         }
         write_atomic(&self.path, &format::to_bytes(state))?;

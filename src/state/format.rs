@@ -59,7 +59,9 @@ mod tests {
         let mut state = State::new("l-1".into());
         state.serial = 7;
         for name in ["b", "a"] {
-            state.nodes.insert(Address::seed(name), NodeState { seed: name.into(), object: None, digest: "sha256:00".into(), certificate: None });
+            state
+                .nodes
+                .insert(Address::seed(name), NodeState { seed: name.into(), object: None, digest: "sha256:00".into(), certificate: None });
         }
         let bytes = to_bytes(&state);
         assert_eq!(from_bytes(Path::new("s"), &bytes).unwrap(), state);

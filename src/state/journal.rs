@@ -43,10 +43,7 @@ impl Journal {
         super::file::sync_parent(path).map_err(io)?;
 
         let (sender, receiver) = std::sync::mpsc::channel::<(Vec<u8>, Ack)>();
-        let writer = std::thread::Builder::new()
-            .name("kkp-journal".into())
-            .spawn(move || write_loop(file, receiver))
-            .map_err(io)?;
+        let writer = std::thread::Builder::new().name("kkp-journal".into()).spawn(move || write_loop(file, receiver)).map_err(io)?;
         Ok(Journal { path: path.to_path_buf(), sender: Some(sender), writer: Some(writer) })
     }
 
@@ -166,7 +163,10 @@ mod tests {
     use crate::state::NodeState;
 
     fn put(name: &str) -> Change {
-        Change::Put { address: Address::seed(name), node: NodeState { seed: name.into(), object: None, digest: format!("sha256:{name}"), certificate: None } }
+        Change::Put {
+            address: Address::seed(name),
+            node: NodeState { seed: name.into(), object: None, digest: format!("sha256:{name}"), certificate: None },
+        }
     }
 
     #[tokio::test]

@@ -39,7 +39,11 @@ impl std::fmt::Display for Locked {
                 "the state is locked: {} (pid {}) has held it since {} for `{}` (lock ID {})\n  fix: wait for it to finish; if that process is gone, run `kkp force-unlock {}`",
                 h.who, h.pid, h.created, h.operation, h.id, h.id
             ),
-            None => write!(f, "the state is locked ({}), and its holder is unknown\n  fix: wait for the other kkp to finish", self.path.display()),
+            None => write!(
+                f,
+                "the state is locked ({}), and its holder is unknown\n  fix: wait for the other kkp to finish",
+                self.path.display()
+            ),
         }
     }
 }

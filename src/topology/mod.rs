@@ -7,6 +7,7 @@
 //! touches a cluster.
 
 mod documents;
+pub mod generate;
 mod kkp;
 mod resolve;
 

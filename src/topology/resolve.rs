@@ -39,12 +39,7 @@ struct Resolver {
 
 impl Resolver {
     fn error(&mut self, source: Source, subject: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            source,
-            subject: subject.into(),
-            message: message.into(),
-            fix: fix.into(),
-        });
+        self.diagnostics.push(Diagnostic { source, subject: subject.into(), message: message.into(), fix: fix.into() });
     }
 
     fn note(&mut self, source: Source, message: impl Into<String>) {
@@ -54,9 +49,8 @@ impl Resolver {
     /// Parses one document as `T`, reporting fields kkp does not model as notes.
     fn parse<T: DeserializeOwned>(&mut self, doc: &Document, subject: &str) -> Option<T> {
         let mut skipped = Vec::new();
-        let result = serde_saphyr::with_deserializer_from_str(&doc.text, |de| {
-            serde_ignored::deserialize(de, |path| skipped.push(path.to_string()))
-        });
+        let result =
+            serde_saphyr::with_deserializer_from_str(&doc.text, |de| serde_ignored::deserialize(de, |path| skipped.push(path.to_string())));
         match result {
             Ok(value) => {
                 for path in skipped {
@@ -65,10 +59,7 @@ impl Resolver {
                         continue;
                     }
                     let segments: Vec<&str> = path.split('.').collect();
-                    self.note(
-                        doc.locate(&segments),
-                        format!("{subject}: field `{path}` is not modelled by kkp; it is ignored"),
-                    );
+                    self.note(doc.locate(&segments), format!("{subject}: field `{path}` is not modelled by kkp; it is ignored"));
                 }
                 Some(value)
             }
@@ -128,10 +119,7 @@ pub fn resolve(docs: &[Document]) -> Result<Topology> {
             let mut data = BTreeMap::new();
             for (key, encoded) in &s.value.data {
                 use base64::Engine;
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(encoded.trim())
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok());
+                let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok());
                 match decoded {
                     Some(text) => {
                         data.insert(key.clone(), text);
@@ -207,12 +195,7 @@ fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
                 // Parsed without notes: nothing of a Secret is ever echoed back.
                 match serde_saphyr::from_str::<kkp::SecretDoc>(&doc.text) {
                     Ok(value) => out.secrets.push(Parsed { doc, value }),
-                    Err(_) => r.error(
-                        doc.source(),
-                        "Secret",
-                        "not a valid v1 Secret",
-                        "check the Secret's metadata, data and stringData",
-                    ),
+                    Err(_) => r.error(doc.source(), "Secret", "not a valid v1 Secret", "check the Secret's metadata, data and stringData"),
                 }
             }
             ("", "") => r.error(
@@ -238,9 +221,7 @@ struct Configuration {
 }
 
 fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> Option<Configuration> {
-    let where_ = || {
-        docs.first().map(Document::source).unwrap_or(Source { file: PathBuf::from("<input>"), line: 1 })
-    };
+    let where_ = || docs.first().map(Document::source).unwrap_or(Source { file: PathBuf::from("<input>"), line: 1 });
     let config = match c.configurations.as_slice() {
         [one] => one,
         [] => {
@@ -248,9 +229,7 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
                 where_(),
                 "topology",
                 "no KubermaticConfiguration among the documents; it supplies the base domain",
-                format!(
-                    "add a document `apiVersion: {KKP_API_VERSION}`, `kind: KubermaticConfiguration` with spec.ingress.domain"
-                ),
+                format!("add a document `apiVersion: {KKP_API_VERSION}`, `kind: KubermaticConfiguration` with spec.ingress.domain"),
             );
             return None;
         }
@@ -270,7 +249,12 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
     let spec = &config.value.spec;
     let domain = spec.ingress.as_ref().and_then(|i| i.domain.clone()).unwrap_or_default();
     if domain.is_empty() {
-        r.error(config.doc.locate(&["spec", "ingress"]), &subject, "spec.ingress.domain is not set", "set spec.ingress.domain to the base domain, e.g. kkp.example.com");
+        r.error(
+            config.doc.locate(&["spec", "ingress"]),
+            &subject,
+            "spec.ingress.domain is not set",
+            "set spec.ingress.domain to the base domain, e.g. kkp.example.com",
+        );
     } else if !is_dns1123_subdomain(&domain) {
         r.error(
             config.doc.locate(&["spec", "ingress", "domain"]),
@@ -285,12 +269,8 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
     };
     let user_cluster = spec.user_cluster.as_ref();
     let apiserver_replicas = user_cluster.and_then(|u| u.apiserver_replicas).unwrap_or(DEFAULT_APISERVER_REPLICAS);
-    let etcd_disk_size = user_cluster
-        .and_then(|u| u.etcd_volume_size.clone())
-        .unwrap_or_else(|| DEFAULT_ETCD_DISK_SIZE.into());
-    let node_port_range = user_cluster
-        .and_then(|u| u.node_port_range.clone())
-        .unwrap_or_else(|| DEFAULT_NODE_PORT_RANGE.into());
+    let etcd_disk_size = user_cluster.and_then(|u| u.etcd_volume_size.clone()).unwrap_or_else(|| DEFAULT_ETCD_DISK_SIZE.into());
+    let node_port_range = user_cluster.and_then(|u| u.node_port_range.clone()).unwrap_or_else(|| DEFAULT_NODE_PORT_RANGE.into());
     let etcd_launcher = spec.feature_gates.get("EtcdLauncher").copied().unwrap_or(true);
     Some(Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher })
 }
@@ -325,7 +305,12 @@ fn resolve_seeds(r: &mut Resolver, c: &Collected, config: Option<&Configuration>
             continue;
         }
         if let Some(existing) = seeds.get(&name).map(|s: &Seed| s.source.clone()) {
-            r.error(doc.locate(&["metadata", "name"]), &subject, format!("a seed of this name is already defined at {existing}"), "give each Seed a unique metadata.name");
+            r.error(
+                doc.locate(&["metadata", "name"]),
+                &subject,
+                format!("a seed of this name is already defined at {existing}"),
+                "give each Seed a unique metadata.name",
+            );
             continue;
         }
         let spec = &parsed.value.spec;
@@ -347,7 +332,12 @@ fn resolve_seeds(r: &mut Resolver, c: &Collected, config: Option<&Configuration>
             let dc_path = ["spec", "datacenters", dc_name.as_str()];
             let dc_subject = format!("datacenter {dc_name:?} of seed {name:?}");
             if !is_dns1123_label(dc_name) {
-                r.error(doc.locate(&dc_path), &dc_subject, "the datacenter name is not a DNS-1123 label", "use lowercase letters, digits and '-', e.g. aws-eu-central-1");
+                r.error(
+                    doc.locate(&dc_path),
+                    &dc_subject,
+                    "the datacenter name is not a DNS-1123 label",
+                    "use lowercase letters, digits and '-', e.g. aws-eu-central-1",
+                );
                 continue;
             }
             if let Some((other, at)) = dc_owner.get(dc_name) {
@@ -456,20 +446,35 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
             continue;
         }
         if let Some(existing) = clusters.get(&name).map(|c: &Cluster| c.source.clone()) {
-            r.error(doc.locate(&["metadata", "name"]), &subject, format!("a cluster of this name is already defined at {existing}"), "give each Cluster a unique metadata.name (cluster names are global in KKP)");
+            r.error(
+                doc.locate(&["metadata", "name"]),
+                &subject,
+                format!("a cluster of this name is already defined at {existing}"),
+                "give each Cluster a unique metadata.name (cluster names are global in KKP)",
+            );
             continue;
         }
         let spec = &parsed.value.spec;
 
         let version = match spec.version.as_deref() {
             None | Some("") => {
-                r.error(doc.locate(&["spec"]), &subject, "spec.version is not set", "set spec.version to a Kubernetes version, e.g. 1.31.2");
+                r.error(
+                    doc.locate(&["spec"]),
+                    &subject,
+                    "spec.version is not set",
+                    "set spec.version to a Kubernetes version, e.g. 1.31.2",
+                );
                 None
             }
             Some(text) => match semver::Version::parse(text.trim_start_matches('v')) {
                 Ok(v) => Some(v),
                 Err(e) => {
-                    r.error(doc.locate(&["spec", "version"]), &subject, format!("spec.version {text:?} is not a semantic version ({e})"), "use MAJOR.MINOR.PATCH, e.g. 1.31.2");
+                    r.error(
+                        doc.locate(&["spec", "version"]),
+                        &subject,
+                        format!("spec.version {text:?} is not a semantic version ({e})"),
+                        "use MAJOR.MINOR.PATCH, e.g. 1.31.2",
+                    );
                     None
                 }
             },
@@ -477,7 +482,12 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
 
         let dc_name = spec.cloud.get("dc").and_then(|v| v.as_str()).unwrap_or_default();
         let datacenter = if dc_name.is_empty() {
-            r.error(doc.locate(&["spec", "cloud"]), &subject, "spec.cloud.dc is not set", format!("set spec.cloud.dc to a datacenter: {}", join_keys(&datacenters)));
+            r.error(
+                doc.locate(&["spec", "cloud"]),
+                &subject,
+                "spec.cloud.dc is not set",
+                format!("set spec.cloud.dc to a datacenter: {}", join_keys(&datacenters)),
+            );
             None
         } else if let Some(dc) = datacenters.get(dc_name) {
             Some(*dc)
@@ -503,7 +513,12 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
             .or(seed_defaults.apiserver.as_ref().and_then(|a| a.replicas))
             .unwrap_or(config.apiserver_replicas);
         if apiserver_replicas < 1 {
-            r.error(doc.locate(&["spec", "componentsOverride", "apiserver", "replicas"]), &subject, format!("apiserver replicas {apiserver_replicas} is below 1"), "set componentsOverride.apiserver.replicas to 1 or more");
+            r.error(
+                doc.locate(&["spec", "componentsOverride", "apiserver", "replicas"]),
+                &subject,
+                format!("apiserver replicas {apiserver_replicas} is below 1"),
+                "set componentsOverride.apiserver.replicas to 1 or more",
+            );
         }
         let prometheus_replicas = overrides
             .prometheus
@@ -512,7 +527,12 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
             .or(seed_defaults.prometheus.as_ref().and_then(|p| p.replicas))
             .unwrap_or(1);
         if prometheus_replicas < 1 {
-            r.error(doc.locate(&["spec", "componentsOverride", "prometheus", "replicas"]), &subject, format!("prometheus replicas {prometheus_replicas} is below 1"), "set componentsOverride.prometheus.replicas to 1 or more");
+            r.error(
+                doc.locate(&["spec", "componentsOverride", "prometheus", "replicas"]),
+                &subject,
+                format!("prometheus replicas {prometheus_replicas} is below 1"),
+                "set componentsOverride.prometheus.replicas to 1 or more",
+            );
         }
         let etcd_override = overrides.etcd.clone().unwrap_or_default();
         let etcd_default = seed_defaults.etcd.clone().unwrap_or_default();
@@ -530,12 +550,14 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
         let cluster_size = if launcher { requested_size } else { DEFAULT_ETCD_CLUSTER_SIZE };
         let disk_size = etcd_override.disk_size.or(etcd_default.disk_size).unwrap_or_else(|| config.etcd_disk_size.clone());
         if !is_quantity(&disk_size) {
-            r.error(doc.locate(&["spec", "componentsOverride", "etcd", "diskSize"]), &subject, format!("etcd diskSize {disk_size:?} is not a Kubernetes quantity"), "use a size such as 5Gi or 20Gi");
+            r.error(
+                doc.locate(&["spec", "componentsOverride", "etcd", "diskSize"]),
+                &subject,
+                format!("etcd diskSize {disk_size:?} is not a Kubernetes quantity"),
+                "use a size such as 5Gi or 20Gi",
+            );
         }
-        let storage_class = etcd_override
-            .storage_class
-            .or(etcd_default.storage_class)
-            .unwrap_or_else(|| DEFAULT_ETCD_STORAGE_CLASS.into());
+        let storage_class = etcd_override.storage_class.or(etcd_default.storage_class).unwrap_or_else(|| DEFAULT_ETCD_STORAGE_CLASS.into());
 
         let seed = datacenter.and_then(|dc| seeds.seeds.get(&dc.seed));
         let expose = match spec.expose_strategy.as_deref() {
@@ -649,14 +671,24 @@ fn resolve_network(
     });
     if !matches!(proxy_mode.as_str(), "ipvs" | "iptables" | "nftables" | "ebpf") {
         ok = false;
-        r.error(doc.locate(&["spec", "clusterNetwork", "proxyMode"]), subject, format!("proxyMode {proxy_mode:?} is not supported"), "use ipvs, iptables, nftables or ebpf");
+        r.error(
+            doc.locate(&["spec", "clusterNetwork", "proxyMode"]),
+            subject,
+            format!("proxyMode {proxy_mode:?} is not supported"),
+            "use ipvs, iptables, nftables or ebpf",
+        );
     }
     let tunneling_agent_ip = match (expose, given.and_then(|g| g.tunneling_agent_ip.as_deref())) {
         (ExposeStrategy::Tunneling, Some(text)) => match text.parse() {
             Ok(ip) => Some(ip),
             Err(_) => {
                 ok = false;
-                r.error(doc.locate(&["spec", "clusterNetwork", "tunnelingAgentIP"]), subject, format!("tunnelingAgentIP {text:?} is not an IP address"), "use an address such as 100.64.30.10");
+                r.error(
+                    doc.locate(&["spec", "clusterNetwork", "tunnelingAgentIP"]),
+                    subject,
+                    format!("tunnelingAgentIP {text:?} is not an IP address"),
+                    "use an address such as 100.64.30.10",
+                );
                 None
             }
         },

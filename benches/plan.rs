@@ -1,0 +1,105 @@
+//! Plan at fleet scale: `cargo bench --bench plan [-- CLUSTERS...]` (default 1000 10000).
+//!
+//! For each size it generates a topology of 20 seeds, builds the state a complete apply of it
+//! would leave (synthetic certificate fingerprints, real digests and stored bodies), then
+//! times the real `kkp plan` binary end to end: load topology, load state, plan, print.
+//! Two cases: nothing changed (exit 0) and 1% of clusters on a new version (exit 2).
+//! Wall time is the best of three runs; peak memory is the child's max RSS (wait4).
+
+use kkp::apply::simulate;
+use kkp::plan::{Options, create};
+use kkp::state::State;
+use kkp::state::file::FileBackend;
+use kkp::topology::generate::{Spec, generate};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SEEDS: usize = 20;
+const NOW: i64 = 1_790_000_000;
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
+    println!("{:>8} {:>9} {:>12} {:>10} {:>12} {:>11} {:>10}", "clusters", "objects", "case", "exit", "wall (best)", "peak RSS", "setup");
+    for clusters in sizes {
+        bench(clusters);
+    }
+}
+
+fn bench(clusters: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setup = Instant::now();
+    let spec = Spec { seeds: SEEDS, clusters, ..Spec::default() };
+    let unchanged = dir.path().join("topology.yaml");
+    let changed = dir.path().join("changed.yaml");
+    std::fs::write(&unchanged, generate(&spec)).unwrap();
+    std::fs::write(&changed, generate(&Spec { changed_every: Some(100), ..spec.clone() })).unwrap();
+    let state_path = dir.path().join("kkp.state.json");
+    let objects = build_state(&unchanged, &state_path);
+    let setup = setup.elapsed();
+
+    for (case, topology, expected_exit) in [("no change", &unchanged, 0), ("1% changed", &changed, 2)] {
+        let mut best = Duration::MAX;
+        let mut peak_kib = 0;
+        for _ in 0..3 {
+            let (wall, exit, rss) = run_plan(topology, &state_path);
+            assert_eq!(exit, expected_exit, "kkp plan exited {exit} for {case}");
+            best = best.min(wall);
+            peak_kib = peak_kib.max(rss);
+        }
+        println!(
+            "{clusters:>8} {objects:>9} {case:>12} {expected_exit:>10} {:>10.2} s {:>7.0} MiB {:>8.1} s",
+            best.as_secs_f64(),
+            peak_kib as f64 / 1024.0,
+            setup.as_secs_f64()
+        );
+    }
+}
+
+/// Writes the state (and stored bodies) a complete apply of `topology` would leave; returns
+/// the number of nodes. Planned in chunks of clusters to keep the setup's memory bounded.
+fn build_state(topology: &Path, state_path: &Path) -> usize {
+    let full = kkp::topology::load(&[topology.to_path_buf()]).expect("generated topology loads");
+    let backend = FileBackend::new(state_path);
+    let mut state = State::new("bench".into());
+    let names: Vec<String> = full.clusters.keys().cloned().collect();
+    for (i, chunk) in names.chunks(500).enumerate() {
+        let mut part = full.clone();
+        part.clusters = chunk.iter().map(|n| (n.clone(), full.clusters[n].clone())).collect();
+        if i > 0 {
+            part.seeds.clear();
+        }
+        let plan = create(&part, None, &|_| None, &Options { now: NOW, ..Options::default() }).expect("plan");
+        let mut chunk_state = State::new("bench".into());
+        simulate::record(&plan, &mut chunk_state, NOW, &mut |digest, body| {
+            backend.write_object(digest, &serde_json::to_vec(body).unwrap()).unwrap();
+        });
+        state.nodes.extend(chunk_state.nodes);
+        state.clusters.extend(chunk_state.clusters);
+    }
+    state.serial = 1;
+    backend.persist(&state).expect("state is written");
+    state.nodes.len()
+}
+
+/// Runs `kkp plan`; returns wall time, exit code and the child's peak RSS in KiB.
+fn run_plan(topology: &Path, state: &Path) -> (Duration, i32, i64) {
+    let start = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_kkp"))
+        .args(["plan", "--detailed-exitcode", "-f"])
+        .arg(topology)
+        .arg("--state")
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kkp starts");
+    let mut status = 0;
+    // SAFETY: wait4 on our own child's pid with valid pointers to locals.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    let wall = start.elapsed();
+    (wall, libc::WEXITSTATUS(status), usage.ru_maxrss)
+}

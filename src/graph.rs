@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn reports_the_nodes_on_a_cycle() {
-        let nodes = vec![(a("x"), vec![a("z")]), (a("y"), vec![a("x")]), (a("z"), vec![a("y")]), (a("free"), vec![])];
+        let nodes = [(a("x"), vec![a("z")]), (a("y"), vec![a("x")]), (a("z"), vec![a("y")]), (a("free"), vec![])];
         let err = Dag::new(nodes.iter().map(|(n, d)| (n, d.as_slice()))).unwrap_err();
         match err {
             Error::Cycle(path) => {
@@ -196,14 +196,14 @@ mod tests {
 
     #[test]
     fn unknown_dependencies_are_named() {
-        let nodes = vec![(a("x"), vec![a("missing")])];
+        let nodes = [(a("x"), vec![a("missing")])];
         let err = Dag::new(nodes.iter().map(|(n, d)| (n, d.as_slice()))).unwrap_err();
         assert_eq!(err.to_string(), "cluster/c/secret/x depends on cluster/c/secret/missing, which is not part of the graph");
     }
 
     #[test]
     fn critical_path_follows_the_longest_chain() {
-        let nodes = vec![
+        let nodes = [
             (a("ns"), vec![]),
             (a("ca"), vec![a("ns")]),
             (a("tls"), vec![a("ca")]),

@@ -1,4 +1,4 @@
-//! An apply killed half way, and two applies at once.
+//! An apply killed half way, interrupted with Ctrl-C, and two applies at once.
 
 mod common;
 
@@ -88,4 +88,32 @@ fn a_second_apply_is_refused_naming_the_holder() {
     assert!(message.contains(&format!("(pid {})", first.id())), "{message}");
     assert!(message.contains("for `apply`"), "{message}");
     assert!(message.contains("kkp force-unlock"), "{message}");
+}
+
+#[test]
+fn ctrl_c_starts_nothing_new_and_saves_the_state() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/multi-seed");
+    let topology = topology.to_str().unwrap();
+    let child = ws
+        .command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("progress in the journal", || journal_lines(&ws) > 10);
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(text(&out).contains("Interrupted"), "{}", text(&out));
+    assert!(text(&out).contains("not started"), "{}", text(&out));
+    // The state was compacted: no journal is left, and the plan shows only the rest.
+    assert!(!ws.path().join("kkp.state.json.journal").exists());
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
+    let recorded = state["nodes"].as_object().unwrap().len();
+    assert!(recorded > 10 && recorded < 138, "{recorded} nodes recorded");
+    let plan = ws.kkp(&["plan", "-f", topology, "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["plan"]["summary"]["add"].as_u64().unwrap() as usize, 138 - recorded);
 }

@@ -66,10 +66,8 @@ where
             }
         });
     };
-    for i in 0..n {
-        if waiting[i] == 0 {
-            spawn(i, &mut tasks);
-        }
+    for (i, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
+        spawn(i, &mut tasks);
     }
     while let Some(joined) = tasks.join_next().await {
         let (i, outcome) = joined.expect("node tasks do not panic");
@@ -170,7 +168,7 @@ mod tests {
             for i in 0..20 {
                 let upstream_failed = {
                     let mut stack = deps[i].clone();
-                    let mut seen = vec![false; 20];
+                    let mut seen = [false; 20];
                     let mut failed = false;
                     while let Some(d) = stack.pop() {
                         if std::mem::replace(&mut seen[d], true) { continue; }

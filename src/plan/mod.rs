@@ -492,7 +492,8 @@ impl Planner<'_> {
             }
         }
         // Within a cluster (or seed), a delete waits for the deletes of higher rank.
-        let mut by_group: BTreeMap<(String, Option<String>), Vec<(u8, Address)>> = BTreeMap::new();
+        type Group = (String, Option<String>);
+        let mut by_group: BTreeMap<Group, Vec<(u8, Address)>> = BTreeMap::new();
         for d in &deletes {
             by_group.entry((d.seed.clone(), d.cluster.clone())).or_default().push((delete_rank(d), d.address.clone()));
         }

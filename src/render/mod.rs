@@ -45,6 +45,8 @@ pub struct DesiredNode {
 }
 
 /// What a node is.
+// Secret bodies are the largest; nodes live in vectors, so boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum Body {

@@ -65,7 +65,7 @@ impl LockGuard {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = read_info(&mut file);
-                return Err(Error::Locked(Locked { path: path.to_path_buf(), holder }));
+                return Err(Error::Locked(Box::new(Locked { path: path.to_path_buf(), holder })));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }

@@ -52,7 +52,7 @@ pub enum Error {
     },
     /// Someone else holds the lock.
     #[error("{0}")]
-    Locked(lock::Locked),
+    Locked(Box<lock::Locked>),
     /// `force-unlock` named a lock that is not the one held.
     #[error("the lock on {} has ID {actual}, not {requested}\n  fix: check the ID printed in the lock error", path.display())]
     LockMismatch {
@@ -139,6 +139,8 @@ pub struct CertificateState {
 }
 
 /// One change to a state, as an apply records it.
+// Puts dominate; a boxed node would cost an allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "op")]
 pub enum Change {

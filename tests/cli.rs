@@ -183,3 +183,28 @@ fn graph_prints_dot_with_the_dependency_edges() {
     assert!(!dot.contains("qs9d3vh6rt"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("critical path"));
 }
+
+#[test]
+fn an_object_kkp_did_not_create_is_reported_not_overwritten() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/quickstart");
+    let topology = topology.to_str().unwrap();
+    let foreign = ws.path().join("out/europe/cluster-qs4k7x2mzp/configmap-prometheus.yaml");
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    let mine = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prometheus\n  namespace: cluster-qs4k7x2mzp\ndata:\n  prometheus.yaml: mine\n";
+    std::fs::write(&foreign, mine).unwrap();
+
+    let out = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("ConfigMap cluster-qs4k7x2mzp/prometheus already exists on seed europe and was not created by kkp"), "{report}");
+    assert!(report.contains("skipped cluster/qs4k7x2mzp/statefulset/prometheus"), "{report}");
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), mine, "the foreign object is untouched");
+    // The other cluster was applied completely.
+    assert!(ws.path().join("out/europe/cluster-qs9d3vh6rt/statefulset-prometheus.yaml").exists());
+
+    let forced = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--force-conflicts"]);
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert!(std::fs::read_to_string(&foreign).unwrap().contains("scrape_configs"));
+    assert_eq!(ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]).status.code(), Some(0));
+}

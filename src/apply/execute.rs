@@ -92,8 +92,12 @@ impl Context {
                     return Err(format!("the fingerprint of {} is not known; it must be applied first", f.secret));
                 }
                 let target = self.target(&action.seed)?;
-                super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
+                if action.action == Action::Create {
+                    let existing = super::retry::retry(&retry, || target.get(&object)).await.map_err(|e| e.to_string())?;
+                    self.check_ownership(action, existing.as_ref())?;
+                }
+                super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
                 if self.has_dependants[i] && matches!(object.kind.as_str(), "StatefulSet" | "Deployment") {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
@@ -137,6 +141,9 @@ impl Context {
         let now = self.settings.now;
         if action.action != Action::Replace {
             let existing = super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?;
+            if action.action == Action::Create {
+                self.check_ownership(action, existing.as_ref())?;
+            }
             if let Some(data) = existing.as_ref().map(secret_data)
                 && let Some(adopted) = pki::inspect(request, &data, issuer.as_ref(), now)
             {
@@ -173,6 +180,30 @@ impl Context {
         };
         self.authorities.lock().expect("lock").insert(address.clone(), material.clone());
         Ok(material)
+    }
+
+    /// A create must not silently take over an object someone else made: it is reported,
+    /// naming who manages it, unless `--force-conflicts` was given. Objects kkp wrote carry its
+    /// label (an apply that crashed before recording them is simply resumed).
+    fn check_ownership(&self, action: &PlannedAction, existing: Option<&Value>) -> Result<(), String> {
+        let Some(existing) = existing else { return Ok(()) };
+        let label = existing.pointer("/metadata/labels/app.kubernetes.io~1managed-by").and_then(Value::as_str);
+        if label == Some(crate::render::MANAGED_BY.1) || self.settings.take_over {
+            return Ok(());
+        }
+        let mut managers: Vec<&str> = existing
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .map(|fields| fields.iter().filter_map(|f| f.get("manager").and_then(Value::as_str)).collect())
+            .unwrap_or_default();
+        managers.sort_unstable();
+        managers.dedup();
+        let by = if managers.is_empty() { String::new() } else { format!(" (managed by {})", managers.join(", ")) };
+        Err(format!(
+            "{} already exists on seed {} and was not created by kkp{by}\n  fix: remove it, or re-run with --force-conflicts to take it over",
+            action.object.as_ref().map(ToString::to_string).unwrap_or_default(),
+            action.seed
+        ))
     }
 
     async fn record_put(&self, action: &PlannedAction, node: NodeState, body: &Value) -> Result<(), String> {

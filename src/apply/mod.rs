@@ -65,11 +65,21 @@ pub struct Settings {
     pub ready_timeout: Duration,
     /// Retry policy for transient target errors.
     pub retry: retry::Policy,
+    /// Take over objects kkp did not write, and fields other managers own
+    /// (`--force-conflicts`).
+    pub take_over: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { parallelism: 10, per_seed: 10, now: 0, ready_timeout: Duration::from_secs(600), retry: retry::Policy::default() }
+        Settings {
+            parallelism: 10,
+            per_seed: 10,
+            now: 0,
+            ready_timeout: Duration::from_secs(600),
+            retry: retry::Policy::default(),
+            take_over: false,
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use kkp::apply::{Settings, retry};
 use kkp::state::State;
 use kkp::state::file::FileBackend;
 use kkp::state::recorder::Recorder;
-use kkp::target::Targets;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,16 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Args {
     /// A plan saved with `kkp plan -o`; applied exactly, without a new plan.
     planfile: Option<PathBuf>,
-    /// Topology to plan from when no PLANFILE is given.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", conflicts_with = "planfile", required_unless_present = "planfile")]
+    /// Topology to plan from. With PLANFILE it is not planned again; it only supplies the
+    /// Seeds' kubeconfig Secrets.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required_unless_present = "planfile")]
     files: Vec<PathBuf>,
     #[command(flatten)]
     state: StateArgs,
     #[command(flatten)]
     flags: PlanFlags,
-    /// Write seeds' objects as YAML under DIR/<seed>/ (the offline target).
-    #[arg(long, value_name = "DIR", default_value = "kkp-seeds")]
-    dir: PathBuf,
+    #[command(flatten)]
+    target: super::targets::TargetArgs,
     /// Apply without asking for confirmation.
     #[arg(long)]
     auto_approve: bool,
@@ -108,11 +107,11 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
 
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
     let recorder = Arc::new(Recorder::start(backend.clone(), base)?);
-    let targets = dir_targets(&args.dir, &plan);
+    let targets = args.target.targets(&plan, &args.files).await?;
     eprintln!(
-        "Applying {} actions to directory {} (parallelism {}, {} per seed).",
+        "Applying {} actions to {} (parallelism {}, {} per seed).",
         plan.actions.len(),
-        args.dir.display(),
+        args.target.describe(),
         args.parallelism,
         args.per_seed
     );
@@ -132,7 +131,8 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         per_seed: args.per_seed.max(1),
         now: super::now(),
         retry: retry::Policy::default(),
-        ..Settings::default()
+        ready_timeout: std::time::Duration::from_secs(args.target.ready_timeout),
+        take_over: args.target.force_conflicts,
     };
     let report =
         kkp::apply::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await;
@@ -160,16 +160,6 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn dir_targets(dir: &std::path::Path, plan: &kkp::plan::Plan) -> Targets {
-    let mut targets = Targets::new();
-    for action in &plan.actions {
-        for seed in std::iter::once(&action.seed).chain(&action.prior_seed) {
-            targets.entry(seed.clone()).or_insert_with(|| Arc::new(kkp::target::dir::DirTarget::new(dir, seed)));
-        }
-    }
-    targets
 }
 
 /// Asks for `yes` on a terminal; refuses without one instead of hanging.

@@ -8,6 +8,7 @@ mod output;
 mod plan;
 mod progress;
 mod show;
+mod targets;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};

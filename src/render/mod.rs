@@ -12,6 +12,8 @@
 mod apiserver;
 mod etcd;
 mod meta;
+
+pub use meta::MANAGED_BY;
 mod namespace;
 mod openvpn;
 mod pki;

@@ -1,0 +1,95 @@
+//! Choosing and building targets: the directory (default) or Kubernetes API servers.
+
+use kkp::plan::Plan;
+use kkp::target::Targets;
+use kkp::target::dir::DirTarget;
+use kkp::target::kube::{KubeTarget, Sources};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Write seeds' objects as YAML under DIR/<seed>/ (the offline target, the default).
+    #[arg(long, value_name = "DIR", default_value = "kkp-seeds", conflicts_with = "kube")]
+    dir: PathBuf,
+    /// Apply to the seeds' Kubernetes API servers.
+    #[arg(long)]
+    kube: bool,
+    /// Kubeconfig with the seeds' contexts (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH", env = "KKP_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Use CONTEXT of the kubeconfig for SEED (repeatable).
+    #[arg(long = "context", value_name = "SEED=CONTEXT")]
+    contexts: Vec<String>,
+    /// Take over objects and fields that other field managers own.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Seconds to wait for a workload others depend on (etcd) to become ready.
+    #[arg(long, default_value_t = 600)]
+    pub ready_timeout: u64,
+}
+
+impl TargetArgs {
+    fn is_kube(&self) -> bool {
+        self.kube || self.kubeconfig.is_some() || !self.contexts.is_empty()
+    }
+
+    /// For messages.
+    pub fn describe(&self) -> String {
+        if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir.display()) }
+    }
+
+    /// A target for every seed the plan writes to. `files` may hold the Seeds' kubeconfig
+    /// Secrets.
+    pub async fn targets(&self, plan: &Plan, files: &[PathBuf]) -> anyhow::Result<Targets> {
+        let seeds: std::collections::BTreeSet<&String> =
+            plan.actions.iter().flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).collect();
+        let mut targets = Targets::new();
+        if !self.is_kube() {
+            for seed in seeds {
+                targets.insert(seed.clone(), Arc::new(DirTarget::new(&self.dir, seed)));
+            }
+            return Ok(targets);
+        }
+        let sources = self.sources(files)?;
+        for seed in seeds {
+            let connection = sources.resolve(seed).await?;
+            targets.insert(seed.clone(), Arc::new(KubeTarget::new(connection, self.force_conflicts)?));
+        }
+        Ok(targets)
+    }
+
+    /// Where connections come from (see `kkp::target::kube`).
+    pub fn sources(&self, files: &[PathBuf]) -> anyhow::Result<Sources> {
+        let mut contexts = BTreeMap::new();
+        for pair in &self.contexts {
+            let (seed, context) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("--context {pair}: expected SEED=CONTEXT"))?;
+            contexts.insert(seed.to_string(), context.to_string());
+        }
+        let kubeconfig = match &self.kubeconfig {
+            Some(path) => Some(
+                kube::config::Kubeconfig::read_from(path).map_err(|e| anyhow::anyhow!("cannot read kubeconfig {}: {e}", path.display()))?,
+            ),
+            None => kube::config::Kubeconfig::read().ok(),
+        };
+        Ok(Sources { contexts, kubeconfig, seed_secrets: seed_secrets(files)? })
+    }
+}
+
+/// The kubeconfigs of Seeds whose Secret is among the topology documents.
+fn seed_secrets(files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, (String, String)>> {
+    if files.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let topology = kkp::topology::load(files)?;
+    let mut out = BTreeMap::new();
+    for seed in topology.seeds.values() {
+        let Some(reference) = &seed.kubeconfig else { continue };
+        let key = (reference.namespace.clone(), reference.name.clone());
+        if let Some(text) = topology.kubeconfig_secrets.get(&key).and_then(|s| s.data.get(&reference.key)) {
+            out.insert(seed.name.clone(), (format!("Secret {}/{}", reference.namespace, reference.name), text.clone()));
+        }
+    }
+    Ok(out)
+}

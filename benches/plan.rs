@@ -9,6 +9,7 @@
 use kkp::apply::simulate;
 use kkp::plan::{Options, create};
 use kkp::state::State;
+use kkp::state::backend::Backend;
 use kkp::state::file::FileBackend;
 use kkp::topology::generate::{Spec, generate};
 use std::path::Path;
@@ -73,13 +74,17 @@ fn build_state(topology: &Path, state_path: &Path) -> usize {
         let plan = create(&part, None, &|_| None, &Options { now: NOW, ..Options::default() }).expect("plan");
         let mut chunk_state = State::new("bench".into());
         simulate::record(&plan, &mut chunk_state, NOW, &mut |digest, body| {
-            backend.write_object(digest, &serde_json::to_vec(body).unwrap()).unwrap();
+            backend.objects().write(digest, &serde_json::to_vec(body).unwrap()).unwrap();
         });
         state.nodes.extend(chunk_state.nodes);
         state.clusters.extend(chunk_state.clusters);
     }
     state.serial = 1;
-    backend.persist(&state).expect("state is written");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let lock = backend.lock("bench").await.expect("lock");
+        backend.persist(&state, lock.as_ref()).await.expect("state is written");
+    });
     state.nodes.len()
 }
 

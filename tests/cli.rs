@@ -191,13 +191,17 @@ fn an_object_kkp_did_not_create_is_reported_not_overwritten() {
     let topology = topology.to_str().unwrap();
     let foreign = ws.path().join("out/europe/cluster-qs4k7x2mzp/configmap-prometheus.yaml");
     std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
-    let mine = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prometheus\n  namespace: cluster-qs4k7x2mzp\ndata:\n  prometheus.yaml: mine\n";
+    let mine =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prometheus\n  namespace: cluster-qs4k7x2mzp\ndata:\n  prometheus.yaml: mine\n";
     std::fs::write(&foreign, mine).unwrap();
 
     let out = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = text(&out);
-    assert!(report.contains("ConfigMap cluster-qs4k7x2mzp/prometheus already exists on seed europe and was not created by kkp"), "{report}");
+    assert!(
+        report.contains("ConfigMap cluster-qs4k7x2mzp/prometheus already exists on seed europe and was not created by kkp"),
+        "{report}"
+    );
     assert!(report.contains("skipped cluster/qs4k7x2mzp/statefulset/prometheus"), "{report}");
     assert_eq!(std::fs::read_to_string(&foreign).unwrap(), mine, "the foreign object is untouched");
     // The other cluster was applied completely.

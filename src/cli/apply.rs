@@ -5,7 +5,7 @@ use super::progress::Progress;
 use super::{StateArgs, TopologyArgs};
 use kkp::apply::{Settings, retry};
 use kkp::state::State;
-use kkp::state::file::FileBackend;
+use kkp::state::backend::Lock;
 use kkp::state::recorder::Recorder;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -44,13 +44,8 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run_async(args))
-}
-
-async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
-    let backend = FileBackend::new(&args.state.state);
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let backend = super::state::open(&args.state).await?;
     // A saved plan is checked before anything is locked or read.
     let saved = match &args.planfile {
         Some(path) => {
@@ -69,14 +64,14 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
-    let _lock = backend.lock("apply")?;
-    let loaded = backend.load()?;
+    let lock: Arc<dyn Lock> = Arc::from(backend.lock("apply").await?);
+    let loaded = backend.load().await?;
     let mut state = loaded.state;
     if loaded.recovered > 0 {
         // Fold the interrupted apply's journal into the state before a new journal replaces it.
         let mut recovered = state.take().expect("a replayed journal yields a state");
         recovered.serial += 1;
-        backend.persist(&recovered)?;
+        backend.persist(&recovered, lock.as_ref()).await?;
         eprintln!("Recovered {} records of an interrupted apply into the state (serial {}).", loaded.recovered, recovered.serial);
         state = Some(recovered);
     }
@@ -88,7 +83,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => {
             let topology = TopologyArgs { files: args.files.clone() };
-            let plan = make_plan(&topology, &args.flags, &backend, state.as_ref())?;
+            let plan = make_plan(&topology, &args.flags, backend.as_ref(), state.as_ref())?;
             print!("{}", kkp::plan::display::human(&plan));
             if plan.summary.is_empty() {
                 return Ok(ExitCode::SUCCESS);
@@ -106,7 +101,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
-    let recorder = Arc::new(Recorder::start(backend.clone(), base)?);
+    let recorder = Arc::new(Recorder::start(backend.clone(), lock.clone(), base).await?);
     let targets = args.target.targets(&plan, &args.files).await?;
     eprintln!(
         "Applying {} actions to {} (parallelism {}, {} per seed).",
@@ -139,7 +134,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     progress.finish();
     let report = report?;
     let recorder = Arc::try_unwrap(recorder).map_err(|_| anyhow::anyhow!("the recorder is still in use"))?;
-    let state = recorder.finish()?;
+    let state = recorder.finish().await?;
 
     println!(
         "\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {}.",

@@ -11,16 +11,9 @@ pub struct Args {
     state: StateArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let backend = kkp::state::file::FileBackend::new(&args.state.state);
-    let info = backend.force_unlock(&args.id)?;
-    println!(
-        "Unlocked {} (held by {} pid {} since {} for `{}`).",
-        args.state.state.display(),
-        info.who,
-        info.pid,
-        info.created,
-        info.operation
-    );
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let backend = super::state::open(&args.state).await?;
+    let info = backend.force_unlock(&args.id).await?;
+    println!("Unlocked {} (held by {} pid {} since {} for `{}`).", backend.describe(), info.who, info.pid, info.created, info.operation);
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ mod output;
 mod plan;
 mod progress;
 mod show;
+mod state;
 mod targets;
 mod validate;
 
@@ -51,22 +52,34 @@ pub struct TopologyArgs {
 /// Where the state lives.
 #[derive(Debug, Clone, Args)]
 pub struct StateArgs {
-    /// The state file.
-    #[arg(long = "state", value_name = "FILE", default_value = "kkp.state.json", env = "KKP_STATE")]
-    pub state: PathBuf,
+    /// The state: a file, or `k8s://CONTEXT/NAMESPACE/NAME` for Secrets in a cluster.
+    #[arg(long = "state", value_name = "FILE|k8s://CONTEXT/NAMESPACE/NAME", default_value = "kkp.state.json", env = "KKP_STATE")]
+    pub state: String,
+    /// Seconds a remote state's lock (a Lease) lives without renewal.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub lock_duration: u64,
 }
 
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Validate(args) => validate::run(args),
-        Command::Plan(args) => plan::run(args),
-        Command::Apply(args) => apply::run(args),
-        Command::Show(args) => show::run(args),
-        Command::Graph(args) => graph::run(args),
-        Command::ForceUnlock(args) => force_unlock::run(args),
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
     };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Validate(args) => validate::run(args),
+            Command::Plan(args) => plan::run(args).await,
+            Command::Apply(args) => apply::run(args).await,
+            Command::Show(args) => show::run(args),
+            Command::Graph(args) => graph::run(args),
+            Command::ForceUnlock(args) => force_unlock::run(args).await,
+        }
+    });
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -4,7 +4,7 @@ use super::output::{Format, FormatArgs};
 use super::{StateArgs, TopologyArgs};
 use kkp::plan::{Options, Plan};
 use kkp::state::State;
-use kkp::state::file::FileBackend;
+use kkp::state::backend::Backend;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,13 +40,13 @@ pub struct Args {
     detailed_exitcode: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let backend = FileBackend::new(&args.state.state);
-    let loaded = backend.load()?;
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let backend = super::state::open(&args.state).await?;
+    let loaded = backend.load().await?;
     if loaded.recovered > 0 {
         eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);
     }
-    let plan = make_plan(&args.topology, &args.flags, &backend, loaded.state.as_ref())?;
+    let plan = make_plan(&args.topology, &args.flags, backend.as_ref(), loaded.state.as_ref())?;
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
     match args.format.format() {
         Format::Human => print!("{}", kkp::plan::display::human(&plan)),
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads the topology and plans it against `state`.
-pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &FileBackend, state: Option<&State>) -> anyhow::Result<Plan> {
+pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &dyn Backend, state: Option<&State>) -> anyhow::Result<Plan> {
     let topology = kkp::topology::load(&topology.files)?;
     if !topology.notes.is_empty() {
         eprintln!("note: {} fields or documents are ignored; `kkp validate` lists them", topology.notes.len());
@@ -72,6 +72,6 @@ pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &FileBacke
         excludes: super::addresses(&flags.excludes)?,
         allow_destroy: super::addresses(&flags.allow_destroy)?,
     };
-    let priors = |digest: &str| backend.read_object(digest).and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let priors = |digest: &str| backend.objects().read(digest).and_then(|bytes| serde_json::from_slice(&bytes).ok());
     Ok(kkp::plan::create(&topology, state, &priors, &options)?)
 }

@@ -5,32 +5,29 @@
 //! Writes are atomic: a temp file in the same directory, fsync, rename, fsync of the
 //! directory. Every file is created 0600.
 
+use super::backend::{Backend, Loaded, Lock};
 use super::journal::{self, Journal, Replay};
 use super::lock::{self, LockGuard, LockInfo};
+use super::objects::ObjectStore;
 use super::{Error, Result, State, format};
-use std::collections::BTreeSet;
+use async_trait::async_trait;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A state kept in local files.
 #[derive(Debug, Clone)]
 pub struct FileBackend {
     path: PathBuf,
-}
-
-/// A loaded state and what recovery did.
-#[derive(Debug)]
-pub struct Loaded {
-    /// The state (None: nothing was ever applied).
-    pub state: Option<State>,
-    /// Journal records of an interrupted apply that were replayed.
-    pub recovered: usize,
+    objects: ObjectStore,
 }
 
 impl FileBackend {
     /// The backend for the state file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileBackend { path: path.into() }
+        let path = path.into();
+        let objects = ObjectStore::new(sibling(&path, ".objects"));
+        FileBackend { path, objects }
     }
 
     /// The state file's path.
@@ -38,26 +35,40 @@ impl FileBackend {
         &self.path
     }
 
-    fn sibling(&self, suffix: &str) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(suffix);
-        self.path.with_file_name(name)
-    }
-
     fn journal_path(&self) -> PathBuf {
-        self.sibling(".journal")
+        sibling(&self.path, ".journal")
     }
 
     fn lock_path(&self) -> PathBuf {
-        self.sibling(".lock")
+        sibling(&self.path, ".lock")
+    }
+}
+
+/// `<path><suffix>`, beside the state file.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+impl super::backend::Lock for LockGuard {
+    fn info(&self) -> &LockInfo {
+        LockGuard::info(self)
     }
 
-    fn objects_dir(&self) -> PathBuf {
-        self.sibling(".objects")
+    // An OS file lock is held until released or its holder dies; it cannot be lost.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for FileBackend {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 
-    /// Loads the state, replaying the journal an interrupted apply left behind.
-    pub fn load(&self) -> Result<Loaded> {
+    async fn load(&self) -> Result<Loaded> {
         let mut state = match std::fs::read(&self.path) {
             Ok(bytes) => Some(format::from_bytes(&self.path, &bytes)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -67,32 +78,30 @@ impl FileBackend {
         Ok(Loaded { state, recovered: applied })
     }
 
-    /// Takes the writer lock for `operation`.
-    pub fn lock(&self, operation: &str) -> Result<LockGuard> {
-        LockGuard::acquire(&self.lock_path(), operation)
+    async fn lock(&self, operation: &str) -> Result<Box<dyn Lock>> {
+        Ok(Box::new(LockGuard::acquire(&self.lock_path(), operation)?))
     }
 
-    /// Breaks the lock with ID `id`.
-    pub fn force_unlock(&self, id: &str) -> Result<LockInfo> {
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo> {
         lock::force_unlock(&self.lock_path(), id)
     }
 
-    /// Opens a journal extending `base`, the state as last persisted.
-    pub fn journal(&self, base: &State) -> Result<Journal> {
-        Journal::create(&self.journal_path(), base)
+    async fn journal(&self, base: &State, _lock: Arc<dyn Lock>) -> Result<Box<dyn super::backend::Journal>> {
+        Ok(Box::new(Journal::create(&self.journal_path(), base)?))
     }
 
-    /// Writes `state` atomically, keeping the previous one as `.backup`, then drops the
-    /// journal it supersedes and unreferenced objects.
-    pub fn persist(&self, state: &State) -> Result<()> {
+    /// Keeps the previous state as `.backup`, writes atomically, drops the journal it
+    /// supersedes and unreferenced objects.
+    async fn persist(&self, state: &State, lock: &dyn Lock) -> Result<()> {
+        lock.check()?;
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }
         };
         if self.path.exists() {
             // A hard link keeps the old bytes without copying them, atomically.
-            let backup = self.sibling(".backup");
-            let staging = self.sibling(".backup.tmp");
+            let backup = sibling(&self.path, ".backup");
+            let staging = sibling(&self.path, ".backup.tmp");
             let _ = std::fs::remove_file(&staging);
             std::fs::hard_link(&self.path, &staging).or_else(|_| std::fs::copy(&self.path, &staging).map(|_| ())).map_err(io(&staging))?;
             std::fs::rename(&staging, &backup).map_err(io(&backup))?;
@@ -103,50 +112,12 @@ impl FileBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(Error::Io { path: self.journal_path(), source }),
         }
-        self.collect_garbage(state);
+        self.objects.collect_garbage(state);
         Ok(())
     }
 
-    /// Stores an applied body under its digest (`sha256:<hex>`).
-    pub fn write_object(&self, digest: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.object_path(digest);
-        if path.exists() {
-            return Ok(());
-        }
-        let dir = path.parent().expect("object paths have a parent");
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-        // Objects are a cache for diffs; the index is authoritative, so no fsync here.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = lock::open_private(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
-        file.write_all(bytes).map_err(|source| Error::Io { path: tmp.clone(), source })?;
-        std::fs::rename(&tmp, &path).map_err(|source| Error::Io { path: path.clone(), source })
-    }
-
-    /// Reads an applied body; None when it was never stored (or was lost).
-    pub fn read_object(&self, digest: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.object_path(digest)).ok()
-    }
-
-    fn object_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.trim_start_matches("sha256:");
-        self.objects_dir().join(&hex[..2.min(hex.len())]).join(format!("{hex}.json"))
-    }
-
-    /// Removes stored bodies no node refers to.
-    fn collect_garbage(&self, state: &State) {
-        let referenced: BTreeSet<&str> = state.nodes.values().map(|n| n.digest.trim_start_matches("sha256:")).collect();
-        let Ok(shards) = std::fs::read_dir(self.objects_dir()) else { return };
-        for shard in shards.flatten() {
-            let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
-            for file in files.flatten() {
-                let name = file.file_name();
-                let hex = name.to_string_lossy();
-                let hex = hex.trim_end_matches(".json");
-                if !referenced.contains(hex) {
-                    let _ = std::fs::remove_file(file.path());
-                }
-            }
-        }
+    fn objects(&self) -> &ObjectStore {
+        &self.objects
     }
 }
 
@@ -189,15 +160,16 @@ mod tests {
     async fn persist_keeps_a_backup_and_files_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::new(dir.path().join("kkp.state.json"));
-        assert!(backend.load().unwrap().state.is_none());
+        let lock = backend.lock("test").await.unwrap();
+        assert!(backend.load().await.unwrap().state.is_none());
         let mut state = State::new("lin".into());
         state.serial = 1;
-        backend.persist(&state).unwrap();
+        backend.persist(&state, lock.as_ref()).await.unwrap();
         state.serial = 2;
-        backend.persist(&state).unwrap();
+        backend.persist(&state, lock.as_ref()).await.unwrap();
         let backup = format::from_bytes(Path::new("b"), &std::fs::read(dir.path().join("kkp.state.json.backup")).unwrap()).unwrap();
         assert_eq!(backup.serial, 1);
-        assert_eq!(backend.load().unwrap().state.unwrap().serial, 2);
+        assert_eq!(backend.load().await.unwrap().state.unwrap().serial, 2);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -210,32 +182,34 @@ mod tests {
     async fn an_interrupted_apply_is_recovered_from_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::new(dir.path().join("s.json"));
+        let lock: Arc<dyn Lock> = Arc::from(backend.lock("test").await.unwrap());
         let base = State::new("lin".into());
-        let journal = backend.journal(&base).unwrap();
+        let journal = backend.journal(&base, lock.clone()).await.unwrap();
         journal.record(&[Change::Put { address: Address::seed("x"), node: node("sha256:aa") }]).await.unwrap();
         drop(journal); // the process dies here: no persist
-        let loaded = backend.load().unwrap();
+        let loaded = backend.load().await.unwrap();
         assert_eq!(loaded.recovered, 1);
         let state = loaded.state.unwrap();
         assert_eq!(state.nodes.len(), 1);
         // Compaction folds the journal into the state and removes it.
         let next = State { serial: 1, ..state };
-        backend.persist(&next).unwrap();
+        backend.persist(&next, lock.as_ref()).await.unwrap();
         assert!(!dir.path().join("s.json.journal").exists());
-        assert_eq!(backend.load().unwrap().recovered, 0);
+        assert_eq!(backend.load().await.unwrap().recovered, 0);
     }
 
-    #[test]
-    fn objects_are_content_addressed_and_collected() {
+    #[tokio::test]
+    async fn objects_are_content_addressed_and_collected() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::new(dir.path().join("s.json"));
-        backend.write_object("sha256:abcd", b"{}").unwrap();
-        backend.write_object("sha256:ef01", b"[]").unwrap();
-        assert_eq!(backend.read_object("sha256:abcd").unwrap(), b"{}");
+        let lock = backend.lock("test").await.unwrap();
+        backend.objects().write("sha256:abcd", b"{}").unwrap();
+        backend.objects().write("sha256:ef01", b"[]").unwrap();
+        assert_eq!(backend.objects().read("sha256:abcd").unwrap(), b"{}");
         let mut state = State::new("l".into());
         state.nodes.insert(Address::seed("a"), node("sha256:abcd"));
-        backend.persist(&state).unwrap();
-        assert!(backend.read_object("sha256:abcd").is_some());
-        assert!(backend.read_object("sha256:ef01").is_none());
+        backend.persist(&state, lock.as_ref()).await.unwrap();
+        assert!(backend.objects().read("sha256:abcd").is_some());
+        assert!(backend.objects().read("sha256:ef01").is_none());
     }
 }

@@ -81,6 +81,18 @@ impl Journal {
     }
 }
 
+#[async_trait::async_trait]
+impl super::backend::Journal for Journal {
+    async fn record(&self, changes: &[Change]) -> Result<()> {
+        Journal::record(self, changes).await
+    }
+
+    async fn close(&self) {
+        // The writer thread drains what was sent and ends when the channel closes; dropping
+        // the journal joins it.
+    }
+}
+
 impl Drop for Journal {
     fn drop(&mut self) {
         self.stop();

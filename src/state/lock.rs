@@ -22,6 +22,19 @@ pub struct LockInfo {
     pub operation: String,
 }
 
+impl LockInfo {
+    /// A new lock ID for this process doing `operation` now.
+    pub fn new(operation: &str) -> Self {
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            who: who(),
+            pid: std::process::id(),
+            created: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            operation: operation.into(),
+        }
+    }
+}
+
 /// The error when someone else holds the lock.
 #[derive(Debug)]
 pub struct Locked {
@@ -69,13 +82,7 @@ impl LockGuard {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let info = LockInfo {
-            id: uuid::Uuid::new_v4().to_string(),
-            who: who(),
-            pid: std::process::id(),
-            created: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            operation: operation.into(),
-        };
+        let info = LockInfo::new(operation);
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
         file.write_all(&serde_json::to_vec_pretty(&info).expect("plain data")).map_err(io)?;

@@ -9,10 +9,13 @@
 //! append-only progress log an apply writes after every node, [`lock`] the one-writer lock,
 //! and [`file`] the local-file backend that puts them together.
 
+pub mod backend;
 pub mod file;
 pub mod format;
 pub mod journal;
+pub mod kube;
 pub mod lock;
+pub mod objects;
 pub mod recorder;
 
 use crate::address::Address;
@@ -68,6 +71,14 @@ pub enum Error {
     NotLocked {
         /// The lock file.
         path: PathBuf,
+    },
+    /// A Kubernetes state backend failed.
+    #[error("state {address}: {message}")]
+    Remote {
+        /// `k8s://CONTEXT/NAMESPACE/NAME`.
+        address: String,
+        /// What went wrong.
+        message: String,
     },
     /// The journal writer stopped.
     #[error("the state journal {} stopped accepting records: {message}", path.display())]

@@ -1,32 +1,32 @@
 //! The recorder an apply writes through: every applied node goes to the journal (durable
 //! before the call returns) and into the in-memory state; the applied body goes to the
-//! object store. `finish` compacts it all into a new state file.
+//! object store. `finish` compacts it all into a new persisted state.
 
-use super::file::FileBackend;
-use super::journal::Journal;
+use super::backend::{Backend, Journal, Lock};
 use super::{Change, Result, State};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Records one apply's progress.
 pub struct Recorder {
-    backend: FileBackend,
-    journal: Journal,
+    backend: Arc<dyn Backend>,
+    lock: Arc<dyn Lock>,
+    journal: Box<dyn Journal>,
     state: Mutex<State>,
 }
 
 impl Recorder {
-    /// Starts recording on top of `base`, which must be what `backend` holds on disk (a
-    /// recovered journal must be persisted first, or this would truncate it).
-    pub fn start(backend: FileBackend, base: State) -> Result<Recorder> {
-        let journal = backend.journal(&base)?;
-        Ok(Recorder { backend, journal, state: Mutex::new(base) })
+    /// Starts recording on top of `base`, which must be what `backend` holds (a recovered
+    /// journal must be persisted first, or a new journal would replace it).
+    pub async fn start(backend: Arc<dyn Backend>, lock: Arc<dyn Lock>, base: State) -> Result<Recorder> {
+        let journal = backend.journal(&base, lock.clone()).await?;
+        Ok(Recorder { backend, lock, journal, state: Mutex::new(base) })
     }
 
     /// Records `change`, storing `body` (the applied body's canonical bytes) under its digest
     /// first. Returns once the change is durable.
     pub async fn record(&self, change: Change, body: Option<(&str, &[u8])>) -> Result<()> {
         if let Some((digest, bytes)) = body {
-            self.backend.write_object(digest, bytes)?;
+            self.backend.objects().write(digest, bytes)?;
         }
         self.journal.record(std::slice::from_ref(&change)).await?;
         self.state.lock().expect("recorder lock").apply(change);
@@ -39,11 +39,12 @@ impl Recorder {
     }
 
     /// Compacts: persists the recorded state with the next serial and drops the journal.
-    pub fn finish(self) -> Result<State> {
-        self.journal.close();
+    pub async fn finish(self) -> Result<State> {
+        self.journal.close().await;
+        drop(self.journal);
         let mut state = self.state.into_inner().expect("recorder lock");
         state.serial += 1;
-        self.backend.persist(&state)?;
+        self.backend.persist(&state, self.lock.as_ref()).await?;
         Ok(state)
     }
 }

@@ -1,0 +1,53 @@
+//! What every state backend provides: load (with journal replay), a writer lock, a journal
+//! for an apply's progress, atomic persistence, and an object store for applied bodies.
+
+use super::lock::LockInfo;
+use super::objects::ObjectStore;
+use super::{Change, Result, State};
+use async_trait::async_trait;
+
+/// A loaded state and what recovery did.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The state (None: nothing was ever applied).
+    pub state: Option<State>,
+    /// Journal records of an interrupted apply that were replayed.
+    pub recovered: usize,
+}
+
+/// A held writer lock. Dropping it releases the lock (or lets it expire).
+pub trait Lock: Send + Sync {
+    /// Who holds it: this process.
+    fn info(&self) -> &LockInfo;
+    /// Fails when the lock was lost (a lease that expired or was taken over); every state
+    /// write checks it first.
+    fn check(&self) -> Result<()>;
+}
+
+/// The progress log of one apply.
+#[async_trait]
+pub trait Journal: Send + Sync {
+    /// Appends `changes`; returns once they are durable.
+    async fn record(&self, changes: &[Change]) -> Result<()>;
+    /// Stops accepting records after everything sent is durable.
+    async fn close(&self);
+}
+
+/// A place states live.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// For messages: the path or `k8s://...` address.
+    fn describe(&self) -> String;
+    /// Loads the state, replaying the journal an interrupted apply left behind.
+    async fn load(&self) -> Result<Loaded>;
+    /// Takes the writer lock for `operation`, or fails at once naming the holder.
+    async fn lock(&self, operation: &str) -> Result<Box<dyn Lock>>;
+    /// Breaks the lock with this ID.
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo>;
+    /// Opens a journal extending `base` (the state as last persisted), guarded by `lock`.
+    async fn journal(&self, base: &State, lock: std::sync::Arc<dyn Lock>) -> Result<Box<dyn Journal>>;
+    /// Writes `state` atomically and drops the journal it supersedes.
+    async fn persist(&self, state: &State, lock: &dyn Lock) -> Result<()>;
+    /// Where applied bodies are kept.
+    fn objects(&self) -> &ObjectStore;
+}

@@ -113,7 +113,7 @@ fn ctrl_c_starts_nothing_new_and_saves_the_state() {
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
     let recorded = state["nodes"].as_object().unwrap().len();
     // More than 10 journal lines: the header and at least 10 records.
-    assert!(recorded >= 10 && recorded < 138, "{recorded} nodes recorded");
+    assert!((10..138).contains(&recorded), "{recorded} nodes recorded");
     let plan = ws.kkp(&["plan", "-f", topology, "--json"]);
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(plan["plan"]["summary"]["add"].as_u64().unwrap() as usize, 138 - recorded);

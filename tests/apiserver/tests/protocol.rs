@@ -1,0 +1,210 @@
+//! The REST protocol as clients see it.
+
+mod common;
+
+use common::{call, get, send};
+use kkp_test_apiserver::{FaultConfig, ServerConfig, TestServer};
+use serde_json::json;
+use std::time::Duration;
+
+const JSON: &str = "application/json";
+const APPLY: &str = "application/apply-patch+yaml";
+
+async fn server() -> TestServer {
+    TestServer::start(ServerConfig::default()).await.unwrap()
+}
+
+async fn namespace(url: &str, name: &str) {
+    let (status, _) =
+        send(url, "POST", "/api/v1/namespaces", JSON, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn crud_with_resource_versions_and_standard_errors() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    let (status, created) = send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, cm.clone()).await;
+    assert_eq!(status, 201);
+    assert_eq!(created["metadata"]["namespace"], "ns", "the namespace comes from the URL");
+    assert!(created["metadata"]["uid"].is_string() && created["metadata"]["creationTimestamp"].is_string());
+    let (status, again) = send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, cm).await;
+    assert_eq!((status, again["reason"].as_str()), (409, Some("AlreadyExists")));
+
+    // A stale resourceVersion on update is a Conflict.
+    let mut stale = created.clone();
+    stale["data"]["a"] = json!("2");
+    let (status, updated) = send(&url, "PUT", "/api/v1/namespaces/ns/configmaps/c", JSON, stale.clone()).await;
+    assert_eq!(status, 200);
+    assert_ne!(updated["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+    let (status, conflict) = send(&url, "PUT", "/api/v1/namespaces/ns/configmaps/c", JSON, stale).await;
+    assert_eq!((status, conflict["reason"].as_str()), (409, Some("Conflict")));
+
+    let (status, patched) =
+        send(&url, "PATCH", "/api/v1/namespaces/ns/configmaps/c", "application/merge-patch+json", json!({"data": {"b": "x"}})).await;
+    assert_eq!((status, patched["data"].clone()), (200, json!({"a": "2", "b": "x"})));
+    let (status, patched) = send(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/ns/configmaps/c",
+        "application/json-patch+json",
+        json!([{"op": "remove", "path": "/data/a"}]),
+    )
+    .await;
+    assert_eq!((status, patched["data"].clone()), (200, json!({"b": "x"})));
+
+    assert_eq!(send(&url, "DELETE", "/api/v1/namespaces/ns/configmaps/c", JSON, json!({})).await.0, 200);
+    let (status, missing) = get(&url, "/api/v1/namespaces/ns/configmaps/c").await;
+    assert_eq!(
+        (status, missing["reason"].as_str(), missing["message"].as_str()),
+        (404, Some("NotFound"), Some("configmaps \"c\" not found"))
+    );
+    let (status, invalid) = send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, json!({"metadata": {"name": "Bad_Name"}})).await;
+    assert_eq!((status, invalid["reason"].as_str()), (422, Some("Invalid")));
+    let (status, _) = send(&url, "POST", "/api/v1/namespaces/nope/configmaps", JSON, json!({"metadata": {"name": "x"}})).await;
+    assert_eq!(status, 404, "writes into a missing namespace fail");
+}
+
+#[tokio::test]
+async fn server_side_apply_tracks_field_managers() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let path = "/api/v1/namespaces/ns/configmaps/c?&fieldManager=kkp";
+    let (status, _) = send(
+        &url,
+        "PATCH",
+        path,
+        APPLY,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "1"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "apply creates a missing object");
+
+    // Another manager setting a field kkp owns to another value conflicts, naming kkp.
+    let other = "/api/v1/namespaces/ns/configmaps/c?fieldManager=kubectl";
+    let (status, conflict) =
+        send(&url, "PATCH", other, APPLY, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2"}}))
+            .await;
+    assert_eq!(status, 409);
+    assert_eq!(conflict["message"], "Apply failed with 1 conflict: conflict with \"kkp\" using v1: .data.a");
+    // The same value is shared ownership, not a conflict; force takes a field over.
+    assert_eq!(
+        send(&url, "PATCH", other, APPLY, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "1"}}))
+            .await
+            .0,
+        200
+    );
+    let (status, forced) = send(
+        &url,
+        "PATCH",
+        &format!("{other}&force=true"),
+        APPLY,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2", "b": "1"}}),
+    )
+    .await;
+    assert_eq!((status, forced["data"]["a"].as_str()), (200, Some("2")));
+    let managers: Vec<&str> =
+        forced["metadata"]["managedFields"].as_array().unwrap().iter().map(|m| m["manager"].as_str().unwrap()).collect();
+    assert_eq!(managers, ["kkp", "kubectl"]);
+
+    // A field kkp stops applying is removed unless someone else owns it.
+    let (_, after) =
+        send(&url, "PATCH", path, APPLY, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"c": "3"}}))
+            .await;
+    assert_eq!(after["data"], json!({"a": "2", "b": "1", "c": "3"}), "a and b are kubectl's now");
+    let (_, after) =
+        send(&url, "PATCH", other, APPLY, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2"}}))
+            .await;
+    assert_eq!(after["data"], json!({"a": "2", "c": "3"}), "b had no other owner");
+}
+
+#[tokio::test]
+async fn selectors_generation_and_workload_status() {
+    let s = TestServer::start(ServerConfig { ready_delay: Duration::from_millis(50), ..Default::default() }).await.unwrap();
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let deploy = |replicas: i64, app: &str| json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": app, "labels": {"app": app}}, "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}}, "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    for app in ["web", "db"] {
+        assert_eq!(
+            send(&url, "PATCH", &format!("/apis/apps/v1/namespaces/ns/deployments/{app}?fieldManager=t"), APPLY, deploy(2, app)).await.0,
+            201
+        );
+    }
+    let (_, list) = get(&url, "/apis/apps/v1/namespaces/ns/deployments?labelSelector=app%20in%20(web)").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, list) = get(&url, "/apis/apps/v1/deployments?fieldSelector=metadata.name%3Ddb").await;
+    assert_eq!(list["items"][0]["metadata"]["name"], "db");
+
+    let (_, web) = get(&url, "/apis/apps/v1/namespaces/ns/deployments/web").await;
+    assert!(web["status"].is_null(), "not ready at once");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (_, web) = get(&url, "/apis/apps/v1/namespaces/ns/deployments/web").await;
+    assert_eq!((web["status"]["readyReplicas"].as_i64(), web["status"]["observedGeneration"].as_i64()), (Some(2), Some(1)));
+    let (_, web) = send(&url, "PATCH", "/apis/apps/v1/namespaces/ns/deployments/web?fieldManager=t", APPLY, deploy(3, "web")).await;
+    assert_eq!(web["metadata"]["generation"], 2, "a spec change bumps the generation");
+}
+
+#[tokio::test]
+async fn namespaces_terminate_with_their_contents() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    send(&url, "POST", "/api/v1/namespaces/ns/secrets", JSON, json!({"metadata": {"name": "s"}})).await;
+    let (status, terminating) = send(&url, "DELETE", "/api/v1/namespaces/ns", JSON, json!({})).await;
+    assert_eq!((status, terminating["status"]["phase"].as_str()), (200, Some("Terminating")));
+    let (status, refused) = send(&url, "POST", "/api/v1/namespaces/ns/secrets", JSON, json!({"metadata": {"name": "t"}})).await;
+    assert_eq!((status, refused["reason"].as_str()), (403, Some("Forbidden")));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(get(&url, "/api/v1/namespaces/ns").await.0, 404);
+    assert!(s.objects().is_empty());
+}
+
+#[tokio::test]
+async fn watches_stay_open_and_deliver_events() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let watch_url = url.clone();
+    let watcher = tokio::spawn(async move {
+        call(&watch_url, "GET", "/api/v1/namespaces/ns/configmaps?watch=true&resourceVersion=2&timeoutSeconds=1", JSON, "").await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, json!({"metadata": {"name": "w"}})).await;
+    let started = std::time::Instant::now();
+    let result = watcher.await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(700), "the watch stayed open until its timeout");
+    // One event arrived: the stream is that line.
+    let (status, _, event) = result.unwrap();
+    assert_eq!((status, event["type"].as_str(), event["object"]["metadata"]["name"].as_str()), (200, Some("ADDED"), Some("w")));
+}
+
+#[tokio::test]
+async fn faults_are_injected_as_configured() {
+    let s = server().await;
+    let url = s.url();
+    s.faults().set(FaultConfig { throttle_rate: 1.0, retry_after_secs: 2, ..Default::default() });
+    let (status, retry_after, body) = call(&url, "GET", "/api/v1/namespaces", JSON, "").await.unwrap();
+    assert_eq!((status, retry_after.as_deref(), body["details"]["retryAfterSeconds"].as_u64()), (429, Some("2"), Some(2)));
+    s.faults().set(FaultConfig { error_rate: 1.0, error_code: 504, error_verbs: vec!["create".into()], ..Default::default() });
+    assert_eq!(get(&url, "/api/v1/namespaces").await.0, 200, "only creates fail");
+    assert_eq!(send(&url, "POST", "/api/v1/namespaces", JSON, json!({"metadata": {"name": "x"}})).await.0, 504);
+    s.faults().set(FaultConfig { drop_rate: 1.0, ..Default::default() });
+    assert!(call(&url, "GET", "/api/v1/namespaces", JSON, "").await.is_err(), "dropped without an answer");
+    s.faults().clear();
+    let n = s.requests().len() as u64;
+    s.faults().set(FaultConfig { fail_nth: Some(n + 2), ..Default::default() });
+    assert_eq!(get(&url, "/version").await.0, 200);
+    assert_eq!(get(&url, "/version").await.0, 500);
+    s.faults().clear();
+    s.faults().set(FaultConfig { latency: Duration::from_millis(30), ..Default::default() });
+    let start = std::time::Instant::now();
+    get(&url, "/version").await;
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    s.faults().refuse_connections(true);
+    assert!(call(&url, "GET", "/version", JSON, "").await.is_err());
+    s.faults().refuse_connections(false);
+    assert_eq!(get(&url, "/version").await.0, 200);
+}

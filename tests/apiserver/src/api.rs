@@ -369,7 +369,9 @@ fn record_update(
     });
     entry.fields.extend(changed);
     entry.time = store::now();
-    managers.retain(|_, m| !m.fields.is_empty());
+    // The writer keeps its entry even when it owns no field (a bare Namespace), as on a real
+    // server; others that lost every field drop out.
+    managers.retain(|name, m| name == manager || !m.fields.is_empty());
 }
 
 fn create(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>, body: &[u8]) -> Result<Reply, ApiError> {

@@ -45,7 +45,6 @@ impl Stored {
         let entries: Vec<Value> = self
             .managers
             .iter()
-            .filter(|(_, m)| !m.fields.is_empty())
             .map(|(name, m)| {
                 json!({"manager": name, "operation": m.operation, "apiVersion": m.api_version, "time": m.time, "fieldsType": "FieldsV1", "fieldsV1": fields::fields_v1(&m.fields)})
             })

@@ -1,0 +1,166 @@
+//! kkp against Kubernetes API servers (the project's test server), as a user runs it: two
+//! seeds, kubectl reading what kkp applied, faults, a dead seed, and a remote state locked by a
+//! Lease.
+
+mod common;
+
+use common::{Workspace, text};
+use kkp_test_apiserver::{FaultConfig, ServerConfig, TestServer};
+use std::process::Output;
+use std::time::Duration;
+
+/// Two seeds, each served by its own test server, and a kubeconfig naming them.
+struct Fleet {
+    us: TestServer,
+    eu: TestServer,
+    ws: Workspace,
+    topology: String,
+}
+
+impl Fleet {
+    /// seed-us is reached through the kubeconfig Secret beside its Seed (rewritten to point at
+    /// its server); seed-eu through a kubeconfig context named like it.
+    async fn start() -> Fleet {
+        let us = TestServer::start(ServerConfig { seed: 1, ..Default::default() }).await.unwrap();
+        let eu = TestServer::start(ServerConfig { seed: 2, ..Default::default() }).await.unwrap();
+        let ws = Workspace::new();
+        let dir = ws.copy_example("multi-seed");
+        let seed_us = std::fs::read_to_string(dir.join("seed-us.yaml")).unwrap();
+        let kubeconfig: String = us.kubeconfig_yaml("seed-us").lines().map(|l| format!("    {l}\n")).collect();
+        let start = seed_us.find("  kubeconfig: |\n").unwrap();
+        let end = seed_us.find("---").unwrap();
+        let rewritten = format!("{}  kubeconfig: |\n{kubeconfig}{}", &seed_us[..start], &seed_us[end..]);
+        std::fs::write(dir.join("seed-us.yaml"), rewritten).unwrap();
+        std::fs::write(ws.path().join("kubeconfig"), eu.kubeconfig_yaml("seed-eu")).unwrap();
+        Fleet { us, eu, topology: dir.to_string_lossy().into_owned(), ws }
+    }
+
+    /// Runs kkp without blocking the servers' runtime.
+    async fn kkp(&self, args: &[&str]) -> Output {
+        let mut command = self.ws.command(args);
+        command.env("KUBECONFIG", self.ws.path().join("kubeconfig"));
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+
+    async fn apply(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["apply", "-f", &self.topology, "--kube", "--auto-approve", "--parallelism", "16"];
+        args.extend(extra);
+        self.kkp(&args).await
+    }
+
+    async fn plan_exit(&self) -> Option<i32> {
+        self.kkp(&["plan", "-f", &self.topology, "--detailed-exitcode"]).await.status.code()
+    }
+}
+
+fn count(server: &TestServer, kind: &str) -> usize {
+    server.objects().iter().filter(|o| o["kind"] == kind).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_seed_applies_to_two_api_servers_and_kubectl_reads_it() {
+    let fleet = Fleet::start().await;
+    let out = fleet.apply(&[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // seed-us hosts three clusters, seed-eu two; each seed also gets namespace kubermatic.
+    assert_eq!(fleet.us.objects().len(), 3 * 24 + 3 + 1);
+    assert_eq!(fleet.eu.objects().len(), 2 * 24 + 2 + 1);
+    assert_eq!(count(&fleet.eu, "StatefulSet"), 4);
+    let sts = fleet.eu.object("apps/v1", "StatefulSet", Some("cluster-eu6tj3nbqx"), "etcd").unwrap();
+    assert_eq!(sts["spec"]["replicas"], 5);
+    assert_eq!(sts["metadata"]["managedFields"][0]["manager"], "kkp");
+    // Writes were server-side applies as field manager kkp.
+    assert!(
+        fleet
+            .us
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .all(|r| r.field_manager.as_deref() == Some("kkp") && r.content_type == "application/apply-patch+yaml")
+    );
+
+    // kubectl sees what kkp applied.
+    let kubectl = kkp_kubectl(&fleet.eu, &["get", "statefulsets", "-A"]).await;
+    assert!(kubectl.contains("cluster-eu6tj3nbqx") && kubectl.contains("etcd") && kubectl.contains("prometheus"), "{kubectl}");
+    assert_eq!(fleet.plan_exit().await, Some(0));
+}
+
+/// kubectl against one server, with a fresh cache.
+async fn kkp_kubectl(server: &TestServer, args: &[&str]) -> String {
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(kubectl_binary());
+    command.args(["--server", &server.url(), "--cache-dir"]).arg(cache.path()).args(args).env("KUBECONFIG", "/dev/null");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    text(&out)
+}
+
+fn kubectl_binary() -> std::path::PathBuf {
+    let out = std::process::Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().unwrap();
+    let real = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let pinned = real.with_file_name("kubectl.1.32");
+    if pinned.is_file() { pinned } else { real }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_converges_through_server_errors_and_latency() {
+    let fleet = Fleet::start().await;
+    for server in [&fleet.us, &fleet.eu] {
+        server.faults().set(FaultConfig { latency: Duration::from_millis(10), error_rate: 0.2, error_code: 500, ..Default::default() });
+    }
+    let out = fleet.apply(&[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let failures = fleet.us.requests().iter().chain(fleet.eu.requests().iter()).filter(|r| r.status >= 500).count();
+    assert!(failures > 20, "only {failures} injected errors were seen");
+    assert_eq!(fleet.eu.objects().len(), 2 * 24 + 2 + 1);
+    for server in [&fleet.us, &fleet.eu] {
+        server.faults().clear();
+    }
+    assert_eq!(fleet.plan_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_seed_fails_only_its_clusters_and_a_rerun_completes() {
+    let fleet = Fleet::start().await;
+    fleet.eu.faults().refuse_connections(true);
+    let out = fleet.apply(&[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("seed seed-eu (context context seed-eu)"), "{report}");
+    assert!(report.contains("skipped cluster/eu6tj3nbqx/statefulset/etcd"), "{report}");
+    assert!(!report.contains("failed  cluster/us"), "{report}");
+    assert_eq!(fleet.us.objects().len(), 3 * 24 + 3 + 1, "seed-us was applied completely");
+    assert!(fleet.eu.objects().is_empty());
+
+    fleet.eu.faults().refuse_connections(false);
+    let rerun = fleet.apply(&[]).await;
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    assert!(text(&rerun).contains("Plan: 51 to add"), "only seed-eu's objects remain: {}", text(&rerun));
+    assert_eq!(fleet.eu.objects().len(), 2 * 24 + 2 + 1);
+    assert_eq!(fleet.plan_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_kubectl_created_are_reported_not_overwritten() {
+    let fleet = Fleet::start().await;
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cluster-eu9rk5wgsv\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prometheus\n  namespace: cluster-eu9rk5wgsv\ndata:\n  prometheus.yaml: hand-made\n";
+    let file = fleet.ws.path().join("hand-made.yaml");
+    std::fs::write(&file, namespace).unwrap();
+    let created = kkp_kubectl(&fleet.eu, &["create", "-f", file.to_str().unwrap()]).await;
+    assert!(created.contains("configmap/prometheus created"), "{created}");
+
+    let out = fleet.apply(&[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out);
+    assert!(
+        report
+            .contains("Namespace cluster-eu9rk5wgsv already exists on seed seed-eu and was not created by kkp (managed by kubectl-create)"),
+        "{report}"
+    );
+    let cm = fleet.eu.object("v1", "ConfigMap", Some("cluster-eu9rk5wgsv"), "prometheus").unwrap();
+    assert_eq!(cm["data"]["prometheus.yaml"], "hand-made");
+
+    let forced = fleet.apply(&["--force-conflicts"]).await;
+    assert!(forced.status.success(), "{}", text(&forced));
+    let cm = fleet.eu.object("v1", "ConfigMap", Some("cluster-eu9rk5wgsv"), "prometheus").unwrap();
+    assert!(cm["data"]["prometheus.yaml"].as_str().unwrap().contains("scrape_configs"));
+}

@@ -164,3 +164,89 @@ async fn objects_kubectl_created_are_reported_not_overwritten() {
     let cm = fleet.eu.object("v1", "ConfigMap", Some("cluster-eu9rk5wgsv"), "prometheus").unwrap();
     assert!(cm["data"]["prometheus.yaml"].as_str().unwrap().contains("scrape_configs"));
 }
+
+/// A third API server holding the state in namespace kkp-system, reached via KKP_KUBECONFIG.
+async fn state_server(fleet: &Fleet) -> TestServer {
+    let state = TestServer::start(ServerConfig { seed: 3, ..Default::default() }).await.unwrap();
+    std::fs::write(fleet.ws.path().join("state-kubeconfig"), state.kubeconfig_yaml("state")).unwrap();
+    let ns = fleet.ws.path().join("ns.yaml");
+    std::fs::write(&ns, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kkp-system\n").unwrap();
+    assert!(kkp_kubectl(&state, &["create", "-f", ns.to_str().unwrap()]).await.contains("created"));
+    state
+}
+
+const REMOTE: &str = "k8s://state/kkp-system/fleet";
+
+impl Fleet {
+    fn remote_command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = self.ws.command(args);
+        command.env("KUBECONFIG", self.ws.path().join("kubeconfig")).env("KKP_KUBECONFIG", self.ws.path().join("state-kubeconfig"));
+        command
+    }
+
+    async fn remote(&self, args: &[&str]) -> Output {
+        let mut command = self.remote_command(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn journal_batches(state: &TestServer) -> usize {
+    state.objects().iter().filter(|o| o.pointer("/metadata/labels/kkp.k8c.io~1journal-of").is_some()).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_state_admits_one_apply_at_a_time() {
+    let fleet = Fleet::start().await;
+    let state = state_server(&fleet).await;
+    let apply = ["apply", "-f", &fleet.topology, "--kube", "--auto-approve", "--parallelism", "2", "--state", REMOTE];
+    let mut first = fleet.remote_command(&apply).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_until("the first apply to hold the lease", || {
+        state.object("coordination.k8s.io/v1", "Lease", Some("kkp-system"), "fleet-lock").is_some()
+    })
+    .await;
+    let second = fleet.remote(&apply).await;
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let message = text(&second);
+    assert!(message.contains("the state is locked"), "{message}");
+    assert!(message.contains(&format!("(pid {})", first.id())), "{message}");
+    let status = tokio::task::spawn_blocking(move || first.wait().unwrap()).await.unwrap();
+    assert!(status.success());
+
+    // The state lives in the cluster: gzip'd in a Secret, the lock released, no journal left.
+    let secret = state.object("v1", "Secret", Some("kkp-system"), "fleet").expect("state Secret");
+    assert!(secret["data"]["state.json.gz"].is_string());
+    assert!(state.object("coordination.k8s.io/v1", "Lease", Some("kkp-system"), "fleet-lock").is_none());
+    assert_eq!(journal_batches(&state), 0);
+    let plan = fleet.remote(&["plan", "-f", &fleet.topology, "--detailed-exitcode", "--state", REMOTE]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_loses_its_lease_and_the_next_apply_finishes() {
+    let fleet = Fleet::start().await;
+    let state = state_server(&fleet).await;
+    let apply =
+        ["apply", "-f", &fleet.topology, "--kube", "--auto-approve", "--parallelism", "1", "--state", REMOTE, "--lock-duration", "2"];
+    let mut holder = fleet.remote_command(&apply).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_until("progress in the journal", || journal_batches(&state) >= 10).await;
+    holder.kill().unwrap();
+    let _ = holder.wait();
+
+    let refused = fleet.remote(&apply).await;
+    assert!(text(&refused).contains("the state is locked"), "the lease is still valid right after the kill: {}", text(&refused));
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let resumed = fleet.remote(&apply).await;
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(text(&resumed).contains("Recovered"), "{}", text(&resumed));
+    let plan = fleet.remote(&["plan", "-f", &fleet.topology, "--detailed-exitcode", "--state", REMOTE]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert_eq!(fleet.us.objects().len() + fleet.eu.objects().len(), 5 * 24 + 5 + 2);
+}

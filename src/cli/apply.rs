@@ -5,7 +5,7 @@ use super::progress::Progress;
 use super::{StateArgs, TopologyArgs};
 use kkp::apply::{Settings, retry};
 use kkp::state::State;
-use kkp::state::backend::Lock;
+use kkp::state::backend::{Backend, Lock};
 use kkp::state::recorder::Recorder;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -65,6 +65,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let lock: Arc<dyn Lock> = Arc::from(backend.lock("apply").await?);
+    let result = locked(&args, backend.clone(), lock.clone(), saved).await;
+    lock.release().await;
+    result
+}
+
+/// Everything apply does while holding the lock.
+async fn locked(args: &Args, shared: Arc<dyn Backend>, lock: Arc<dyn Lock>, saved: Option<kkp::plan::Plan>) -> anyhow::Result<ExitCode> {
+    let backend = shared.as_ref();
     let loaded = backend.load().await?;
     let mut state = loaded.state;
     if loaded.recovered > 0 {
@@ -83,7 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => {
             let topology = TopologyArgs { files: args.files.clone() };
-            let plan = make_plan(&topology, &args.flags, backend.as_ref(), state.as_ref())?;
+            let plan = make_plan(&topology, &args.flags, backend, state.as_ref())?;
             print!("{}", kkp::plan::display::human(&plan));
             if plan.summary.is_empty() {
                 return Ok(ExitCode::SUCCESS);
@@ -101,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
-    let recorder = Arc::new(Recorder::start(backend.clone(), lock.clone(), base).await?);
+    let recorder = Arc::new(Recorder::start(shared.clone(), lock.clone(), base).await?);
     let targets = args.target.targets(&plan, &args.files).await?;
     eprintln!(
         "Applying {} actions to {} (parallelism {}, {} per seed).",

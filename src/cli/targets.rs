@@ -17,7 +17,7 @@ pub struct TargetArgs {
     #[arg(long)]
     kube: bool,
     /// Kubeconfig with the seeds' contexts (default: KUBECONFIG, then ~/.kube/config).
-    #[arg(long, value_name = "PATH", env = "KKP_KUBECONFIG")]
+    #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
     /// Use CONTEXT of the kubeconfig for SEED (repeatable).
     #[arg(long = "context", value_name = "SEED=CONTEXT")]

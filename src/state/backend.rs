@@ -15,13 +15,17 @@ pub struct Loaded {
     pub recovered: usize,
 }
 
-/// A held writer lock. Dropping it releases the lock (or lets it expire).
+/// A held writer lock. `release` gives it up; a holder that dies without releasing loses it
+/// with its process (file lock) or when it expires (lease).
+#[async_trait]
 pub trait Lock: Send + Sync {
     /// Who holds it: this process.
     fn info(&self) -> &LockInfo;
     /// Fails when the lock was lost (a lease that expired or was taken over); every state
     /// write checks it first.
     fn check(&self) -> Result<()>;
+    /// Gives the lock up.
+    async fn release(&self);
 }
 
 /// The progress log of one apply.

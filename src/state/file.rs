@@ -51,6 +51,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+#[async_trait]
 impl super::backend::Lock for LockGuard {
     fn info(&self) -> &LockInfo {
         LockGuard::info(self)
@@ -60,6 +61,9 @@ impl super::backend::Lock for LockGuard {
     fn check(&self) -> Result<()> {
         Ok(())
     }
+
+    // Released when the guard is dropped.
+    async fn release(&self) {}
 }
 
 #[async_trait]

@@ -364,6 +364,7 @@ async fn renew(api: &Api<Lease>, name: &str, id: &str) -> std::result::Result<()
     }
 }
 
+#[async_trait]
 impl Lock for LeaseLock {
     fn info(&self) -> &LockInfo {
         &self.info
@@ -382,22 +383,21 @@ impl Lock for LeaseLock {
         }
         Ok(())
     }
+
+    /// Deletes the lease if it is still ours; if that fails it simply expires.
+    async fn release(&self) {
+        self.renewer.abort();
+        if let Ok(Some(lease)) = self.leases.get_opt(&self.name).await
+            && lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(self.info.id.as_str())
+        {
+            let _ = self.leases.delete(&self.name, &DeleteParams::default()).await;
+        }
+    }
 }
 
 impl Drop for LeaseLock {
     fn drop(&mut self) {
         self.renewer.abort();
-        // Release: delete the lease if it is still ours. Best effort; it expires otherwise.
-        let (api, name, id) = (self.leases.clone(), self.name.clone(), self.info.id.clone());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                if let Ok(Some(lease)) = api.get_opt(&name).await
-                    && lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(id.as_str())
-                {
-                    let _ = api.delete(&name, &DeleteParams::default()).await;
-                }
-            });
-        }
     }
 }
 

@@ -95,7 +95,10 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
     ];
     requests
         .into_iter()
-        .map(|(name, component, request)| {
+        .map(|(name, component, mut request)| {
+            if request.key == KeyAlgorithm::Rsa2048 {
+                request.key = cluster.key_algorithm;
+            }
             let mut deps = Vec::new();
             deps.extend(request.issuer.clone());
             // The serving certificate names the address the external Service publishes.

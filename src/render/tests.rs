@@ -153,3 +153,22 @@ fn every_dependency_is_a_rendered_node_and_rendering_is_deterministic() {
         assert_eq!(bodies(&nodes), bodies(&again));
     }
 }
+
+#[test]
+fn the_configuration_can_choose_ecdsa_for_the_main_pki() {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/kkp.yaml")).unwrap();
+    let text = text.replacen(
+        "  name: kubermatic\n  namespace: kubermatic\n",
+        "  name: kubermatic\n  namespace: kubermatic\n  annotations:\n    kkp.k8c.io/key-algorithm: ECDSA-P256\n",
+        1,
+    );
+    let topo = topology::load_str(std::path::Path::new("kkp.yaml"), &text).unwrap();
+    for node in cluster(&topo.clusters["qs4k7x2mzp"]) {
+        if let Body::Secret { request, .. } = node.body {
+            assert_eq!(request.key, crate::pki::KeyAlgorithm::EcdsaP256, "{}", node.address);
+        }
+    }
+    let bad = text.replace("ECDSA-P256", "DSA");
+    let err = topology::load_str(std::path::Path::new("kkp.yaml"), &bad).unwrap_err().to_string();
+    assert!(err.contains("annotation kkp.k8c.io/key-algorithm is \"DSA\""), "{err}");
+}

@@ -26,6 +26,8 @@ pub struct Metadata {
     #[serde(default)]
     pub name: String,
     pub namespace: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Metadata keys ignored without a note: labels and annotations steer nothing kkp renders, and

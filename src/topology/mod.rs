@@ -197,6 +197,9 @@ pub struct Cluster {
     pub prometheus_replicas: i32,
     /// The NodePort range passed to the apiserver.
     pub node_port_range: String,
+    /// Key algorithm of the main PKI (KKP: RSA-2048; the KubermaticConfiguration annotation
+    /// `kkp.k8c.io/key-algorithm: ECDSA-P256` selects ECDSA P-256).
+    pub key_algorithm: crate::pki::KeyAlgorithm,
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,

@@ -218,7 +218,11 @@ struct Configuration {
     etcd_disk_size: String,
     node_port_range: String,
     etcd_launcher: bool,
+    key_algorithm: crate::pki::KeyAlgorithm,
 }
+
+/// The KubermaticConfiguration annotation choosing the main PKI's key algorithm.
+const KEY_ALGORITHM_ANNOTATION: &str = "kkp.k8c.io/key-algorithm";
 
 fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> Option<Configuration> {
     let where_ = || docs.first().map(Document::source).unwrap_or(Source { file: PathBuf::from("<input>"), line: 1 });
@@ -272,7 +276,20 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
     let etcd_disk_size = user_cluster.and_then(|u| u.etcd_volume_size.clone()).unwrap_or_else(|| DEFAULT_ETCD_DISK_SIZE.into());
     let node_port_range = user_cluster.and_then(|u| u.node_port_range.clone()).unwrap_or_else(|| DEFAULT_NODE_PORT_RANGE.into());
     let etcd_launcher = spec.feature_gates.get("EtcdLauncher").copied().unwrap_or(true);
-    Some(Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher })
+    let key_algorithm = match config.value.metadata.annotations.get(KEY_ALGORITHM_ANNOTATION).map(String::as_str) {
+        None | Some("RSA-2048") => crate::pki::KeyAlgorithm::Rsa2048,
+        Some("ECDSA-P256") => crate::pki::KeyAlgorithm::EcdsaP256,
+        Some(other) => {
+            r.error(
+                config.doc.locate(&["metadata", "annotations"]),
+                &subject,
+                format!("annotation {KEY_ALGORITHM_ANNOTATION} is {other:?}"),
+                "use RSA-2048 (KKP's default) or ECDSA-P256",
+            );
+            crate::pki::KeyAlgorithm::Rsa2048
+        }
+    };
+    Some(Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher, key_algorithm })
 }
 
 fn expose_strategy(r: &mut Resolver, doc: &Document, path: &[&str], subject: &str, value: &str) -> ExposeStrategy {
@@ -590,6 +607,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 apiserver_replicas,
                 prometheus_replicas,
                 node_port_range: config.node_port_range.clone(),
+                key_algorithm: config.key_algorithm,
                 source: doc.source(),
             },
         );

@@ -16,6 +16,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod support;
+
 const SEEDS: usize = 20;
 const NOW: i64 = 1_790_000_000;
 
@@ -73,9 +75,11 @@ fn build_state(topology: &Path, state_path: &Path) -> usize {
         }
         let plan = create(&part, None, &|_| None, &Options { now: NOW, ..Options::default() }).expect("plan");
         let mut chunk_state = State::new("bench".into());
+        let mut bodies = Vec::new();
         simulate::record(&plan, &mut chunk_state, NOW, &mut |digest, body| {
-            backend.objects().write(digest, &serde_json::to_vec(body).unwrap()).unwrap();
+            bodies.push((digest.to_string(), serde_json::to_vec(body).unwrap()))
         });
+        backend.objects().write_pack(&bodies).unwrap();
         state.nodes.extend(chunk_state.nodes);
         state.clusters.extend(chunk_state.clusters);
     }
@@ -89,24 +93,9 @@ fn build_state(topology: &Path, state_path: &Path) -> usize {
 }
 
 /// Runs `kkp plan`; returns wall time, exit code and the child's peak RSS in KiB.
-// The child is reaped by wait4, which std's wait cannot replace: it gives no rusage.
-#[allow(clippy::zombie_processes)]
 fn run_plan(topology: &Path, state: &Path) -> (Duration, i32, i64) {
-    let start = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_kkp"))
-        .args(["plan", "--detailed-exitcode", "-f"])
-        .arg(topology)
-        .arg("--state")
-        .arg(state)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("kkp starts");
-    let mut status = 0;
-    // SAFETY: wait4 on our own child's pid with valid pointers to locals.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
-    let wall = start.elapsed();
-    (wall, libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kkp"));
+    command.args(["plan", "--detailed-exitcode", "-f"]).arg(topology).arg("--state").arg(state);
+    let cost = support::run(command);
+    (cost.wall, cost.exit, cost.max_rss_kib)
 }

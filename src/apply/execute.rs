@@ -27,6 +27,9 @@ pub struct Context {
     fingerprints: Mutex<HashMap<Address, String>>,
     /// CA material issued in this run, so leaves need not read it back.
     authorities: Mutex<HashMap<Address, KeyMaterial>>,
+    /// Namespaces (by seed) this run created from nothing: nothing else can be in them, so
+    /// creates inside need no existence check. Saves a request per object of a new cluster.
+    fresh_namespaces: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Context {
@@ -38,7 +41,17 @@ impl Context {
         has_dependants: Vec<bool>,
         events: Arc<dyn Fn(Event) + Send + Sync>,
     ) -> Self {
-        Context { plan, targets, recorder, settings, has_dependants, events, fingerprints: Mutex::default(), authorities: Mutex::default() }
+        Context {
+            plan,
+            targets,
+            recorder,
+            settings,
+            has_dependants,
+            events,
+            fingerprints: Mutex::default(),
+            authorities: Mutex::default(),
+            fresh_namespaces: Mutex::default(),
+        }
     }
 
     /// Runs action `i`; the error is the message the summary shows.
@@ -93,11 +106,13 @@ impl Context {
                 }
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
-                if action.action == Action::Create {
-                    let existing = super::retry::retry(&retry, || target.get(&object)).await.map_err(|e| e.to_string())?;
-                    self.check_ownership(action, existing.as_ref())?;
-                }
+                let existing = self.existing(action, &object).await?;
+                self.check_ownership(action, existing.as_ref())?;
                 super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                let created_empty = action.action == Action::Create && existing.is_none() && target.namespaces_contain_everything();
+                if object.kind == "Namespace" && object.namespace.is_none() && created_empty {
+                    self.fresh_namespaces.lock().expect("lock").insert((action.seed.clone(), object.name.clone()));
+                }
                 if self.has_dependants[i] && matches!(object.kind.as_str(), "StatefulSet" | "Deployment") {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
@@ -140,10 +155,11 @@ impl Context {
         };
         let now = self.settings.now;
         if action.action != Action::Replace {
-            let existing = super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?;
-            if action.action == Action::Create {
-                self.check_ownership(action, existing.as_ref())?;
-            }
+            let existing = match action.action {
+                Action::Create => self.existing(action, object).await?,
+                _ => super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?,
+            };
+            self.check_ownership(action, existing.as_ref())?;
             if let Some(data) = existing.as_ref().map(secret_data)
                 && let Some(adopted) = pki::inspect(request, &data, issuer.as_ref(), now)
             {
@@ -180,6 +196,21 @@ impl Context {
         };
         self.authorities.lock().expect("lock").insert(address.clone(), material.clone());
         Ok(material)
+    }
+
+    /// What a create finds on the target before writing: None without asking inside a
+    /// namespace this run created from nothing; nothing to check for other actions.
+    async fn existing(&self, action: &PlannedAction, object: &ObjectRef) -> Result<Option<Value>, String> {
+        if action.action != Action::Create {
+            return Ok(None);
+        }
+        if let Some(ns) = &object.namespace
+            && self.fresh_namespaces.lock().expect("lock").contains(&(action.seed.clone(), ns.clone()))
+        {
+            return Ok(None);
+        }
+        let target = self.target(&action.seed)?;
+        super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())
     }
 
     /// A create must not silently take over an object someone else made: it is reported,

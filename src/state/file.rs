@@ -207,8 +207,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::new(dir.path().join("s.json"));
         let lock = backend.lock("test").await.unwrap();
-        backend.objects().write("sha256:abcd", b"{}").unwrap();
-        backend.objects().write("sha256:ef01", b"[]").unwrap();
+        backend.objects().write_pack(&[("sha256:abcd".into(), b"{}".to_vec())]).unwrap();
+        backend.objects().write_pack(&[("sha256:ef01".into(), b"[]".to_vec())]).unwrap();
         assert_eq!(backend.objects().read("sha256:abcd").unwrap(), b"{}");
         let mut state = State::new("l".into());
         state.nodes.insert(Address::seed("a"), node("sha256:abcd"));

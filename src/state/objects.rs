@@ -1,67 +1,181 @@
-//! The object store: applied bodies by digest (`<dir>/<xx>/<sha256>.json`), so a plan can show
-//! field-level diffs for the few nodes that change without the state holding every manifest.
-//! A cache for display: the state's digests are authoritative, and a missing body only makes a
-//! diff less detailed.
+//! The object store: applied bodies by digest, so a plan can show field-level diffs for the
+//! few nodes that change without the state holding every manifest. A cache for display: the
+//! state's digests are authoritative, and a missing body only makes a diff less detailed.
+//!
+//! Bodies are written in packs, one file of concatenated bodies plus an index of
+//! `digest offset length` lines, because creating a file per body costs more than applying
+//! the object did. A pack without its index (a crash while writing) is ignored.
 
 use super::{Error, Result, State};
-use std::collections::BTreeSet;
-use std::io::Write;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
-/// A directory of content-addressed bodies.
+/// Where one body is.
 #[derive(Debug, Clone)]
+struct Location {
+    pack: PathBuf,
+    offset: u64,
+    length: u64,
+}
+
+/// A directory of packs.
+#[derive(Debug)]
 pub struct ObjectStore {
     dir: PathBuf,
+    /// Loaded on first read.
+    index: Mutex<Option<HashMap<String, Location>>>,
+}
+
+impl Clone for ObjectStore {
+    fn clone(&self) -> Self {
+        ObjectStore::new(self.dir.clone())
+    }
 }
 
 impl ObjectStore {
     /// The store in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ObjectStore { dir: dir.into() }
+        ObjectStore { dir: dir.into(), index: Mutex::new(None) }
     }
 
-    fn path(&self, digest: &str) -> PathBuf {
-        let hex = digest.trim_start_matches("sha256:");
-        self.dir.join(&hex[..2.min(hex.len())]).join(format!("{hex}.json"))
+    fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
     }
 
-    /// Stores `bytes` under `digest` (`sha256:<hex>`); a body already stored is kept.
-    pub fn write(&self, digest: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.path(digest);
-        if path.exists() {
+    /// Writes `bodies` (digest, bytes) as one pack.
+    pub fn write_pack(&self, bodies: &[(String, Vec<u8>)]) -> Result<()> {
+        if bodies.is_empty() {
             return Ok(());
         }
-        let dir = path.parent().expect("object paths have a parent");
-        let io = |path: &std::path::Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        // Unique per writer: two nodes may store the same body at the same time.
-        let tmp = dir.join(format!(".{}.{}", uuid::Uuid::new_v4(), std::process::id()));
-        let mut file = super::lock::open_private(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))
+        std::fs::create_dir_all(&self.dir).map_err(Self::io(&self.dir))?;
+        let name = format!("pack-{}", uuid::Uuid::new_v4().simple());
+        let pack = self.dir.join(format!("{name}.pack"));
+        let mut data = Vec::with_capacity(bodies.iter().map(|(_, b)| b.len()).sum());
+        let mut index = String::new();
+        for (digest, bytes) in bodies {
+            index.push_str(&format!("{digest} {} {}\n", data.len(), bytes.len()));
+            data.extend_from_slice(bytes);
+        }
+        let mut file = super::lock::open_private(&pack).map_err(Self::io(&pack))?;
+        file.write_all(&data).map_err(Self::io(&pack))?;
+        // The index goes last, so a pack is visible only once complete.
+        let idx = self.dir.join(format!("{name}.idx"));
+        let tmp = self.dir.join(format!(".{name}.idx.tmp"));
+        let mut file = super::lock::open_private(&tmp).map_err(Self::io(&tmp))?;
+        file.write_all(index.as_bytes()).map_err(Self::io(&tmp))?;
+        std::fs::rename(&tmp, &idx).map_err(Self::io(&idx))?;
+        if let Some(loaded) = self.index.lock().expect("index lock").as_mut() {
+            for (digest, location) in parse_index(&pack, &index) {
+                loaded.insert(digest, location);
+            }
+        }
+        Ok(())
     }
 
     /// Reads a body; None when it was never stored (or was lost).
     pub fn read(&self, digest: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.path(digest)).ok()
+        let location = {
+            let mut guard = self.index.lock().expect("index lock");
+            let index = guard.get_or_insert_with(|| self.load_index());
+            index.get(digest)?.clone()
+        };
+        let mut file = std::fs::File::open(&location.pack).ok()?;
+        file.seek(SeekFrom::Start(location.offset)).ok()?;
+        let mut bytes = vec![0; usize::try_from(location.length).ok()?];
+        file.read_exact(&mut bytes).ok()?;
+        Some(bytes)
     }
 
-    /// Removes bodies no node of `state` refers to (and temp files of writers that died).
-    pub fn collect_garbage(&self, state: &State) {
-        let referenced: BTreeSet<&str> = state.nodes.values().map(|n| n.digest.trim_start_matches("sha256:")).collect();
-        let Ok(shards) = std::fs::read_dir(&self.dir) else { return };
-        for shard in shards.flatten() {
-            let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
-            for file in files.flatten() {
-                let name = file.file_name();
-                let name = name.to_string_lossy();
-                if !referenced.contains(name.trim_end_matches(".json")) {
-                    let _ = std::fs::remove_file(file.path());
-                }
+    fn indexes(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut out: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "idx")).collect();
+        out.sort();
+        out
+    }
+
+    fn load_index(&self) -> HashMap<String, Location> {
+        let mut out = HashMap::new();
+        for idx in self.indexes() {
+            if let Ok(text) = std::fs::read_to_string(&idx) {
+                out.extend(parse_index(&idx.with_extension("pack"), &text));
             }
         }
+        out
+    }
+
+    /// Drops packs none of whose bodies `state` refers to, and rewrites packs that are mostly
+    /// dead, keeping the live bodies.
+    pub fn collect_garbage(&self, state: &State) {
+        let referenced: BTreeSet<&str> = state.nodes.values().map(|n| n.digest.as_str()).collect();
+        let mut keep: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut doomed = Vec::new();
+        for idx in self.indexes() {
+            let pack = idx.with_extension("pack");
+            let Ok(text) = std::fs::read_to_string(&idx) else { continue };
+            let entries = parse_index(&pack, &text);
+            let live: Vec<&(String, Location)> = entries.iter().filter(|(d, _)| referenced.contains(d.as_str())).collect();
+            if live.len() * 2 >= entries.len() && !live.is_empty() {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(&pack) {
+                for (digest, l) in live {
+                    let (start, end) = (l.offset as usize, (l.offset + l.length) as usize);
+                    if end <= bytes.len() {
+                        keep.push((digest.clone(), bytes[start..end].to_vec()));
+                    }
+                }
+            }
+            doomed.push((idx, pack));
+        }
+        if self.write_pack(&keep).is_ok() {
+            for (idx, pack) in doomed {
+                let _ = std::fs::remove_file(idx);
+                let _ = std::fs::remove_file(pack);
+            }
+        }
+        *self.index.lock().expect("index lock") = None;
+    }
+}
+
+fn parse_index(pack: &std::path::Path, text: &str) -> Vec<(String, Location)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let digest = parts.next()?.to_string();
+            let offset = parts.next()?.parse().ok()?;
+            let length = parts.next()?.parse().ok()?;
+            Some((digest, Location { pack: pack.to_path_buf(), offset, length }))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::Address;
+    use crate::state::NodeState;
+
+    #[test]
+    fn packs_are_read_back_by_digest_and_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectStore::new(dir.path().join("objects"));
+        let first =
+            [("sha256:aa".into(), b"{\"a\":1}".to_vec()), ("sha256:bb".into(), b"[2]".to_vec()), ("sha256:dd".into(), b"4".to_vec())];
+        store.write_pack(&first).unwrap();
+        store.write_pack(&[("sha256:cc".into(), b"\"c\"".to_vec())]).unwrap();
+        assert_eq!(store.read("sha256:bb").unwrap(), b"[2]");
+        assert_eq!(ObjectStore::new(dir.path().join("objects")).read("sha256:cc").unwrap(), b"\"c\"");
+        assert!(store.read("sha256:zz").is_none());
+
+        // Only aa stays referenced: cc's pack goes, and aa's mostly dead pack is rewritten.
+        let mut state = State::new("l".into());
+        state.nodes.insert(Address::seed("a"), NodeState { seed: "a".into(), object: None, digest: "sha256:aa".into(), certificate: None });
+        store.collect_garbage(&state);
+        assert_eq!(store.read("sha256:aa").unwrap(), b"{\"a\":1}");
+        assert!(store.read("sha256:bb").is_none() && store.read("sha256:cc").is_none());
+        assert_eq!(std::fs::read_dir(dir.path().join("objects")).unwrap().count(), 2, "one pack and its index");
     }
 }

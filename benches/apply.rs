@@ -1,0 +1,170 @@
+//! Apply at fleet scale against API servers: `cargo bench --bench apply [-- CLUSTERS [SEEDS]]`
+//! (default 200 clusters on 4 seeds).
+//!
+//! Each seed is a test API server answering every request after 10 ms. The bench saves the
+//! plan of the generated topology, times `kkp apply PLANFILE --kube` and reports, beside the
+//! wall time:
+//! - the critical-path bound: the requests on the longest dependency chain x latency;
+//! - the throughput bound: all requests kkp made x latency / parallelism;
+//! - kubectl: `kubectl apply --server-side -R` of the same objects (written by kkp's directory
+//!   target) against fresh servers with the same latency, one seed after the other.
+//!
+//! Runs once with ECDSA keys (the key-algorithm annotation) and once with KKP's RSA-2048, whose
+//! key generation is CPU work no request latency hides; its CPU bound is reported too.
+
+use kkp::graph::Dag;
+use kkp::plan::{Action, Options, create};
+use kkp::render::Body;
+use kkp::topology::generate::{Spec, generate};
+use kkp_test_apiserver::{FaultConfig, ServerConfig, TestServer};
+use std::process::Command;
+use std::time::Duration;
+
+mod support;
+
+const LATENCY: Duration = Duration::from_millis(10);
+/// `--parallelism`, chosen so that two cores shared by kkp and four API servers are not the
+/// limit: the bench measures the scheduler against request latency, not CPU contention.
+const PARALLELISM: usize = 32;
+const PER_SEED: usize = 16;
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let clusters = args.first().copied().unwrap_or(200);
+    let seeds = args.get(1).copied().unwrap_or(4);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    println!(
+        "{clusters} clusters on {seeds} seeds, {} ms per request, --parallelism {PARALLELISM} --per-seed {PER_SEED}",
+        LATENCY.as_millis()
+    );
+    let mut kubectl_seconds = None;
+    // KKP_BENCH_KEYS=ECDSA-P256 skips the slow RSA row.
+    let keys = std::env::var("KKP_BENCH_KEYS").unwrap_or_else(|_| "ECDSA-P256,RSA-2048".into());
+    for key in keys.split(',') {
+        runtime.block_on(bench(clusters, seeds, key, &mut kubectl_seconds));
+    }
+}
+
+async fn servers(seeds: usize) -> Vec<TestServer> {
+    let mut out = Vec::new();
+    for i in 0..seeds {
+        let server = TestServer::start(ServerConfig { seed: i as u64, ..Default::default() }).await.unwrap();
+        server.faults().set(FaultConfig { latency: LATENCY, ..Default::default() });
+        out.push(server);
+    }
+    out
+}
+
+fn kubeconfig(servers: &[TestServer]) -> String {
+    let mut clusters = String::new();
+    let mut contexts = String::new();
+    for (i, s) in servers.iter().enumerate() {
+        clusters.push_str(&format!("- name: seed-{i:03}\n  cluster:\n    server: {}\n", s.url()));
+        contexts.push_str(&format!("- name: seed-{i:03}\n  context:\n    cluster: seed-{i:03}\n    user: anonymous\n"));
+    }
+    format!("apiVersion: v1\nkind: Config\nclusters:\n{clusters}users:\n- name: anonymous\n  user: {{}}\ncontexts:\n{contexts}")
+}
+
+/// Runs a command off the servers' runtime threads.
+async fn run(command: Command) -> support::Cost {
+    tokio::task::spawn_blocking(move || support::run(command)).await.unwrap()
+}
+
+/// Requests each node of the plan makes on a clean seed, in sequence: an existence check and
+/// the apply, plus a readiness read for a workload others wait on. Logical nodes make none.
+fn requests_per_node(body: Option<&Body>, has_dependants: bool) -> u32 {
+    match body {
+        Some(Body::Logical { .. }) | None => 0,
+        Some(Body::Secret { .. }) => 2,
+        Some(Body::Object { manifest, .. }) => {
+            let workload = matches!(manifest["kind"].as_str(), Some("StatefulSet" | "Deployment"));
+            2 + u32::from(workload && has_dependants)
+        }
+    }
+}
+
+async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut Option<f64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = generate(&Spec { seeds, clusters, ..Spec::default() }).replacen(
+        "  namespace: kubermatic\n",
+        &format!("  namespace: kubermatic\n  annotations:\n    kkp.k8c.io/key-algorithm: {key}\n"),
+        1,
+    );
+    let topology_path = dir.path().join("topology.yaml");
+    std::fs::write(&topology_path, &text).unwrap();
+
+    // The critical-path bound, from the plan's own graph.
+    let topology = kkp::topology::load(&[topology_path.clone()]).unwrap();
+    let plan = create(&topology, None, &|_| None, &Options::default()).unwrap();
+    let dag = Dag::new(plan.actions.iter().map(|a| (&a.address, a.deps.as_slice()))).unwrap();
+    let has_dependants: Vec<bool> = (0..dag.len()).map(|i| dag.dependants(i).next().is_some()).collect();
+    let chain: u32 = dag.critical_path().into_iter().map(|i| requests_per_node(plan.actions[i].desired.as_ref(), has_dependants[i])).sum();
+    let keys = plan.actions.iter().filter(|a| a.action == Action::Create && matches!(a.desired, Some(Body::Secret { .. }))).count();
+
+    let fleet = servers(seeds).await;
+    std::fs::write(dir.path().join("kubeconfig"), kubeconfig(&fleet)).unwrap();
+    // The CI-gate flow: the plan is saved (not timed) and exactly that plan is applied.
+    let mut save = Command::new(env!("CARGO_BIN_EXE_kkp"));
+    save.current_dir(dir.path()).args(["plan", "-f", "topology.yaml", "-o", "plan.json"]);
+    assert_eq!(run(save).await.exit, 0, "kkp plan failed");
+    let mut kkp = Command::new(env!("CARGO_BIN_EXE_kkp"));
+    kkp.current_dir(dir.path()).args(["apply", "plan.json", "--kube", "--kubeconfig", "kubeconfig"]);
+    kkp.args(["--parallelism", &PARALLELISM.to_string(), "--per-seed", &PER_SEED.to_string()]);
+    let cost = run(kkp).await;
+    assert_eq!(cost.exit, 0, "kkp apply failed");
+    let wall = cost.wall;
+    let requests: usize = fleet.iter().map(|s| s.requests().len()).sum();
+    let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
+    let critical = LATENCY * chain;
+    let throughput = LATENCY.mul_f64(requests as f64 / PARALLELISM as f64);
+    let bound = critical.max(throughput);
+
+    // kubectl, once, with the same objects written by the directory target.
+    if kubectl_seconds.is_none() {
+        let mut to_dir = Command::new(env!("CARGO_BIN_EXE_kkp"));
+        to_dir.current_dir(dir.path()).args([
+            "apply",
+            "-f",
+            "topology.yaml",
+            "--dir",
+            "objects",
+            "--auto-approve",
+            "--state",
+            "dir.state.json",
+            "--parallelism",
+            "8",
+        ]);
+        assert_eq!(run(to_dir).await.exit, 0, "writing the objects failed");
+        let targets = servers(seeds).await;
+        let mut total = Duration::ZERO;
+        for (i, server) in targets.iter().enumerate() {
+            let cache = tempfile::tempdir().unwrap();
+            let mut kubectl = Command::new(kubectl_path());
+            kubectl.args(["--server", &server.url(), "--cache-dir"]).arg(cache.path()).env("KUBECONFIG", "/dev/null");
+            kubectl.args(["apply", "--server-side", "-R", "-f"]).arg(dir.path().join("objects").join(format!("seed-{i:03}")));
+            let cost = run(kubectl).await;
+            assert_eq!(cost.exit, 0, "kubectl apply failed");
+            total += cost.wall;
+        }
+        let applied: usize = targets.iter().map(|s| s.objects().len()).sum();
+        assert_eq!(applied, objects, "kubectl applied the same objects");
+        *kubectl_seconds = Some(total.as_secs_f64());
+    }
+    let kubectl = kubectl_seconds.unwrap();
+    println!(
+        "{key:>10}: {objects} objects, {requests} requests, wall {:.2} s (kkp CPU {:.2} s); critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x; {keys} keys; kubectl {kubectl:.2} s ({:.1}x slower)",
+        wall.as_secs_f64(),
+        cost.cpu.as_secs_f64(),
+        critical.as_secs_f64(),
+        throughput.as_secs_f64(),
+        wall.as_secs_f64() / bound.as_secs_f64(),
+        kubectl / wall.as_secs_f64()
+    );
+}
+
+fn kubectl_path() -> std::path::PathBuf {
+    let out = Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().unwrap();
+    let real = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let pinned = real.with_file_name("kubectl.1.32");
+    if pinned.is_file() { pinned } else { real }
+}

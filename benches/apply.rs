@@ -94,7 +94,7 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     std::fs::write(&topology_path, &text).unwrap();
 
     // The critical-path bound, from the plan's own graph.
-    let topology = kkp::topology::load(&[topology_path.clone()]).unwrap();
+    let topology = kkp::topology::load(std::slice::from_ref(&topology_path)).unwrap();
     let plan = create(&topology, None, &|_| None, &Options::default()).unwrap();
     let dag = Dag::new(plan.actions.iter().map(|a| (&a.address, a.deps.as_slice()))).unwrap();
     let has_dependants: Vec<bool> = (0..dag.len()).map(|i| dag.dependants(i).next().is_some()).collect();
@@ -152,9 +152,10 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     }
     let kubectl = kubectl_seconds.unwrap();
     println!(
-        "{key:>10}: {objects} objects, {requests} requests, wall {:.2} s (kkp CPU {:.2} s); critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x; {keys} keys; kubectl {kubectl:.2} s ({:.1}x slower)",
+        "{key:>10}: {objects} objects, {requests} requests, wall {:.2} s (kkp CPU {:.2} s, peak {} MiB); critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x; {keys} keys; kubectl {kubectl:.2} s ({:.1}x slower)",
         wall.as_secs_f64(),
         cost.cpu.as_secs_f64(),
+        cost.max_rss_kib / 1024,
         critical.as_secs_f64(),
         throughput.as_secs_f64(),
         wall.as_secs_f64() / bound.as_secs_f64(),

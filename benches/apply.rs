@@ -110,7 +110,9 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     let mut kkp = Command::new(env!("CARGO_BIN_EXE_kkp"));
     kkp.current_dir(dir.path()).args(["apply", "plan.json", "--kube", "--kubeconfig", "kubeconfig"]);
     kkp.args(["--parallelism", &PARALLELISM.to_string(), "--per-seed", &PER_SEED.to_string()]);
+    let servers_before = support::own_cpu();
     let cost = run(kkp).await;
+    let servers_cpu = support::own_cpu() - servers_before;
     assert_eq!(cost.exit, 0, "kkp apply failed");
     let wall = cost.wall;
     let requests: usize = fleet.iter().map(|s| s.requests().len()).sum();
@@ -152,10 +154,11 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     }
     let kubectl = kubectl_seconds.unwrap();
     println!(
-        "{key:>10}: {objects} objects, {requests} requests, wall {:.2} s (kkp CPU {:.2} s, peak {} MiB); critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x; {keys} keys; kubectl {kubectl:.2} s ({:.1}x slower)",
+        "{key:>10}: {objects} objects, {requests} requests, wall {:.2} s (kkp CPU {:.2} s, peak {} MiB; API servers CPU {:.2} s); critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x; {keys} keys; kubectl {kubectl:.2} s ({:.1}x slower)",
         wall.as_secs_f64(),
         cost.cpu.as_secs_f64(),
         cost.max_rss_kib / 1024,
+        servers_cpu.as_secs_f64(),
         critical.as_secs_f64(),
         throughput.as_secs_f64(),
         wall.as_secs_f64() / bound.as_secs_f64(),

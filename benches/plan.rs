@@ -24,7 +24,7 @@ const NOW: i64 = 1_790_000_000;
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
-    println!("{:>8} {:>9} {:>12} {:>10} {:>12} {:>11} {:>10}", "clusters", "objects", "case", "exit", "wall (best)", "peak RSS", "setup");
+    println!("{:>8} {:>9} {:>12} {:>5} {:>12} {:>9} {:>11} {:>10}", "clusters", "objects", "case", "exit", "wall (best)", "CPU", "peak RSS", "setup");
     for clusters in sizes {
         bench(clusters);
     }
@@ -44,16 +44,19 @@ fn bench(clusters: usize) {
 
     for (case, topology, expected_exit) in [("no change", &unchanged, 0), ("1% changed", &changed, 2)] {
         let mut best = Duration::MAX;
+        let mut cpu = Duration::MAX;
         let mut peak_kib = 0;
         for _ in 0..3 {
-            let (wall, exit, rss) = run_plan(topology, &state_path);
-            assert_eq!(exit, expected_exit, "kkp plan exited {exit} for {case}");
-            best = best.min(wall);
-            peak_kib = peak_kib.max(rss);
+            let cost = run_plan(topology, &state_path);
+            assert_eq!(cost.exit, expected_exit, "kkp plan exited {} for {case}", cost.exit);
+            best = best.min(cost.wall);
+            cpu = cpu.min(cost.cpu);
+            peak_kib = peak_kib.max(cost.max_rss_kib);
         }
         println!(
-            "{clusters:>8} {objects:>9} {case:>12} {expected_exit:>10} {:>10.2} s {:>7.0} MiB {:>8.1} s",
+            "{clusters:>8} {objects:>9} {case:>12} {expected_exit:>5} {:>10.2} s {:>7.2} s {:>7.0} MiB {:>8.1} s",
             best.as_secs_f64(),
+            cpu.as_secs_f64(),
             peak_kib as f64 / 1024.0,
             setup.as_secs_f64()
         );
@@ -92,10 +95,9 @@ fn build_state(topology: &Path, state_path: &Path) -> usize {
     state.nodes.len()
 }
 
-/// Runs `kkp plan`; returns wall time, exit code and the child's peak RSS in KiB.
-fn run_plan(topology: &Path, state: &Path) -> (Duration, i32, i64) {
+/// Runs `kkp plan`.
+fn run_plan(topology: &Path, state: &Path) -> support::Cost {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kkp"));
     command.args(["plan", "--detailed-exitcode", "-f"]).arg(topology).arg("--state").arg(state);
-    let cost = support::run(command);
-    (cost.wall, cost.exit, cost.max_rss_kib)
+    support::run(command)
 }

@@ -99,8 +99,10 @@ impl Context {
             }
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
-                let issued = self.fingerprints.lock().expect("lock").clone();
-                let unknown = crate::render::fill_fingerprints(&mut manifest, fingerprints, |secret| issued.get(secret).cloned());
+                let unknown = {
+                    let issued = self.fingerprints.lock().expect("lock");
+                    crate::render::fill_fingerprints(&mut manifest, fingerprints, |secret| issued.get(secret).cloned())
+                };
                 if let Some(f) = unknown.first() {
                     return Err(format!("the fingerprint of {} is not known; it must be applied first", f.secret));
                 }

@@ -24,7 +24,10 @@ const NOW: i64 = 1_790_000_000;
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
-    println!("{:>8} {:>9} {:>12} {:>5} {:>12} {:>9} {:>11} {:>10}", "clusters", "objects", "case", "exit", "wall (best)", "CPU", "peak RSS", "setup");
+    println!(
+        "{:>8} {:>9} {:>12} {:>5} {:>12} {:>9} {:>11} {:>10}",
+        "clusters", "objects", "case", "exit", "wall (best)", "CPU", "peak RSS", "setup"
+    );
     for clusters in sizes {
         bench(clusters);
     }

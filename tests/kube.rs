@@ -250,3 +250,76 @@ async fn a_killed_holder_loses_its_lease_and_the_next_apply_finishes() {
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     assert_eq!(fleet.us.objects().len() + fleet.eu.objects().len(), 5 * 24 + 5 + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
+    use kkp::address::Address;
+    use kkp::state::backend::Backend;
+    use kkp::state::kube::KubeBackend;
+    use kkp::state::{NodeState, State};
+
+    let server = TestServer::start(ServerConfig::default()).await.unwrap();
+    let ws = Workspace::new();
+    let ns = ws.path().join("ns.yaml");
+    std::fs::write(&ns, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kkp-system\n").unwrap();
+    assert!(kkp_kubectl(&server, &["create", "-f", ns.to_str().unwrap()]).await.contains("created"));
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml("state")).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let backend = KubeBackend::new(
+        client,
+        "k8s://state/kkp-system/big".into(),
+        "kkp-system",
+        "big",
+        Duration::from_secs(30),
+        ws.path().join("objects"),
+    );
+
+    // Digests do not compress: 40,000 nodes make well over one Secret's worth of gzip.
+    let mut state = State::new("lineage".into());
+    state.serial = 3;
+    for i in 0..40_000u32 {
+        let digest = kkp::object::digest(&i);
+        state.nodes.insert(
+            Address::cluster_object(&format!("c{i}"), "Secret", "ca"),
+            NodeState { seed: "s".into(), object: None, digest, certificate: None },
+        );
+    }
+    let lock = backend.lock("test").await.unwrap();
+    backend.persist(&state, lock.as_ref()).await.unwrap();
+    let parts =
+        |server: &TestServer| server.objects().iter().filter(|o| o.pointer("/metadata/labels/kkp.k8c.io~1state-part-of").is_some()).count();
+    assert!(parts(&server) >= 1, "the state was split");
+    assert_eq!(backend.load().await.unwrap().state.unwrap(), state);
+
+    // A smaller state drops the parts it no longer needs.
+    state.nodes.retain(|a, _| a.as_str() < "cluster/c1");
+    state.serial = 4;
+    backend.persist(&state, lock.as_ref()).await.unwrap();
+    assert_eq!(parts(&server), 0);
+    assert_eq!(backend.load().await.unwrap().state.unwrap(), state);
+
+    // A writer that read an older version is refused instead of overwriting.
+    let stale = KubeBackend::new(
+        kube::Client::try_from(
+            kube::Config::from_custom_kubeconfig(
+                kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml("state")).unwrap(),
+                &Default::default(),
+            )
+            .await
+            .unwrap(),
+        )
+        .unwrap(),
+        "k8s://state/kkp-system/big".into(),
+        "kkp-system",
+        "big",
+        Duration::from_secs(30),
+        ws.path().join("objects2"),
+    );
+    stale.load().await.unwrap();
+    state.serial = 5;
+    backend.persist(&state, lock.as_ref()).await.unwrap();
+    let err = stale.persist(&state, lock.as_ref()).await.unwrap_err().to_string();
+    assert!(err.contains("changed by someone else"), "{err}");
+    lock.release().await;
+}

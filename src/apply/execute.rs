@@ -54,12 +54,23 @@ impl Context {
         }
     }
 
-    /// Runs action `i`; the error is the message the summary shows.
-    pub async fn execute(&self, i: usize) -> Result<(), String> {
+    /// Runs action `i`; the error is the message the summary shows. `permit` is its place in
+    /// the concurrency budgets, given back once the target work is done: journaling is not
+    /// target work.
+    pub async fn execute(&self, i: usize, permit: super::walk::Permit) -> Result<(), String> {
         let action = &self.plan.actions[i];
         (self.events)(Event::Started { address: action.address.clone(), action: action.action });
         let started = Instant::now();
-        match self.perform(i, action).await {
+        let performed = self.perform(i, action).await;
+        drop(permit);
+        let recorded = match performed {
+            Ok(Recorded { change, body }) => {
+                let body = body.as_ref().map(|(digest, bytes)| (digest.as_str(), bytes.as_slice()));
+                self.recorder.record(change, body).await.map_err(|e| format!("applied, but not recorded in the state: {e}"))
+            }
+            Err(e) => Err(e),
+        };
+        match recorded {
             Ok(()) => {
                 (self.events)(Event::Finished { address: action.address.clone(), action: action.action, elapsed: started.elapsed() });
                 Ok(())
@@ -75,7 +86,8 @@ impl Context {
         self.targets.get(seed).ok_or_else(|| format!("no target for seed {seed}"))
     }
 
-    async fn perform(&self, i: usize, action: &PlannedAction) -> Result<(), String> {
+    /// Does the target work of action `i`; returns what to record.
+    async fn perform(&self, i: usize, action: &PlannedAction) -> Result<Recorded, String> {
         let retry = self.settings.retry;
         if matches!(action.action, Action::Delete | Action::Replace)
             && let Some(object) = &action.object
@@ -90,12 +102,12 @@ impl Context {
             }
         }
         let Some(body) = &action.desired else {
-            return self.record(Change::Remove { address: action.address.clone() }, None).await;
+            return Ok(Recorded { change: Change::Remove { address: action.address.clone() }, body: None });
         };
         match body {
             Body::Logical { settings } => {
                 let node = NodeState { seed: action.seed.clone(), object: None, digest: digest(settings), certificate: None };
-                self.record_put(action, node, settings).await
+                Ok(Recorded::put(action, node, settings))
             }
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
@@ -119,7 +131,7 @@ impl Context {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
                 let node = NodeState { seed: action.seed.clone(), object: Some(object), digest: digest(&manifest), certificate: None };
-                self.record_put(action, node, &manifest).await
+                Ok(Recorded::put(action, node, &manifest))
             }
             Body::Secret { object, labels, request } => {
                 let issued = self.certificate(action, object, request).await?;
@@ -142,7 +154,7 @@ impl Context {
                         issuer_fingerprint: issued.issuer_fingerprint,
                     }),
                 };
-                self.record_put(action, node, &recorded).await
+                Ok(Recorded::put(action, node, &recorded))
             }
         }
     }
@@ -238,15 +250,19 @@ impl Context {
             action.seed
         ))
     }
+}
 
-    async fn record_put(&self, action: &PlannedAction, node: NodeState, body: &Value) -> Result<(), String> {
+/// What one action leaves to record: the state change and the applied body (digest, bytes).
+struct Recorded {
+    change: Change,
+    body: Option<(String, Vec<u8>)>,
+}
+
+impl Recorded {
+    fn put(action: &PlannedAction, node: NodeState, body: &Value) -> Self {
         let bytes = serde_json::to_vec(body).expect("plain data");
-        let key = node.digest.clone();
-        self.record(Change::Put { address: action.address.clone(), node }, Some((&key, &bytes))).await
-    }
-
-    async fn record(&self, change: Change, body: Option<(&str, &[u8])>) -> Result<(), String> {
-        self.recorder.record(change, body).await.map_err(|e| format!("applied, but not recorded in the state: {e}"))
+        let digest = node.digest.clone();
+        Recorded { change: Change::Put { address: action.address.clone(), node }, body: Some((digest, bytes)) }
     }
 }
 

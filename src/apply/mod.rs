@@ -201,9 +201,9 @@ pub async fn run(
     let context =
         Arc::new(execute::Context::new(plan.clone(), targets, recorder.clone(), settings.clone(), has_dependants, events.clone()));
     let limits = walk::Limits { global: settings.parallelism, per_group: settings.per_seed };
-    let outcomes = walk::walk(&deps, &group, limits, cancel, move |i| {
+    let outcomes = walk::walk(&deps, &group, limits, cancel, move |i, permit| {
         let context = context.clone();
-        async move { context.execute(i).await }
+        async move { context.execute(i, permit).await }
     })
     .await;
 

@@ -21,6 +21,12 @@ pub enum Outcome {
     Cancelled,
 }
 
+/// A node's place in the global limit and its group's budget; dropping it frees both.
+pub struct Permit {
+    _budget: tokio::sync::OwnedSemaphorePermit,
+    _global: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Concurrency limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -30,11 +36,12 @@ pub struct Limits {
     pub per_group: usize,
 }
 
-/// Walks the DAG given as `deps[i]` (the nodes `i` waits for), running `run(i)` for each
-/// node. `group[i]` picks the budget node `i` counts against.
+/// Walks the DAG given as `deps[i]` (the nodes `i` waits for), running `run(i, permit)` for
+/// each node. `group[i]` picks the budget node `i` counts against; `run` may drop its permit
+/// before it finishes, to let another node start while it does work the limits do not cover.
 pub async fn walk<F, Fut>(deps: &[Vec<usize>], group: &[usize], limits: Limits, cancel: Arc<AtomicBool>, run: F) -> Vec<Outcome>
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    F: Fn(usize, Permit) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
     let n = deps.len();
@@ -55,12 +62,12 @@ where
     let spawn = |i: usize, tasks: &mut JoinSet<(usize, Outcome)>| {
         let (global, budget, run, cancel) = (global.clone(), groups[group[i]].clone(), run.clone(), cancel.clone());
         tasks.spawn(async move {
-            let _budget = budget.acquire_owned().await.expect("semaphores are never closed");
-            let _global = global.acquire_owned().await.expect("semaphores are never closed");
+            let budget = budget.acquire_owned().await.expect("semaphores are never closed");
+            let global = global.acquire_owned().await.expect("semaphores are never closed");
             if cancel.load(Ordering::SeqCst) {
                 return (i, Outcome::Cancelled);
             }
-            match run(i).await {
+            match run(i, Permit { _budget: budget, _global: global }).await {
                 Ok(()) => (i, Outcome::Succeeded),
                 Err(e) => (i, Outcome::Failed(e)),
             }
@@ -109,7 +116,7 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let group: Vec<usize> = (0..deps.len()).map(|i| i % 3).collect();
         let recorded = order.clone();
-        let outcomes = rt.block_on(walk(&deps, &group, limits, Arc::new(AtomicBool::new(false)), move |i| {
+        let outcomes = rt.block_on(walk(&deps, &group, limits, Arc::new(AtomicBool::new(false)), move |i, _permit| {
             let recorded = recorded.clone();
             let fails = fail.contains(&i);
             async move {
@@ -139,7 +146,7 @@ mod tests {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let deps = vec![vec![], vec![0], vec![1]];
-        let outcomes = rt.block_on(walk(&deps, &[0, 0, 0], Limits { global: 1, per_group: 1 }, cancel, move |i| {
+        let outcomes = rt.block_on(walk(&deps, &[0, 0, 0], Limits { global: 1, per_group: 1 }, cancel, move |i, _permit| {
             let flag = flag.clone();
             async move {
                 if i == 0 {

@@ -141,7 +141,7 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
         let mut total = Duration::ZERO;
         for (i, server) in targets.iter().enumerate() {
             let cache = tempfile::tempdir().unwrap();
-            let mut kubectl = Command::new(kubectl_path());
+            let mut kubectl = Command::new(kkp_test_apiserver::kubectl());
             kubectl.args(["--server", &server.url(), "--cache-dir"]).arg(cache.path()).env("KUBECONFIG", "/dev/null");
             kubectl.args(["apply", "--server-side", "-R", "-f"]).arg(dir.path().join("objects").join(format!("seed-{i:03}")));
             let cost = run(kubectl).await;
@@ -164,11 +164,4 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
         wall.as_secs_f64() / bound.as_secs_f64(),
         kubectl / wall.as_secs_f64()
     );
-}
-
-fn kubectl_path() -> std::path::PathBuf {
-    let out = Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().unwrap();
-    let real = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let pinned = real.with_file_name("kubectl.1.32");
-    if pinned.is_file() { pinned } else { real }
 }

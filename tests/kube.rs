@@ -88,17 +88,10 @@ async fn multi_seed_applies_to_two_api_servers_and_kubectl_reads_it() {
 /// kubectl against one server, with a fresh cache.
 async fn kkp_kubectl(server: &TestServer, args: &[&str]) -> String {
     let cache = tempfile::tempdir().unwrap();
-    let mut command = std::process::Command::new(kubectl_binary());
+    let mut command = std::process::Command::new(kkp_test_apiserver::kubectl());
     command.args(["--server", &server.url(), "--cache-dir"]).arg(cache.path()).args(args).env("KUBECONFIG", "/dev/null");
     let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     text(&out)
-}
-
-fn kubectl_binary() -> std::path::PathBuf {
-    let out = std::process::Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().unwrap();
-    let real = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let pinned = real.with_file_name("kubectl.1.32");
-    if pinned.is_file() { pinned } else { real }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

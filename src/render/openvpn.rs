@@ -13,6 +13,16 @@ use std::collections::BTreeMap;
 const MOUNTED_SECRETS: [&str; 2] = ["openvpn-ca", "openvpn-server-certificates"];
 const IMAGE: &str = "quay.io/kubermatic/openvpn:v2.5.2-r0";
 
+/// The IPv4 networks OpenVPN routes (pods, services, node access), as address and netmask.
+fn routed_networks(cluster: &Cluster) -> Vec<(std::net::Ipv4Addr, std::net::Ipv4Addr)> {
+    let all = cluster.network.pods.iter().chain(&cluster.network.services).chain(std::iter::once(&cluster.network.node_access_network));
+    all.filter_map(|net| match net {
+        ipnet::IpNet::V4(v4) => Some((v4.network(), v4.netmask())),
+        ipnet::IpNet::V6(_) => None,
+    })
+    .collect()
+}
+
 /// The OpenVPN nodes.
 pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     let mut service_meta = object_meta("openvpn-server", "openvpn-server", cluster);
@@ -40,17 +50,8 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     };
 
     // `iroute` lines let the server route the user cluster's networks back through the client.
-    let iroutes: String = cluster
-        .network
-        .pods
-        .iter()
-        .chain(&cluster.network.services)
-        .chain(std::iter::once(&cluster.network.node_access_network))
-        .filter_map(|net| match net {
-            ipnet::IpNet::V4(v4) => Some(format!("iroute {} {}\n", v4.network(), v4.netmask())),
-            ipnet::IpNet::V6(_) => None,
-        })
-        .collect();
+    let networks = routed_networks(cluster);
+    let iroutes: String = networks.iter().map(|(network, mask)| format!("iroute {network} {mask}\n")).collect();
     let configmap = ConfigMap {
         metadata: object_meta("openvpn-client-configs", "openvpn-server", cluster),
         data: Some(BTreeMap::from([("user-cluster-client".to_string(), iroutes)])),
@@ -58,17 +59,7 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     };
 
     let (annotations, fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
-    let routes: Vec<String> = cluster
-        .network
-        .pods
-        .iter()
-        .chain(&cluster.network.services)
-        .chain(std::iter::once(&cluster.network.node_access_network))
-        .filter_map(|net| match net {
-            ipnet::IpNet::V4(v4) => Some(format!("--push=route {} {}", v4.network(), v4.netmask())),
-            ipnet::IpNet::V6(_) => None,
-        })
-        .collect();
+    let routes = networks.iter().map(|(network, mask)| format!("--push=route {network} {mask}"));
     let mut args = vec![
         "--proto".to_string(),
         "tcp".into(),

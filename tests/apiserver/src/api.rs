@@ -374,6 +374,16 @@ fn record_update(
     managers.retain(|name, m| name == manager || !m.fields.is_empty());
 }
 
+/// A non-apply write of `object` by `manager` over `existing`: server fields stamped,
+/// ownership recorded as an Update.
+fn written(server: &Server, target: &Target, mut object: Value, existing: Option<&Stored>, manager: &str) -> Stored {
+    let old = existing.map(|e| &e.value);
+    finish_object(server, target, &mut object, old);
+    let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
+    record_update(&mut managers, manager, &target.resource.api_version(), old, &object);
+    Stored { value: object, managers }
+}
+
 fn create(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>, body: &[u8]) -> Result<Reply, ApiError> {
     let mut object = parse_body(body)?;
     let name = check_identity(target, &mut object, None)?;
@@ -384,10 +394,7 @@ fn create(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>
         if existing.is_some() {
             return Err(ApiError::already_exists(&target.resource.group, &target.resource.plural, &name));
         }
-        finish_object(server, target, &mut object, None);
-        let mut managers = Default::default();
-        record_update(&mut managers, &manager, &target.resource.api_version(), None, &object);
-        Ok(Some(Stored { value: object, managers }))
+        Ok(Some(written(server, target, object, None, &manager)))
     })?;
     schedule_ready(server, target, key);
     Ok(Reply::Json(201, stored.expect("created").rendered()))
@@ -410,10 +417,7 @@ fn update(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>
             value["status"] = object.get("status").cloned().unwrap_or(Value::Null);
             return Ok(Some(Stored { value, managers: existing.managers.clone() }));
         }
-        finish_object(server, target, &mut object, Some(&existing.value));
-        let mut managers = existing.managers.clone();
-        record_update(&mut managers, &manager, &target.resource.api_version(), Some(&existing.value), &object);
-        Ok(Some(Stored { value: object, managers }))
+        Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
     schedule_ready(server, target, key);
     Ok(Reply::Json(200, stored.expect("updated").rendered()))
@@ -442,10 +446,7 @@ fn patch(
             return Err(ApiError { code: 415, reason: "UnsupportedMediaType", message: format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"), details: Value::Null });
         }
         check_identity(target, &mut object, Some(&name))?;
-        finish_object(server, target, &mut object, Some(&existing.value));
-        let mut managers = existing.managers.clone();
-        record_update(&mut managers, &manager, &target.resource.api_version(), Some(&existing.value), &object);
-        Ok(Some(Stored { value: object, managers }))
+        Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
     schedule_ready(server, target, key);
     Ok(Reply::Json(200, stored.expect("patched").rendered()))

@@ -197,6 +197,22 @@ impl Drop for TestServer {
     }
 }
 
+/// The kubectl to check fidelity with: kubectl on PATH is the Google Cloud SDK version
+/// dispatcher, so prefer the pinned 1.32 binary beside its real path.
+///
+/// # Panics
+/// When no kubectl is installed: fidelity tests must fail loudly, not pass without it.
+pub fn kubectl() -> std::path::PathBuf {
+    let resolved = std::process::Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().expect("sh runs");
+    let real = std::path::PathBuf::from(String::from_utf8_lossy(&resolved.stdout).trim());
+    let pinned = real.with_file_name("kubectl.1.32");
+    if pinned.is_file() {
+        return pinned;
+    }
+    assert!(real.is_file(), "kubectl is not installed: the kubectl fidelity tests need it (CI installs it)");
+    real
+}
+
 fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }

@@ -33,14 +33,7 @@ pub async fn send(url: &str, method: &str, path: &str, content_type: &str, body:
     (s, v)
 }
 
-/// The kubectl to test with: the pinned 1.32 binary beside the dispatcher, else `kubectl`.
+/// The kubectl to test with.
 pub fn kubectl() -> std::path::PathBuf {
-    let dispatcher = std::process::Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().expect("sh runs");
-    let real = std::path::PathBuf::from(String::from_utf8_lossy(&dispatcher.stdout).trim());
-    let pinned = real.with_file_name("kubectl.1.32");
-    if pinned.is_file() {
-        return pinned;
-    }
-    assert!(real.is_file(), "kubectl is not installed: the kubectl fidelity tests need it (CI installs it)");
-    real
+    kkp_test_apiserver::kubectl()
 }

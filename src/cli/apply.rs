@@ -48,6 +48,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backend = super::state::open(&args.state).await?;
     // A saved plan is checked before anything is locked or read.
     let saved = match &args.planfile {
+        Some(_) if !(args.flags.targets.is_empty() && args.flags.excludes.is_empty() && args.flags.allow_destroy.is_empty()) => {
+            anyhow::bail!(
+                "--target, --exclude and --allow-destroy shape a new plan; a saved plan is applied as it is\n  fix: pass them to `kkp plan -o PLANFILE` instead"
+            )
+        }
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             let (plan, digest) = kkp::plan::file::from_bytes(path, &bytes)?;

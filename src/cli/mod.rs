@@ -103,3 +103,14 @@ fn now() -> i64 {
 fn addresses(list: &[String]) -> anyhow::Result<Vec<kkp::address::Address>> {
     list.iter().map(|a| kkp::address::Address::parse(a).map_err(anyhow::Error::msg)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -48,3 +48,20 @@ fn manifests_in_kkps_own_shape_load_and_plan() {
     assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
     assert!(text(&plan).contains("cluster/avzn7qmlpt/statefulset/etcd"), "{}", text(&plan));
 }
+
+#[test]
+fn seeds_and_clusters_without_a_configuration_plan_with_kkps_defaults() {
+    let ws = Workspace::new();
+    let quickstart = std::fs::read_to_string(repo().join("examples/quickstart/kkp.yaml")).unwrap();
+    let without = &quickstart[quickstart.find("---\napiVersion: kubermatic.k8c.io/v1\nkind: Seed").unwrap() + 4..];
+    std::fs::write(ws.path().join("topology.yaml"), without).unwrap();
+    let validate = ws.kkp(&["validate", "-f", "topology.yaml"]);
+    assert!(validate.status.success(), "{}", text(&validate));
+    assert!(
+        text(&validate).contains("no KubermaticConfiguration among the documents: KKP's defaults apply, with base domain kkp.local"),
+        "{}",
+        text(&validate)
+    );
+    let plan = ws.kkp(&["plan", "-f", "topology.yaml"]);
+    assert!(text(&plan).contains("root-ca.qs4k7x2mzp.europe.kkp.local"), "{}", text(&plan));
+}

@@ -221,6 +221,23 @@ struct Configuration {
     key_algorithm: crate::pki::KeyAlgorithm,
 }
 
+/// The base domain when no KubermaticConfiguration is given.
+const DEFAULT_DOMAIN: &str = "kkp.local";
+
+impl Default for Configuration {
+    fn default() -> Self {
+        Configuration {
+            domain: DEFAULT_DOMAIN.into(),
+            expose_strategy: ExposeStrategy::NodePort,
+            apiserver_replicas: DEFAULT_APISERVER_REPLICAS,
+            etcd_disk_size: DEFAULT_ETCD_DISK_SIZE.into(),
+            node_port_range: DEFAULT_NODE_PORT_RANGE.into(),
+            etcd_launcher: true,
+            key_algorithm: crate::pki::KeyAlgorithm::Rsa2048,
+        }
+    }
+}
+
 /// The KubermaticConfiguration annotation choosing the main PKI's key algorithm.
 const KEY_ALGORITHM_ANNOTATION: &str = "kkp.k8c.io/key-algorithm";
 
@@ -229,13 +246,13 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
     let config = match c.configurations.as_slice() {
         [one] => one,
         [] => {
-            r.error(
+            // Seeds and clusters are often kept apart from the configuration; plan them with
+            // KKP's defaults, and say which domain certificates will name.
+            r.note(
                 where_(),
-                "topology",
-                "no KubermaticConfiguration among the documents; it supplies the base domain",
-                format!("add a document `apiVersion: {KKP_API_VERSION}`, `kind: KubermaticConfiguration` with spec.ingress.domain"),
+                format!("no KubermaticConfiguration among the documents: KKP's defaults apply, with base domain {DEFAULT_DOMAIN}; add one with spec.ingress.domain to name yours"),
             );
-            return None;
+            return Some(Configuration::default());
         }
         [first, rest @ ..] => {
             for other in rest {

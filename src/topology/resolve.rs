@@ -106,11 +106,8 @@ pub fn resolve(docs: &[Document]) -> Result<Topology> {
     let collected = collect(&mut r, docs);
 
     let configuration = resolve_configuration(&mut r, &collected, docs);
-    let seeds = resolve_seeds(&mut r, &collected, configuration.as_ref());
-    let clusters = match &configuration {
-        Some(config) => resolve_clusters(&mut r, &collected, config, &seeds),
-        None => BTreeMap::new(),
-    };
+    let seeds = resolve_seeds(&mut r, &collected, &configuration);
+    let clusters = resolve_clusters(&mut r, &collected, &configuration, &seeds);
     let kubeconfig_secrets = collected
         .secrets
         .iter()
@@ -144,7 +141,7 @@ pub fn resolve(docs: &[Document]) -> Result<Topology> {
     if !r.diagnostics.is_empty() {
         return Err(Error::Invalid(r.diagnostics));
     }
-    let domain = configuration.map(|c| c.domain).unwrap_or_default();
+    let domain = configuration.domain;
     Ok(Topology { domain, seeds: seeds.seeds, clusters, kubeconfig_secrets, notes: r.notes })
 }
 
@@ -241,7 +238,7 @@ impl Default for Configuration {
 /// The KubermaticConfiguration annotation choosing the main PKI's key algorithm.
 const KEY_ALGORITHM_ANNOTATION: &str = "kkp.k8c.io/key-algorithm";
 
-fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> Option<Configuration> {
+fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> Configuration {
     let where_ = || docs.first().map(Document::source).unwrap_or(Source { file: PathBuf::from("<input>"), line: 1 });
     let config = match c.configurations.as_slice() {
         [one] => one,
@@ -252,7 +249,7 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
                 where_(),
                 format!("no KubermaticConfiguration among the documents: KKP's defaults apply, with base domain {DEFAULT_DOMAIN}; add one with spec.ingress.domain to name yours"),
             );
-            return Some(Configuration::default());
+            return Configuration::default();
         }
         [first, rest @ ..] => {
             for other in rest {
@@ -306,7 +303,7 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
             crate::pki::KeyAlgorithm::Rsa2048
         }
     };
-    Some(Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher, key_algorithm })
+    Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher, key_algorithm }
 }
 
 fn expose_strategy(r: &mut Resolver, doc: &Document, path: &[&str], subject: &str, value: &str) -> ExposeStrategy {
@@ -327,7 +324,7 @@ struct SeedSet {
     defaults: BTreeMap<String, ComponentSettings>,
 }
 
-fn resolve_seeds(r: &mut Resolver, c: &Collected, config: Option<&Configuration>) -> SeedSet {
+fn resolve_seeds(r: &mut Resolver, c: &Collected, config: &Configuration) -> SeedSet {
     let mut seeds = BTreeMap::new();
     let mut defaults = BTreeMap::new();
     let mut dc_owner: BTreeMap<String, (String, Source)> = BTreeMap::new();
@@ -349,7 +346,7 @@ fn resolve_seeds(r: &mut Resolver, c: &Collected, config: Option<&Configuration>
         }
         let spec = &parsed.value.spec;
         let expose = match spec.expose_strategy.as_deref() {
-            None | Some("") => config.map(|c| c.expose_strategy).unwrap_or(ExposeStrategy::NodePort),
+            None | Some("") => config.expose_strategy,
             Some(s) => expose_strategy(r, doc, &["spec", "exposeStrategy"], &subject, s),
         };
         let kubeconfig = spec.kubeconfig.as_ref().filter(|k| !k.name.is_empty()).map(|k| KubeconfigRef {

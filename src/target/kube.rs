@@ -1,0 +1,304 @@
+//! The Kubernetes target: one kube-rs client per seed, server-side apply with field manager
+//! `kkp`, readiness waits, and errors that name the seed and its context.
+//!
+//! Where a seed's connection comes from, first match wins:
+//! 1. `--context SEED=CONTEXT`, a context of the kubeconfig;
+//! 2. the kubeconfig Secret the Seed references (`spec.kubeconfig`), when it is among the
+//!    topology documents, as in KKP's own examples;
+//! 3. a context named like the seed in `--kubeconfig`, `KUBECONFIG` or `~/.kube/config`.
+
+use super::{Error, Result, Target};
+use crate::object::ObjectRef;
+use async_trait::async_trait;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The field manager kkp applies as.
+pub const FIELD_MANAGER: &str = "kkp";
+
+/// Where connections come from. Holds credentials: `Debug` shows only which seeds and contexts.
+#[derive(Default, Clone)]
+pub struct Sources {
+    /// `--context SEED=CONTEXT` overrides.
+    pub contexts: BTreeMap<String, String>,
+    /// The kubeconfig from `--kubeconfig`, `KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<Kubeconfig>,
+    /// Per seed: where its Secret came from (for messages) and the kubeconfig it holds.
+    pub seed_secrets: BTreeMap<String, (String, String)>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("contexts", &self.contexts)
+            .field("kubeconfig", &self.kubeconfig.as_ref().map(|k| k.contexts.iter().map(|c| c.name.clone()).collect::<Vec<_>>()))
+            .field("seed_secrets", &self.seed_secrets.iter().map(|(seed, (origin, _))| (seed, origin)).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// How a seed was reached. Holds credentials, so it has no `Debug`.
+#[derive(Clone)]
+pub struct Connection {
+    /// The seed.
+    pub seed: String,
+    /// `context NAME` or `Secret kubermatic/NAME`.
+    pub via: String,
+    config: kube::Config,
+}
+
+impl Sources {
+    /// Resolves the connection of `seed`.
+    pub async fn resolve(&self, seed: &str) -> Result<Connection> {
+        let unreachable =
+            |via: &str, message: String| Error::Unreachable { seed: seed.into(), context: via.into(), message, transient: false };
+        if let Some(context) = self.contexts.get(seed) {
+            let kubeconfig = self.kubeconfig.clone().ok_or_else(|| {
+                unreachable(
+                    context,
+                    "--context names a context, but no kubeconfig was found (--kubeconfig, KUBECONFIG, ~/.kube/config)".into(),
+                )
+            })?;
+            return connection(seed, &format!("context {context}"), kubeconfig, Some(context.clone())).await;
+        }
+        if let Some((origin, text)) = self.seed_secrets.get(seed) {
+            let kubeconfig =
+                Kubeconfig::from_yaml(text).map_err(|e| unreachable(origin, format!("the kubeconfig in {origin} does not parse: {e}")))?;
+            return connection(seed, origin, kubeconfig, None).await;
+        }
+        if let Some(kubeconfig) = &self.kubeconfig
+            && kubeconfig.contexts.iter().any(|c| c.name == seed)
+        {
+            return connection(seed, &format!("context {seed}"), kubeconfig.clone(), Some(seed.into())).await;
+        }
+        Err(unreachable(
+            "none",
+            format!(
+                "no connection for seed {seed}\n  fix: add a context named {seed} to your kubeconfig, pass --context {seed}=CONTEXT, or include the Seed's kubeconfig Secret in the topology"
+            ),
+        ))
+    }
+}
+
+async fn connection(seed: &str, via: &str, kubeconfig: Kubeconfig, context: Option<String>) -> Result<Connection> {
+    let options = KubeConfigOptions { context, ..KubeConfigOptions::default() };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| Error::Unreachable {
+        seed: seed.into(),
+        context: via.into(),
+        message: format!("unusable kubeconfig: {e}"),
+        transient: false,
+    })?;
+    Ok(Connection { seed: seed.into(), via: via.into(), config })
+}
+
+/// One seed's API server.
+pub struct KubeTarget {
+    seed: String,
+    via: String,
+    client: kube::Client,
+    force_conflicts: bool,
+    poll: Duration,
+}
+
+impl KubeTarget {
+    /// A target for `connection`. `force_conflicts` takes over fields other managers own.
+    pub fn new(connection: Connection, force_conflicts: bool) -> Result<KubeTarget> {
+        let Connection { seed, via, mut config } = connection;
+        // kkp retries with its own policy; kube's layer only honours Retry-After on 429/503/504.
+        config.default_retry = false;
+        let policy =
+            kube::client::retry::RetryPolicy::new(Duration::from_millis(20), Duration::from_secs(5), 4, true).expect("valid retry policy");
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| Error::Unreachable { seed: seed.clone(), context: via.clone(), message: e.to_string(), transient: false })?
+            // Retry needs a cloneable service; the buffer makes one of kube's boxed stack.
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
+            .with_layer(&tower::retry::RetryLayer::new(policy))
+            .build();
+        Ok(KubeTarget { seed, via, client, force_conflicts, poll: Duration::from_millis(250) })
+    }
+
+    /// The collection URL of `object`'s kind (in its namespace, if any).
+    fn collection(&self, object: &ObjectRef) -> kube::core::Request {
+        let base =
+            if object.api_version.contains('/') { format!("/apis/{}", object.api_version) } else { format!("/api/{}", object.api_version) };
+        let path = match &object.namespace {
+            Some(ns) => format!("{base}/namespaces/{ns}/{}", plural(&object.kind)),
+            None => format!("{base}/{}", plural(&object.kind)),
+        };
+        kube::core::Request::new(path)
+    }
+
+    /// Sends a request and decodes the JSON answer; kkp works on plain manifests, so there is
+    /// no detour through typed objects.
+    async fn send(
+        &self,
+        object: &ObjectRef,
+        request: std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<Value> {
+        let request = request.map_err(|e| Error::Api {
+            seed: self.seed.clone(),
+            object: object.to_string(),
+            message: e.to_string(),
+            status: None,
+            transient: false,
+        })?;
+        self.client.request::<Value>(request).await.map_err(|e| self.error(object, e))
+    }
+
+    fn error(&self, object: &ObjectRef, error: kube::Error) -> Error {
+        let name = object.to_string();
+        match error {
+            kube::Error::Api(status) => {
+                let code = status.code;
+                if code == 409 && status.message.contains("conflict with") {
+                    let manager = status.message.split('"').nth(1).unwrap_or("unknown").to_string();
+                    return Error::Conflict { seed: self.seed.clone(), object: name, manager, message: status.message };
+                }
+                let transient = code == 429 || code >= 500;
+                Error::Api {
+                    seed: self.seed.clone(),
+                    object: name,
+                    message: format!("{} ({}, {})", status.message, status.reason, code),
+                    status: Some(code),
+                    transient,
+                }
+            }
+            kube::Error::Auth(e) => Error::Unreachable {
+                seed: self.seed.clone(),
+                context: self.via.clone(),
+                message: format!("credentials refused: {e}"),
+                transient: false,
+            },
+            other => Error::Unreachable { seed: self.seed.clone(), context: self.via.clone(), message: other.to_string(), transient: true },
+        }
+    }
+}
+
+/// The resource (plural) of a kind, as the API server names it.
+fn plural(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    match lower.as_str() {
+        "endpoints" => lower,
+        k if k.ends_with("policy") => format!("{}ies", &k[..k.len() - 1]),
+        k if k.ends_with('s') => format!("{k}es"),
+        _ => format!("{lower}s"),
+    }
+}
+
+#[async_trait]
+impl Target for KubeTarget {
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
+        match self.send(object, self.collection(object).get(&object.name, &Default::default())).await {
+            Ok(found) => Ok(Some(found)),
+            Err(Error::Api { status: Some(404), .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+        let probe =
+            ObjectRef { api_version: api_version.into(), kind: kind.into(), namespace: namespace.map(str::to_string), name: String::new() };
+        let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let list = self.send(&probe, self.collection(&probe).list(&ListParams::default().labels(&selector))).await?;
+        let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        // List items may omit their type; put it back so every manifest is complete.
+        Ok(items
+            .into_iter()
+            .map(|mut item| {
+                item["apiVersion"] = Value::String(api_version.into());
+                item["kind"] = Value::String(kind.into());
+                item
+            })
+            .collect())
+    }
+
+    async fn apply(&self, manifest: &Value) -> Result<Value> {
+        let object = ObjectRef::of(manifest).ok_or_else(|| Error::Api {
+            seed: self.seed.clone(),
+            object: "object".into(),
+            message: "the manifest has no apiVersion, kind or name".into(),
+            status: None,
+            transient: false,
+        })?;
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = self.force_conflicts;
+        self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await
+    }
+
+    async fn delete(&self, object: &ObjectRef) -> Result<bool> {
+        match self.send(object, self.collection(object).delete(&object.name, &DeleteParams::background())).await {
+            Ok(_) => Ok(true),
+            Err(Error::Api { status: Some(404), .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn namespaces_contain_everything(&self) -> bool {
+        true
+    }
+
+    async fn wait_ready(&self, object: &ObjectRef, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // A transient error while polling is one more poll, not a failure.
+            match self.get(object).await {
+                Ok(Some(current)) if is_ready(&current) => return Ok(()),
+                Err(e) if !e.is_transient() => return Err(e),
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::NotReady { seed: self.seed.clone(), object: object.to_string(), waited: timeout });
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+}
+
+/// A Deployment or StatefulSet is ready when the controller saw its latest spec and all
+/// replicas are ready.
+fn is_ready(object: &Value) -> bool {
+    let want = object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let generation = object.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    let observed = object.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(0);
+    let ready = object.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0);
+    observed >= generation && ready >= want
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plurals_of_the_kinds_kkp_writes() {
+        for (kind, resource) in [
+            ("Namespace", "namespaces"),
+            ("Secret", "secrets"),
+            ("ConfigMap", "configmaps"),
+            ("Service", "services"),
+            ("Deployment", "deployments"),
+            ("StatefulSet", "statefulsets"),
+            ("PodDisruptionBudget", "poddisruptionbudgets"),
+            ("Lease", "leases"),
+            ("NetworkPolicy", "networkpolicies"),
+        ] {
+            assert_eq!(plural(kind), resource);
+        }
+    }
+
+    #[test]
+    fn readiness_needs_the_latest_generation_and_all_replicas() {
+        assert!(is_ready(
+            &json!({"spec": {"replicas": 3}, "metadata": {"generation": 2}, "status": {"observedGeneration": 2, "readyReplicas": 3}})
+        ));
+        assert!(!is_ready(
+            &json!({"spec": {"replicas": 3}, "metadata": {"generation": 2}, "status": {"observedGeneration": 1, "readyReplicas": 3}})
+        ));
+        assert!(!is_ready(
+            &json!({"spec": {"replicas": 3}, "metadata": {"generation": 2}, "status": {"observedGeneration": 2, "readyReplicas": 2}})
+        ));
+    }
+}

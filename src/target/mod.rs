@@ -1,0 +1,129 @@
+//! Targets: where a seed's objects go. [`Target`] is the whole contract apply relies on:
+//! get, list, server-side apply, delete and readiness waits, per seed.
+//!
+//! [`dir::DirTarget`] writes YAML files (the offline default). Errors say which seed and
+//! whether retrying may help ([`Error::is_transient`]).
+
+pub mod dir;
+pub mod kube;
+
+use crate::object::ObjectRef;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors talking to a target.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file of the directory target.
+    #[error("seed {seed}: {}: {source}", path.display())]
+    Io {
+        /// The seed.
+        seed: String,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A stored object could not be read back.
+    #[error("seed {seed}: {}: not a Kubernetes object: {message}", path.display())]
+    Unreadable {
+        /// The seed.
+        seed: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The API answered with an error.
+    #[error("seed {seed}: {object}: {message}")]
+    Api {
+        /// The seed.
+        seed: String,
+        /// The object.
+        object: String,
+        /// The API's message.
+        message: String,
+        /// HTTP status, if any.
+        status: Option<u16>,
+        /// Whether a retry may succeed (429, 5xx, timeouts, dropped connections).
+        transient: bool,
+    },
+    /// Another field manager owns fields kkp wants to set.
+    #[error(
+        "seed {seed}: {object}: field conflict with manager {manager:?}: {message}\n  fix: re-run with --force-conflicts to take the fields over, or stop {manager:?} from managing them"
+    )]
+    Conflict {
+        /// The seed.
+        seed: String,
+        /// The object.
+        object: String,
+        /// The other manager.
+        manager: String,
+        /// The API's message.
+        message: String,
+    },
+    /// The seed cannot be reached or its credentials are refused.
+    #[error("seed {seed} (context {context}): {message}")]
+    Unreachable {
+        /// The seed.
+        seed: String,
+        /// The kubeconfig context used.
+        context: String,
+        /// What went wrong.
+        message: String,
+        /// Whether a retry may succeed.
+        transient: bool,
+    },
+    /// A workload did not become ready in time.
+    #[error("seed {seed}: {object} was not ready after {waited:?}")]
+    NotReady {
+        /// The seed.
+        seed: String,
+        /// The object.
+        object: String,
+        /// How long apply waited.
+        waited: Duration,
+    },
+}
+
+impl Error {
+    /// Whether retrying the same call may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Api { transient, .. } | Error::Unreachable { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One seed's API (or stand-in).
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// Reads an object; `Ok(None)` when it does not exist.
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>>;
+    /// Lists objects of `kind` (`api_version`) in `namespace` (all when None) carrying all
+    /// of `labels`.
+    async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;
+    /// Server-side applies `manifest` (field manager `kkp`); returns the stored object.
+    async fn apply(&self, manifest: &Value) -> Result<Value>;
+    /// Deletes an object; `Ok(false)` when it was already gone.
+    async fn delete(&self, object: &ObjectRef) -> Result<bool>;
+    /// Waits until a Deployment or StatefulSet reports all replicas ready.
+    async fn wait_ready(&self, object: &ObjectRef, timeout: Duration) -> Result<()>;
+
+    /// True when an object can only exist inside a namespace that exists, as on an API
+    /// server: then a namespace apply created from nothing is known to be empty.
+    fn namespaces_contain_everything(&self) -> bool {
+        false
+    }
+}
+
+/// The targets of all seeds, by seed name.
+pub type Targets = BTreeMap<String, Arc<dyn Target>>;

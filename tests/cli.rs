@@ -212,3 +212,23 @@ fn an_object_kkp_did_not_create_is_reported_not_overwritten() {
     assert!(std::fs::read_to_string(&foreign).unwrap().contains("scrape_configs"));
     assert_eq!(ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]).status.code(), Some(0));
 }
+
+#[test]
+fn an_apply_without_changes_still_records_clusters_found_unchanged() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    // A state without cluster input digests (as an older renderer or a partial apply leaves
+    // it) makes every plan render every cluster again.
+    let path = ws.path().join("kkp.state.json");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    state["clusters"] = serde_json::json!({});
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+
+    let out = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("No changes"), "{}", text(&out));
+    let state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(state["clusters"].as_object().unwrap().len(), 2, "both clusters are recorded unchanged again");
+}

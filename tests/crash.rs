@@ -63,6 +63,8 @@ fn an_apply_killed_half_way_loses_and_duplicates_nothing() {
     expected.sort();
     assert_eq!(files(&ws.path().join("out")), expected);
     assert_eq!(expected.len(), 5 * 25 + 2);
+    // Every cluster is recorded complete, so the next plan skips rendering all five.
+    assert_eq!(state["clusters"].as_object().unwrap().len(), 5);
 }
 
 #[test]

@@ -30,6 +30,10 @@ pub struct Context {
     /// Namespaces (by seed) this run created from nothing: nothing else can be in them, so
     /// creates inside need no existence check. Saves a request per object of a new cluster.
     fresh_namespaces: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Per cluster of the plan: actions not yet applied. When the last one lands, the
+    /// cluster's input digest is recorded at once, so an interrupted apply keeps it for
+    /// every cluster it finished.
+    pending: Mutex<HashMap<String, usize>>,
 }
 
 impl Context {
@@ -41,7 +45,14 @@ impl Context {
         has_dependants: Vec<bool>,
         events: Arc<dyn Fn(Event) + Send + Sync>,
     ) -> Self {
+        let mut pending: HashMap<String, usize> = plan.clusters.keys().map(|c| (c.clone(), 0)).collect();
+        for cluster in plan.actions.iter().filter_map(|a| a.cluster.as_ref()) {
+            if let Some(count) = pending.get_mut(cluster) {
+                *count += 1;
+            }
+        }
         Context {
+            pending: Mutex::new(pending),
             plan,
             targets,
             recorder,
@@ -66,7 +77,12 @@ impl Context {
         let recorded = match performed {
             Ok(Recorded { change, body }) => {
                 let body = body.as_ref().map(|(digest, bytes)| (digest.as_str(), bytes.as_slice()));
-                self.recorder.record(change, body).await.map_err(|e| format!("applied, but not recorded in the state: {e}"))
+                let recorded = self.recorder.record(change, body).await;
+                match recorded {
+                    Ok(()) => self.cluster_done(action).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| format!("applied, but not recorded in the state: {e}"))
             }
             Err(e) => Err(e),
         };
@@ -84,6 +100,32 @@ impl Context {
 
     fn target(&self, seed: &str) -> Result<&Arc<dyn Target>, String> {
         self.targets.get(seed).ok_or_else(|| format!("no target for seed {seed}"))
+    }
+
+    /// Counts a successful action of its cluster; records the cluster's input digest when it
+    /// was the last.
+    async fn cluster_done(&self, action: &PlannedAction) -> crate::state::Result<()> {
+        let Some(cluster) = &action.cluster else { return Ok(()) };
+        let finished = {
+            let mut pending = self.pending.lock().expect("lock");
+            match pending.get_mut(cluster) {
+                Some(count) => {
+                    *count -= 1;
+                    *count == 0
+                }
+                None => false,
+            }
+        };
+        if !finished {
+            return Ok(());
+        }
+        let input_digest = self.plan.clusters.get(cluster).cloned().flatten();
+        self.recorder.record(Change::Cluster { name: cluster.clone(), input_digest }, None).await
+    }
+
+    /// Clusters of the plan whose actions did not all land (or that had none).
+    pub fn unfinished_clusters(&self) -> Vec<(String, usize)> {
+        self.pending.lock().expect("lock").iter().filter(|(_, n)| **n > 0).map(|(c, n)| (c.clone(), *n)).collect()
     }
 
     /// Does the target work of action `i`; returns what to record.

@@ -201,19 +201,15 @@ pub async fn run(
     let context =
         Arc::new(execute::Context::new(plan.clone(), targets, recorder.clone(), settings.clone(), has_dependants, events.clone()));
     let limits = walk::Limits { global: settings.parallelism, per_group: settings.per_seed };
+    let walker = context.clone();
     let outcomes = walk::walk(&deps, &group, limits, cancel, move |i, permit| {
-        let context = context.clone();
+        let context = walker.clone();
         async move { context.execute(i, permit).await }
     })
     .await;
 
     let mut report = Report::default();
-    let mut cluster_complete: HashMap<&str, bool> = HashMap::new();
     for (action, outcome) in plan.actions.iter().zip(&outcomes) {
-        let ok = matches!(outcome, walk::Outcome::Succeeded);
-        if let Some(c) = &action.cluster {
-            *cluster_complete.entry(c.as_str()).or_insert(true) &= ok;
-        }
         match outcome {
             walk::Outcome::Succeeded => report.applied.push((action.address.clone(), action.action)),
             walk::Outcome::Failed(e) => report.failed.push((action.address.clone(), e.clone())),
@@ -225,10 +221,17 @@ pub async fn run(
             walk::Outcome::Cancelled => report.cancelled.push(action.address.clone()),
         }
     }
-    // A cluster's input digest proves "unchanged" only if all of its nodes were applied.
+    // Clusters whose last action landed have their input digest recorded already. One that
+    // did not finish loses any older digest: it proves "unchanged" only if all of its nodes
+    // were applied. One without actions (all its nodes were already right) gets its digest.
+    let unfinished: HashMap<String, usize> = context.unfinished_clusters().into_iter().collect();
+    let with_actions: std::collections::HashSet<&str> = plan.actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
     for (name, digest) in &plan.clusters {
-        let complete = cluster_complete.get(name.as_str()).copied().unwrap_or(true);
-        let input_digest = if complete { digest.clone() } else { None };
+        let input_digest = match (unfinished.contains_key(name), with_actions.contains(name.as_str())) {
+            (true, _) => None,
+            (false, false) => digest.clone(),
+            (false, true) => continue,
+        };
         recorder.record(Change::Cluster { name: name.clone(), input_digest }, None).await?;
     }
     Ok(report)

@@ -99,16 +99,19 @@ async fn locked(args: &Args, shared: Arc<dyn Backend>, lock: Arc<dyn Lock>, save
             let plan = make_plan(&topology, &args.flags, backend, state.as_ref())?;
             print!("{}", kkp::plan::display::human(&plan));
             if plan.summary.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !args.auto_approve && !confirm()? {
+                if plan.clusters.is_empty() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            } else if !args.auto_approve && !confirm()? {
                 println!("Apply cancelled.");
                 return Ok(ExitCode::from(1));
             }
             plan
         }
     };
-    if plan.summary.is_empty() {
+    // A plan without actions may still record clusters found unchanged node by node, so the
+    // next plan can skip rendering them.
+    if plan.summary.is_empty() && plan.clusters.is_empty() {
         println!("No changes to apply.");
         return Ok(ExitCode::SUCCESS);
     }

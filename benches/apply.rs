@@ -22,7 +22,10 @@ use std::time::Duration;
 
 mod support;
 
-const LATENCY: Duration = Duration::from_millis(10);
+/// Latency of every request; `KKP_BENCH_LATENCY_MS` overrides it (0 shows kkp's own overhead).
+fn latency() -> Duration {
+    Duration::from_millis(std::env::var("KKP_BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(10))
+}
 /// `--parallelism`, chosen so that two cores shared by kkp and four API servers are not the
 /// limit: the bench measures the scheduler against request latency, not CPU contention.
 const PARALLELISM: usize = 32;
@@ -35,7 +38,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!(
         "{clusters} clusters on {seeds} seeds, {} ms per request, --parallelism {PARALLELISM} --per-seed {PER_SEED}",
-        LATENCY.as_millis()
+        latency().as_millis()
     );
     let mut kubectl_seconds = None;
     // KKP_BENCH_KEYS=ECDSA-P256 skips the slow RSA row.
@@ -49,7 +52,7 @@ async fn servers(seeds: usize) -> Vec<TestServer> {
     let mut out = Vec::new();
     for i in 0..seeds {
         let server = TestServer::start(ServerConfig { seed: i as u64, ..Default::default() }).await.unwrap();
-        server.faults().set(FaultConfig { latency: LATENCY, ..Default::default() });
+        server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         out.push(server);
     }
     out
@@ -117,8 +120,8 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     let wall = cost.wall;
     let requests: usize = fleet.iter().map(|s| s.requests().len()).sum();
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
-    let critical = LATENCY * chain;
-    let throughput = LATENCY.mul_f64(requests as f64 / PARALLELISM as f64);
+    let critical = latency() * chain;
+    let throughput = latency().mul_f64(requests as f64 / PARALLELISM as f64);
     let bound = critical.max(throughput);
 
     // kubectl, once, with the same objects written by the directory target.

@@ -15,7 +15,7 @@ pub mod file;
 
 use crate::address::Address;
 use crate::graph::Dag;
-use crate::object::{KNOWN_AFTER_APPLY, ObjectRef, digest};
+use crate::object::{ObjectRef, digest};
 use crate::render::{self, Body, DesiredNode};
 use crate::state::{NodeState, State};
 use crate::topology::Topology;
@@ -682,11 +682,6 @@ fn describe_changes(changes: &[FieldChange]) -> String {
         [a, b] => format!("{} and {} change", a.path, b.path),
         [first, rest @ ..] => format!("{} and {} more fields change", first.path, rest.len()),
     }
-}
-
-/// True when `value` is the placeholder of a value known only after apply.
-pub fn is_unknown(value: &Value) -> bool {
-    value.as_str() == Some(KNOWN_AFTER_APPLY)
 }
 
 #[cfg(test)]

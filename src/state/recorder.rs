@@ -60,11 +60,6 @@ impl Recorder {
         Ok(())
     }
 
-    /// A copy of the state as recorded so far.
-    pub fn snapshot(&self) -> State {
-        self.state.lock().expect("recorder lock").clone()
-    }
-
     /// Compacts: persists the recorded state with the next serial and drops the journal.
     pub async fn finish(self) -> Result<State> {
         self.journal.close().await;

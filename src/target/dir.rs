@@ -97,7 +97,7 @@ impl Target for DirTarget {
         Ok(out)
     }
 
-    async fn apply(&self, manifest: &Value) -> Result<Value> {
+    async fn apply(&self, manifest: &Value) -> Result<()> {
         let object = ObjectRef::of(manifest).ok_or_else(|| Error::Api {
             seed: self.seed.clone(),
             object: "object".into(),
@@ -120,8 +120,7 @@ impl Target for DirTarget {
         file.write_all(yaml.as_bytes()).map_err(self.io(&tmp))?;
         file.sync_all().map_err(self.io(&tmp))?;
         drop(file);
-        std::fs::rename(&tmp, &path).map_err(self.io(&path))?;
-        Ok(manifest.clone())
+        std::fs::rename(&tmp, &path).map_err(self.io(&path))
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<bool> {

@@ -215,7 +215,7 @@ impl Target for KubeTarget {
             .collect())
     }
 
-    async fn apply(&self, manifest: &Value) -> Result<Value> {
+    async fn apply(&self, manifest: &Value) -> Result<()> {
         let object = ObjectRef::of(manifest).ok_or_else(|| Error::Api {
             seed: self.seed.clone(),
             object: "object".into(),
@@ -225,7 +225,16 @@ impl Target for KubeTarget {
         })?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.force_conflicts;
-        self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await
+        let request = self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest));
+        let request = request.map_err(|e| Error::Api {
+            seed: self.seed.clone(),
+            object: object.to_string(),
+            message: e.to_string(),
+            status: None,
+            transient: false,
+        })?;
+        // The answer is the whole object with its managed fields; nothing here reads it.
+        self.client.request_text(request).await.map(drop).map_err(|e| self.error(&object, e))
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<bool> {

@@ -111,8 +111,8 @@ pub trait Target: Send + Sync {
     /// Lists objects of `kind` (`api_version`) in `namespace` (all when None) carrying all
     /// of `labels`.
     async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;
-    /// Server-side applies `manifest` (field manager `kkp`); returns the stored object.
-    async fn apply(&self, manifest: &Value) -> Result<Value>;
+    /// Server-side applies `manifest` (field manager `kkp`).
+    async fn apply(&self, manifest: &Value) -> Result<()>;
     /// Deletes an object; `Ok(false)` when it was already gone.
     async fn delete(&self, object: &ObjectRef) -> Result<bool>;
     /// Waits until a Deployment or StatefulSet reports all replicas ready.

@@ -124,22 +124,34 @@ impl Store {
         let existing = inner.objects.get(key);
         let existed = existing.is_some();
         let outcome = change(existing, next)?;
+        // Rendering managed fields for an event costs; without watchers nobody reads it.
+        let watched = self.events.receiver_count() > 0;
         let (event, result) = match outcome {
             Some(mut stored) => {
                 stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
-                let object = stored.rendered();
+                let event = watched.then(|| Event {
+                    kind: if existed { "MODIFIED" } else { "ADDED" },
+                    key: key.clone(),
+                    version: next,
+                    object: stored.rendered(),
+                });
                 inner.objects.insert(key.clone(), stored.clone());
-                (Event { kind: if existed { "MODIFIED" } else { "ADDED" }, key: key.clone(), version: next, object }, Some(stored))
+                (event, Some(stored))
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };
-                let mut object = old.rendered();
-                object["metadata"]["resourceVersion"] = json!(next.to_string());
-                (Event { kind: "DELETED", key: key.clone(), version: next, object }, None)
+                let event = watched.then(|| {
+                    let mut object = old.rendered();
+                    object["metadata"]["resourceVersion"] = json!(next.to_string());
+                    Event { kind: "DELETED", key: key.clone(), version: next, object }
+                });
+                (event, None)
             }
         };
         inner.version = next;
-        let _ = self.events.send(event);
+        if let Some(event) = event {
+            let _ = self.events.send(event);
+        }
         Ok(result)
     }
 }

@@ -23,13 +23,20 @@ use std::time::Duration;
 mod support;
 
 /// Latency of every request; `KKP_BENCH_LATENCY_MS` overrides it (0 shows kkp's own overhead).
+/// Per-seed budget: twice an even share, so the global limit is what binds.
+fn per_seed(seeds: usize) -> usize {
+    (2 * parallelism()).div_ceil(seeds.max(1))
+}
+
 fn latency() -> Duration {
     Duration::from_millis(std::env::var("KKP_BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(10))
 }
-/// `--parallelism`, chosen so that two cores shared by kkp and four API servers are not the
-/// limit: the bench measures the scheduler against request latency, not CPU contention.
-const PARALLELISM: usize = 32;
-const PER_SEED: usize = 16;
+/// `--parallelism` (env `KKP_BENCH_PARALLELISM`, default 32): low enough that two cores shared
+/// by kkp and the API servers are not the limit, since the bench measures the scheduler against
+/// request latency.
+fn parallelism() -> usize {
+    std::env::var("KKP_BENCH_PARALLELISM").ok().and_then(|v| v.parse().ok()).unwrap_or(32)
+}
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -37,8 +44,10 @@ fn main() {
     let seeds = args.get(1).copied().unwrap_or(4);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!(
-        "{clusters} clusters on {seeds} seeds, {} ms per request, --parallelism {PARALLELISM} --per-seed {PER_SEED}",
-        latency().as_millis()
+        "{clusters} clusters on {seeds} seeds, {} ms per request, --parallelism {} --per-seed {}",
+        latency().as_millis(),
+        parallelism(),
+        per_seed(seeds)
     );
     let mut kubectl_seconds = None;
     // KKP_BENCH_KEYS=ECDSA-P256 skips the slow RSA row.
@@ -112,7 +121,7 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     assert_eq!(run(save).await.exit, 0, "kkp plan failed");
     let mut kkp = Command::new(env!("CARGO_BIN_EXE_kkp"));
     kkp.current_dir(dir.path()).args(["apply", "plan.json", "--kube", "--kubeconfig", "kubeconfig"]);
-    kkp.args(["--parallelism", &PARALLELISM.to_string(), "--per-seed", &PER_SEED.to_string()]);
+    kkp.args(["--parallelism", &parallelism().to_string(), "--per-seed", &per_seed(seeds).to_string()]);
     let servers_before = support::own_cpu();
     let cost = run(kkp).await;
     let servers_cpu = support::own_cpu() - servers_before;
@@ -121,7 +130,7 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     let requests: usize = fleet.iter().map(|s| s.requests().len()).sum();
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
     let critical = latency() * chain;
-    let throughput = latency().mul_f64(requests as f64 / PARALLELISM as f64);
+    let throughput = latency().mul_f64(requests as f64 / parallelism() as f64);
     let bound = critical.max(throughput);
 
     // kubectl, once, with the same objects written by the directory target.

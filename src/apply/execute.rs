@@ -2,7 +2,7 @@
 
 use super::{Event, Settings};
 use crate::address::Address;
-use crate::object::{ObjectRef, digest};
+use crate::object::ObjectRef;
 use crate::pki::{self, CertRequest, Issued, KeyMaterial};
 use crate::plan::{Action, Plan, PlannedAction, recorded_value};
 use crate::render::Body;
@@ -75,7 +75,8 @@ impl Context {
         let performed = self.perform(i, action).await;
         drop(permit);
         let recorded = match performed {
-            Ok(Recorded { change, body }) => {
+            Ok(performed) => {
+                let (change, body) = performed.seal();
                 let body = body.as_ref().map(|(digest, bytes)| (digest.as_str(), bytes.as_slice()));
                 let recorded = self.recorder.record(change, body).await;
                 match recorded {
@@ -148,8 +149,8 @@ impl Context {
         };
         match body {
             Body::Logical { settings } => {
-                let node = NodeState { seed: action.seed.clone(), object: None, digest: digest(settings), certificate: None };
-                Ok(Recorded::put(action, node, settings))
+                let node = NodeState { seed: action.seed.clone(), object: None, digest: String::new(), certificate: None };
+                Ok(Recorded::put(action, node, settings.clone()))
             }
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
@@ -172,8 +173,8 @@ impl Context {
                 if self.has_dependants[i] && matches!(object.kind.as_str(), "StatefulSet" | "Deployment") {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
-                let node = NodeState { seed: action.seed.clone(), object: Some(object), digest: digest(&manifest), certificate: None };
-                Ok(Recorded::put(action, node, &manifest))
+                let node = NodeState { seed: action.seed.clone(), object: Some(object), digest: String::new(), certificate: None };
+                Ok(Recorded::put(action, node, manifest))
             }
             Body::Secret { object, labels, request } => {
                 let issued = self.certificate(action, object, request).await?;
@@ -188,7 +189,7 @@ impl Context {
                 let node = NodeState {
                     seed: action.seed.clone(),
                     object: Some(object.clone()),
-                    digest: digest(&recorded),
+                    digest: String::new(),
                     certificate: Some(CertificateState {
                         request_digest: request.digest(),
                         fingerprint: issued.fingerprint,
@@ -196,7 +197,7 @@ impl Context {
                         issuer_fingerprint: issued.issuer_fingerprint,
                     }),
                 };
-                Ok(Recorded::put(action, node, &recorded))
+                Ok(Recorded::put(action, node, recorded))
             }
         }
     }
@@ -294,17 +295,29 @@ impl Context {
     }
 }
 
-/// What one action leaves to record: the state change and the applied body (digest, bytes).
+/// What one action leaves to record: the state change and the applied body. The body is
+/// serialised and digested only after the action gave its concurrency permit back.
 struct Recorded {
     change: Change,
-    body: Option<(String, Vec<u8>)>,
+    body: Option<Value>,
 }
 
 impl Recorded {
-    fn put(action: &PlannedAction, node: NodeState, body: &Value) -> Self {
-        let bytes = serde_json::to_vec(body).expect("plain data");
-        let digest = node.digest.clone();
-        Recorded { change: Change::Put { address: action.address.clone(), node }, body: Some((digest, bytes)) }
+    /// A put whose node digest is filled in by [`Recorded::seal`].
+    fn put(action: &PlannedAction, node: NodeState, body: Value) -> Self {
+        Recorded { change: Change::Put { address: action.address.clone(), node }, body: Some(body) }
+    }
+
+    /// The change with its digest, and the body's canonical bytes under that digest.
+    fn seal(self) -> (Change, Option<(String, Vec<u8>)>) {
+        let Some(body) = self.body else { return (self.change, None) };
+        let bytes = serde_json::to_vec(&body).expect("plain data");
+        let digest = crate::object::digest_bytes(&bytes);
+        let mut change = self.change;
+        if let Change::Put { node, .. } = &mut change {
+            node.digest = digest.clone();
+        }
+        (change, Some((digest, bytes)))
     }
 }
 

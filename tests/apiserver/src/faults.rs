@@ -8,7 +8,7 @@ use std::time::Duration;
 /// What faults to inject.
 #[derive(Debug, Clone, Default)]
 pub struct FaultConfig {
-    /// Added to every request.
+    /// The least time between a request's arrival and its answer.
     pub latency: Duration,
     /// Share of requests answered with `error_code` (0.0..=1.0).
     pub error_rate: f64,

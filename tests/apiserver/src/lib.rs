@@ -238,7 +238,16 @@ fn parse_query(query: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// Answers one request no earlier than the configured latency after it arrived: the latency
+/// models the whole round trip, so the server's own work does not add to it.
 async fn handle(server: Arc<Server>, request: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+    let arrived = tokio::time::Instant::now();
+    let answer = respond(server.clone(), request).await;
+    tokio::time::sleep_until(arrived + server.faults.latency()).await;
+    answer
+}
+
+async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     let at = server.started.elapsed();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -260,10 +269,6 @@ async fn handle(server: Arc<Server>, request: Request<Incoming>) -> Result<Respo
         at,
     };
 
-    let latency = server.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
     let resource = api::parse_path(&server.resources, &path);
     let verb = match &resource {
         Some(Ok(target)) => api::verb(&method, target, &query),

@@ -323,9 +323,9 @@ impl Planner<'_> {
             }
             Body::Object { manifest, fingerprints } => {
                 let mut manifest = manifest.clone();
-                // A certificate's fingerprint is known when the certificate stays as it is.
-                let known =
-                    |secret: &Address| self.decisions.get(secret).filter(|d| d.action.is_none()).and_then(|d| d.fingerprint.clone());
+                // A certificate's fingerprint is known when the certificate is kept (even if
+                // its Secret's labels change).
+                let known = |secret: &Address| self.decisions.get(secret).and_then(|d| d.fingerprint.clone());
                 let unknown = render::fill_fingerprints(&mut manifest, fingerprints, known);
                 for f in fingerprints {
                     if unknown.contains(f) {
@@ -394,7 +394,8 @@ impl Planner<'_> {
                 _ => describe_changes(&changes),
             });
         }
-        self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: None });
+        let kept = if action == Action::Update { decision.fingerprint } else { None };
+        self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
         self.actions.push(PlannedAction {
             address: node.address.clone(),
             seed: node.seed.clone(),

@@ -129,3 +129,16 @@ fn plans_are_byte_identical_for_the_same_inputs() {
     let b = file::to_bytes(&plan(&quickstart(), None, NOW + 5)).0;
     assert_eq!(a, b);
 }
+
+#[test]
+fn relabelling_a_secret_keeps_its_certificate_and_rolls_nothing() {
+    let topology = quickstart();
+    let mut state = applied(&topology);
+    // Pretend the Secret was applied with other labels: only its labels differ now.
+    let ca = Address::parse("cluster/qs4k7x2mzp/secret/apiserver-tls").unwrap();
+    state.nodes.get_mut(&ca).unwrap().digest = "sha256:older-labels".into();
+    state.clusters.clear();
+    let p = plan(&topology, Some(&state), NOW);
+    assert_eq!(by_address(&p), BTreeMap::from([("cluster/qs4k7x2mzp/secret/apiserver-tls", Action::Update)]));
+    assert_eq!(p.actions[0].reasons, vec!["labels change; the certificate is kept"]);
+}

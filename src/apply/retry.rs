@@ -18,7 +18,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { attempts: 8, base: Duration::from_millis(50), cap: Duration::from_secs(2) }
+        Policy { attempts: 10, base: Duration::from_millis(50), cap: Duration::from_secs(2) }
     }
 }
 

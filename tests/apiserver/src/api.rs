@@ -145,7 +145,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>)
     let (labels, fields) = selectors(query)?;
     let since: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
     let timeout = std::time::Duration::from_secs(query.get("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(1800));
-    let mut events = server.store.subscribe();
+    let (past, mut events) = server.store.watch_from(since);
     let initial = if since == 0 { matching(server, target, &labels, &fields) } else { Vec::new() };
     let (sender, receiver) = tokio::sync::mpsc::channel(1024);
     let resource_key = format!("{}/{}", target.resource.group, target.resource.plural);
@@ -157,6 +157,19 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>)
                 return;
             }
         }
+        let relevant = |event: &crate::store::Event| {
+            let (r, ns, _) = &event.key;
+            *r == resource_key
+                && (namespace.is_empty() || *ns == namespace)
+                && event.version > since
+                && labels.matches(&event.object)
+                && fields.matches(&event.object)
+        };
+        for event in past.iter().filter(|e| since > 0 && relevant(e)) {
+            if sender.send(line(event.kind, &event.object)).await.is_err() {
+                return;
+            }
+        }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         loop {
@@ -164,11 +177,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>)
                 _ = &mut deadline => return,
                 event = events.recv() => {
                     let Ok(event) = event else { return };
-                    let (r, ns, _) = &event.key;
-                    let relevant = *r == resource_key && (namespace.is_empty() || *ns == namespace) && event.version > since;
-                    if relevant && labels.matches(&event.object) && fields.matches(&event.object)
-                        && sender.send(line(event.kind, &event.object)).await.is_err()
-                    {
+                    if relevant(&event) && sender.send(line(event.kind, &event.object)).await.is_err() {
                         return;
                     }
                 }

@@ -72,7 +72,13 @@ pub struct Event {
 struct Inner {
     version: u64,
     objects: BTreeMap<Key, Stored>,
+    /// Recent changes, so a watch from a resourceVersion sees what happened since even if it
+    /// subscribed a moment later (kubectl lists, then watches).
+    history: std::collections::VecDeque<(&'static str, Key, u64, Stored)>,
 }
+
+/// Changes kept for late watchers.
+const HISTORY: usize = 4096;
 
 /// All objects of one server.
 pub struct Store {
@@ -82,7 +88,8 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        Store { inner: Mutex::new(Inner { version: 1, objects: BTreeMap::new() }), events: broadcast::channel(65_536).0 }
+        let inner = Inner { version: 1, objects: BTreeMap::new(), history: std::collections::VecDeque::new() };
+        Store { inner: Mutex::new(inner), events: broadcast::channel(65_536).0 }
     }
 }
 
@@ -107,9 +114,22 @@ impl Store {
         self.inner.lock().unwrap().objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect()
     }
 
-    /// Subscribes to changes.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+    /// Subscribes to changes after resourceVersion `since`: the recent ones already made, and
+    /// a receiver for the rest, taken under the store lock so nothing falls in between.
+    pub fn watch_from(&self, since: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let inner = self.inner.lock().unwrap();
+        let receiver = self.events.subscribe();
+        let past = inner
+            .history
+            .iter()
+            .filter(|(_, _, version, _)| *version > since)
+            .map(|(kind, key, version, stored)| {
+                let mut object = stored.rendered();
+                object["metadata"]["resourceVersion"] = json!(version.to_string());
+                Event { kind, key: key.clone(), version: *version, object }
+            })
+            .collect();
+        (past, receiver)
     }
 
     /// Runs `change` on the object at `key` under the store lock; it returns the new object
@@ -124,6 +144,7 @@ impl Store {
         let existing = inner.objects.get(key);
         let existed = existing.is_some();
         let outcome = change(existing, next)?;
+        let mut existing_for_history: Option<Stored> = None;
         // Rendering managed fields for an event costs; without watchers nobody reads it.
         let watched = self.events.receiver_count() > 0;
         let (event, result) = match outcome {
@@ -140,6 +161,7 @@ impl Store {
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };
+                existing_for_history = Some(old.clone());
                 let event = watched.then(|| {
                     let mut object = old.rendered();
                     object["metadata"]["resourceVersion"] = json!(next.to_string());
@@ -149,6 +171,14 @@ impl Store {
             }
         };
         inner.version = next;
+        let kept = match &result {
+            Some(stored) => (if existed { "MODIFIED" } else { "ADDED" }, stored.clone()),
+            None => ("DELETED", existing_for_history.expect("a delete removed an object")),
+        };
+        inner.history.push_back((kept.0, key.clone(), next, kept.1));
+        if inner.history.len() > HISTORY {
+            inner.history.pop_front();
+        }
         if let Some(event) = event {
             let _ = self.events.send(event);
         }

@@ -118,73 +118,116 @@ fn selectors(query: &HashMap<String, String>) -> Result<(LabelSelector, FieldSel
     Ok((labels, fields))
 }
 
-fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &FieldSelector) -> Vec<Value> {
+/// Whether `key` is in the collection `target` names (all namespaces when it names none).
+fn in_scope(target: &Target) -> impl Fn(&Key) -> bool + Send + 'static {
     let resource_key = format!("{}/{}", target.resource.group, target.resource.plural);
-    server
-        .store
-        .list(|(r, ns, _)| *r == resource_key && (target.namespace.is_empty() || *ns == target.namespace))
-        .into_iter()
-        .map(|s| s.rendered())
-        .filter(|o| labels.matches(o) && fields.matches(o))
-        .collect()
+    let namespace = target.namespace.clone();
+    move |(r, ns, _): &Key| *r == resource_key && (namespace.is_empty() || *ns == namespace)
+}
+
+/// The resourceVersion and the objects of the collection that pass the selectors.
+fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &FieldSelector) -> (u64, Vec<Value>) {
+    let (version, objects) = server.store.snapshot(in_scope(target));
+    let items = objects.into_iter().filter(|s| labels.matches(&s.value) && fields.matches(&s.value)).map(|s| s.rendered()).collect();
+    (version, items)
 }
 
 fn list(server: &Server, target: &Target, query: &HashMap<String, String>) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(query)?;
-    let version = server.store.version();
-    let items = matching(server, target, &labels, &fields);
+    let (version, items) = matching(server, target, &labels, &fields);
     Ok(Reply::Json(
         200,
         json!({"kind": format!("{}List", target.resource.kind), "apiVersion": target.resource.api_version(), "metadata": {"resourceVersion": version.to_string()}, "items": items}),
     ))
 }
 
+/// Default watch length when the client gives no `timeoutSeconds`.
+const WATCH_TIMEOUT: u64 = 300;
+
+/// How often a watch that allows bookmarks gets one.
+const BOOKMARK_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Streams changes as newline-delimited events until `timeoutSeconds`; a watch that ended at
-/// once would make clients spin.
+/// once would make clients spin. Without a resourceVersion (or "0"), or with
+/// `sendInitialEvents=true`, it starts with the current objects as ADDED; from a
+/// resourceVersion it replays the recent changes after it.
 fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(query)?;
+    let flag = |name: &str| matches!(query.get(name).map(String::as_str), Some("true" | "1"));
     let since: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let timeout = std::time::Duration::from_secs(query.get("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(1800));
-    let (past, mut events) = server.store.watch_from(since);
-    let initial = if since == 0 { matching(server, target, &labels, &fields) } else { Vec::new() };
+    let send_initial = flag("sendInitialEvents");
+    let initial_list = since == 0 || send_initial;
+    let bookmarks = flag("allowWatchBookmarks");
+    let timeout = std::time::Duration::from_secs(query.get("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(WATCH_TIMEOUT));
+    let api_version = target.resource.api_version();
+    let kind = target.resource.kind.clone();
+    let scope = in_scope(target);
+    let subscription = server.store.subscribe(&scope, since);
     let (sender, receiver) = tokio::sync::mpsc::channel(1024);
-    let resource_key = format!("{}/{}", target.resource.group, target.resource.plural);
-    let namespace = target.namespace.clone();
     tokio::spawn(async move {
+        let store::Subscription { version: snapshot, objects, past, mut receiver } = subscription;
+        let passes = |v: &Value| labels.matches(v) && fields.matches(v);
         let line = |kind: &str, object: &Value| bytes::Bytes::from(format!("{}\n", json!({"type": kind, "object": object})));
-        for object in initial {
-            if sender.send(line("ADDED", &object)).await.is_err() {
-                return;
+        let bookmark = |version: u64, initial_end: bool| {
+            let mut metadata = json!({"resourceVersion": version.to_string()});
+            if initial_end {
+                metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
-        }
-        let relevant = |event: &crate::store::Event| {
-            let (r, ns, _) = &event.key;
-            *r == resource_key
-                && (namespace.is_empty() || *ns == namespace)
-                && event.version > since
-                && labels.matches(&event.object)
-                && fields.matches(&event.object)
+            line("BOOKMARK", &json!({"kind": kind, "apiVersion": api_version, "metadata": metadata}))
         };
-        for event in past.iter().filter(|e| since > 0 && relevant(e)) {
-            if sender.send(line(event.kind, &event.object)).await.is_err() {
+        let mut last = snapshot;
+        let mut opening: Vec<bytes::Bytes> = Vec::new();
+        if initial_list {
+            opening.extend(objects.iter().filter(|s| passes(&s.value)).map(|s| line("ADDED", &s.rendered())));
+            if send_initial && bookmarks {
+                // kube-rs's streaming lists wait for this to know the initial list is complete.
+                opening.push(bookmark(snapshot, true));
+            }
+        } else {
+            opening.extend(past.iter().filter_map(|c| seen_as(c, &passes)).map(|(kind, object)| line(kind, &object)));
+        }
+        for event in opening {
+            if sender.send(event).await.is_err() {
                 return;
             }
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
         loop {
-            tokio::select! {
+            let event = tokio::select! {
                 _ = &mut deadline => return,
-                event = events.recv() => {
-                    let Ok(event) = event else { return };
-                    if relevant(&event) && sender.send(line(event.kind, &event.object)).await.is_err() {
-                        return;
+                _ = ticks.tick(), if bookmarks => bookmark(last, false),
+                change = receiver.recv() => {
+                    // A watcher that fell behind is ended; clients list and watch again.
+                    let Ok(change) = change else { return };
+                    if change.version <= snapshot || !scope(&change.key) {
+                        continue;
                     }
+                    last = change.version;
+                    let Some((kind, object)) = seen_as(&change, &passes) else { continue };
+                    line(kind, &object)
                 }
+            };
+            if sender.send(event).await.is_err() {
+                return;
             }
         }
     });
     Ok(Reply::Watch(receiver))
+}
+
+/// How a change looks through a watch's selectors: an object that stops matching is DELETED
+/// for it, one that starts to is ADDED, as on a real server; None if it never matched.
+fn seen_as(change: &store::Change, passes: impl Fn(&Value) -> bool) -> Option<(&'static str, Value)> {
+    let now = passes(&change.current.value);
+    let before = change.previous.as_ref().is_some_and(|p| passes(&p.value));
+    match (change.kind, before, now) {
+        ("MODIFIED", true, false) => Some(("DELETED", change.render(change.previous.as_ref().expect("matched before")))),
+        ("MODIFIED", false, true) => Some(("ADDED", change.render(&change.current))),
+        (kind, _, true) => Some((kind, change.render(&change.current))),
+        _ => None,
+    }
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -216,15 +259,24 @@ fn check_identity(target: &Target, object: &mut Value, url_name: Option<&str>) -
     if !object.is_object() {
         return Err(ApiError::bad_request("the request body is not an object".into()));
     }
-    for (field, expected) in [("kind", r.kind.clone()), ("apiVersion", r.api_version())] {
-        match object.get(field).and_then(Value::as_str) {
-            None => object[field] = json!(expected),
-            Some(actual) if actual == expected => {}
-            Some(actual) => {
-                return Err(ApiError::bad_request(format!(
-                    "the {field} in the data ({actual}) does not match the expected {field} ({expected})"
-                )));
-            }
+    // Worded as the real server words them: a foreign apiVersion is a bad request, a foreign
+    // kind an invalid object.
+    let expected = r.api_version();
+    match object.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => object["apiVersion"] = json!(expected),
+        Some(actual) if actual == expected => {}
+        Some(actual) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({actual}) does not match the expected API version ({expected})"
+            )));
+        }
+    }
+    match object.get("kind").and_then(Value::as_str) {
+        None | Some("") => object["kind"] = json!(r.kind),
+        Some(actual) if actual == r.kind => {}
+        Some(actual) => {
+            let name = url_name.or_else(|| object.pointer("/metadata/name").and_then(Value::as_str)).unwrap_or_default();
+            return Err(ApiError::invalid(&r.kind, name, format!("kind: Invalid value: \"{actual}\": must be {}", r.kind)));
         }
     }
     if object.get("metadata").is_none_or(|m| !m.is_object()) {
@@ -455,6 +507,12 @@ fn patch(
             return Err(ApiError { code: 415, reason: "UnsupportedMediaType", message: format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"), details: Value::Null });
         }
         check_identity(target, &mut object, Some(&name))?;
+        if target.status {
+            // The status subresource changes the status and nothing else.
+            let mut value = existing.value.clone();
+            value["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            return Ok(Some(Stored { value, managers: existing.managers.clone() }));
+        }
         Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
     schedule_ready(server, target, key);
@@ -481,6 +539,15 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
     }
     let mut created = false;
     let stored = server.store.modify(&key, |existing, _| {
+        // A resourceVersion in an apply is a precondition, as in an update.
+        let sent = applied.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+        let current = existing.and_then(|e| e.value.pointer("/metadata/resourceVersion")).and_then(Value::as_str);
+        if sent.is_some_and(|v| Some(v) != current) {
+            return Err(match existing {
+                Some(_) => ApiError::stale(&target.resource.group, &target.resource.plural, &name),
+                None => not_found(target, &name),
+            });
+        }
         let wanted = fields::leaves(&applied);
         let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
         let mut object = existing.map(|e| e.value.clone()).unwrap_or_else(|| {
@@ -545,7 +612,7 @@ fn delete(server: &Arc<Server>, target: &Target) -> Result<Reply, ApiError> {
         })?;
         let server = server.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(server.namespace_cleanup_delay).await;
             for item in server.store.list(|(_, ns, _)| *ns == name) {
                 let kind = item.value["kind"].as_str().unwrap_or_default().to_string();
                 if let Some(resource) = server.resources.iter().find(|r| r.kind == kind && r.namespaced) {
@@ -564,7 +631,7 @@ fn delete(server: &Arc<Server>, target: &Target) -> Result<Reply, ApiError> {
 
 fn delete_collection(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(query)?;
-    let doomed = matching(server, target, &labels, &fields);
+    let (_, doomed) = matching(server, target, &labels, &fields);
     for object in &doomed {
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();

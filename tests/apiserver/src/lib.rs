@@ -38,6 +38,12 @@ pub struct ServerConfig {
     pub extra_resources: Vec<Resource>,
     /// Seed of the fault-injection RNG (same seed, same faults).
     pub seed: u64,
+    /// Faults from the first request on (default: none); change them later with
+    /// [`TestServer::faults`].
+    pub faults: FaultConfig,
+    /// How long a deleted Namespace stays Terminating before it goes with its contents
+    /// (None: 5 ms).
+    pub namespace_cleanup_delay: Option<Duration>,
 }
 
 /// One request, as the log keeps it.
@@ -65,6 +71,7 @@ pub(crate) struct Server {
     pub(crate) resources: Vec<Resource>,
     pub(crate) faults: Faults,
     pub(crate) ready_delay: Duration,
+    pub(crate) namespace_cleanup_delay: Duration,
     log: Mutex<Vec<RequestRecord>>,
     started: Instant,
     address: String,
@@ -99,11 +106,14 @@ impl TestServer {
         let port = listener.local_addr()?.port();
         let mut resources = resources::builtin();
         resources.extend(config.extra_resources);
+        let faults = Faults::new(config.seed);
+        faults.set(config.faults);
         let server = Arc::new(Server {
             store: store::Store::default(),
             resources,
-            faults: Faults::new(config.seed),
+            faults,
             ready_delay: config.ready_delay,
+            namespace_cleanup_delay: config.namespace_cleanup_delay.unwrap_or(Duration::from_millis(5)),
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
             address: format!("127.0.0.1:{port}"),
@@ -241,6 +251,10 @@ fn parse_query(query: &str) -> HashMap<String, String> {
 /// Answers one request no earlier than the configured latency after it arrived: the latency
 /// models the whole round trip, so the server's own work does not add to it.
 async fn handle(server: Arc<Server>, request: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+    // A dead seed also fails connections clients kept alive from before.
+    if server.faults.refusing() {
+        return Err(Dropped);
+    }
     let arrived = tokio::time::Instant::now();
     let answer = respond(server.clone(), request).await;
     tokio::time::sleep_until(arrived + server.faults.latency()).await;

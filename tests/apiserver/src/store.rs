@@ -4,8 +4,8 @@
 use crate::fields::{self, Path};
 use crate::resources::Resource;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Which object: resource (group/plural), namespace ("" for cluster-scoped), name.
@@ -56,17 +56,42 @@ impl Stored {
     }
 }
 
-/// A change, for watches.
+/// One committed change, kept for watches: they render and filter it themselves, off the
+/// store lock.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct Change {
     /// ADDED, MODIFIED or DELETED.
     pub kind: &'static str,
     /// The object's key.
     pub key: Key,
     /// resourceVersion of the change.
     pub version: u64,
-    /// The object as served.
-    pub object: Value,
+    /// The object after the change (for DELETED: as it was removed).
+    pub current: Stored,
+    /// The object before a MODIFIED change, so watches with selectors can tell an object that
+    /// stopped matching (DELETED for them) from one that started to (ADDED).
+    pub previous: Option<Stored>,
+}
+
+impl Change {
+    /// `stored` as served at this change's resourceVersion.
+    pub fn render(&self, stored: &Stored) -> Value {
+        let mut object = stored.rendered();
+        object["metadata"]["resourceVersion"] = json!(self.version.to_string());
+        object
+    }
+}
+
+/// What a new watch starts from, taken under the store lock so nothing falls in between.
+pub struct Subscription {
+    /// The resourceVersion of the snapshot.
+    pub version: u64,
+    /// Objects in scope now.
+    pub objects: Vec<Stored>,
+    /// Recent changes after the requested resourceVersion, in order.
+    pub past: Vec<Arc<Change>>,
+    /// Changes from now on (those up to `version` are already in `objects`/`past`).
+    pub receiver: broadcast::Receiver<Arc<Change>>,
 }
 
 struct Inner {
@@ -74,7 +99,7 @@ struct Inner {
     objects: BTreeMap<Key, Stored>,
     /// Recent changes, so a watch from a resourceVersion sees what happened since even if it
     /// subscribed a moment later (kubectl lists, then watches).
-    history: std::collections::VecDeque<(&'static str, Key, u64, Stored)>,
+    history: VecDeque<Arc<Change>>,
 }
 
 /// Changes kept for late watchers.
@@ -83,12 +108,12 @@ const HISTORY: usize = 4096;
 /// All objects of one server.
 pub struct Store {
     inner: Mutex<Inner>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Arc<Change>>,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        let inner = Inner { version: 1, objects: BTreeMap::new(), history: std::collections::VecDeque::new() };
+        let inner = Inner { version: 1, objects: BTreeMap::new(), history: VecDeque::new() };
         Store { inner: Mutex::new(inner), events: broadcast::channel(65_536).0 }
     }
 }
@@ -99,11 +124,6 @@ pub fn now() -> String {
 }
 
 impl Store {
-    /// The current resourceVersion.
-    pub fn version(&self) -> u64 {
-        self.inner.lock().unwrap().version
-    }
-
     /// A copy of one object.
     pub fn get(&self, key: &Key) -> Option<Stored> {
         self.inner.lock().unwrap().objects.get(key).cloned()
@@ -111,29 +131,29 @@ impl Store {
 
     /// Copies of every object whose key passes `filter`, in key order.
     pub fn list(&self, filter: impl Fn(&Key) -> bool) -> Vec<Stored> {
-        self.inner.lock().unwrap().objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect()
+        self.snapshot(filter).1
     }
 
-    /// Subscribes to changes after resourceVersion `since`: the recent ones already made, and
-    /// a receiver for the rest, taken under the store lock so nothing falls in between.
-    pub fn watch_from(&self, since: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
+    /// The current resourceVersion and the objects whose key passes `filter`, consistently.
+    pub fn snapshot(&self, filter: impl Fn(&Key) -> bool) -> (u64, Vec<Stored>) {
         let inner = self.inner.lock().unwrap();
-        let receiver = self.events.subscribe();
-        let past = inner
-            .history
-            .iter()
-            .filter(|(_, _, version, _)| *version > since)
-            .map(|(kind, key, version, stored)| {
-                let mut object = stored.rendered();
-                object["metadata"]["resourceVersion"] = json!(version.to_string());
-                Event { kind, key: key.clone(), version: *version, object }
-            })
-            .collect();
-        (past, receiver)
+        (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect())
+    }
+
+    /// Starts a watch: the objects whose key passes `filter`, the recent changes after
+    /// resourceVersion `since`, and a receiver for the rest.
+    pub fn subscribe(&self, filter: impl Fn(&Key) -> bool, since: u64) -> Subscription {
+        let inner = self.inner.lock().unwrap();
+        Subscription {
+            version: inner.version,
+            objects: inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect(),
+            past: inner.history.iter().filter(|c| c.version > since && filter(&c.key)).cloned().collect(),
+            receiver: self.events.subscribe(),
+        }
     }
 
     /// Runs `change` on the object at `key` under the store lock; it returns the new object
-    /// (None deletes) or an error. Stamps resourceVersion and publishes the event.
+    /// (None deletes) or an error. Stamps resourceVersion and publishes the change.
     pub fn modify<E>(
         &self,
         key: &Key,
@@ -141,47 +161,27 @@ impl Store {
     ) -> Result<Option<Stored>, E> {
         let mut inner = self.inner.lock().unwrap();
         let next = inner.version + 1;
-        let existing = inner.objects.get(key);
-        let existed = existing.is_some();
-        let outcome = change(existing, next)?;
-        let mut existing_for_history: Option<Stored> = None;
-        // Rendering managed fields for an event costs; without watchers nobody reads it.
-        let watched = self.events.receiver_count() > 0;
-        let (event, result) = match outcome {
+        let outcome = change(inner.objects.get(key), next)?;
+        let (committed, result) = match outcome {
             Some(mut stored) => {
                 stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
-                let event = watched.then(|| Event {
-                    kind: if existed { "MODIFIED" } else { "ADDED" },
-                    key: key.clone(),
-                    version: next,
-                    object: stored.rendered(),
-                });
-                inner.objects.insert(key.clone(), stored.clone());
-                (event, Some(stored))
+                let previous = inner.objects.insert(key.clone(), stored.clone());
+                let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
+                (Change { kind, key: key.clone(), version: next, current: stored.clone(), previous }, Some(stored))
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };
-                existing_for_history = Some(old.clone());
-                let event = watched.then(|| {
-                    let mut object = old.rendered();
-                    object["metadata"]["resourceVersion"] = json!(next.to_string());
-                    Event { kind: "DELETED", key: key.clone(), version: next, object }
-                });
-                (event, None)
+                (Change { kind: "DELETED", key: key.clone(), version: next, current: old, previous: None }, None)
             }
         };
         inner.version = next;
-        let kept = match &result {
-            Some(stored) => (if existed { "MODIFIED" } else { "ADDED" }, stored.clone()),
-            None => ("DELETED", existing_for_history.expect("a delete removed an object")),
-        };
-        inner.history.push_back((kept.0, key.clone(), next, kept.1));
+        let committed = Arc::new(committed);
+        inner.history.push_back(committed.clone());
         if inner.history.len() > HISTORY {
             inner.history.pop_front();
         }
-        if let Some(event) = event {
-            let _ = self.events.send(event);
-        }
+        // Sent under the lock, so every watcher sees changes in resourceVersion order.
+        let _ = self.events.send(committed);
         Ok(result)
     }
 }

@@ -219,7 +219,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>)
 
 /// How a change looks through a watch's selectors: an object that stops matching is DELETED
 /// for it, one that starts to is ADDED, as on a real server; None if it never matched.
-fn seen_as(change: &store::Change, passes: impl Fn(&Value) -> bool) -> Option<(&'static str, Value)> {
+fn seen_as(change: &store::Change, passes: &impl Fn(&Value) -> bool) -> Option<(&'static str, Value)> {
     let now = passes(&change.current.value);
     let before = change.previous.as_ref().is_some_and(|p| passes(&p.value));
     match (change.kind, before, now) {

@@ -208,3 +208,166 @@ async fn faults_are_injected_as_configured() {
     s.faults().refuse_connections(false);
     assert_eq!(get(&url, "/version").await.0, 200);
 }
+
+#[tokio::test]
+async fn bodies_that_do_not_fit_the_url_are_rejected_as_the_real_server_does() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let post = |body| send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, body);
+    let (status, wrong_kind) = post(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})).await;
+    assert_eq!((status, wrong_kind["reason"].as_str()), (422, Some("Invalid")));
+    assert_eq!(wrong_kind["message"], "ConfigMap \"x\" is invalid: kind: Invalid value: \"Secret\": must be ConfigMap");
+    let (status, wrong_version) = post(json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}})).await;
+    assert_eq!((status, wrong_version["reason"].as_str()), (400, Some("BadRequest")));
+    assert_eq!(wrong_version["message"], "the API version in the data (apps/v1) does not match the expected API version (v1)");
+    let (status, nameless) = post(json!({"metadata": {}})).await;
+    assert_eq!((status, nameless["reason"].as_str()), (422, Some("Invalid")));
+    let (status, elsewhere) = post(json!({"metadata": {"name": "x", "namespace": "other"}})).await;
+    assert_eq!((status, elsewhere["reason"].as_str()), (400, Some("BadRequest")));
+    let (status, generated) = post(json!({"metadata": {"generateName": "gen-"}})).await;
+    assert_eq!(status, 201);
+    assert!(generated["metadata"]["name"].as_str().unwrap().starts_with("gen-"));
+}
+
+#[tokio::test]
+async fn patches_lists_and_deletes() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "a").await;
+    namespace(&url, "b").await;
+    for ns in ["a", "b"] {
+        let body = json!({"metadata": {"name": "c", "labels": {"ns": ns}}, "data": {"k": "v"}});
+        send(&url, "POST", &format!("/api/v1/namespaces/{ns}/configmaps?fieldManager=kkp"), JSON, body).await;
+    }
+    // Cluster-wide, with kube-rs's leading `&`.
+    let (_, all) = get(&url, "/api/v1/configmaps?&limit=500").await;
+    assert_eq!(all["kind"], "ConfigMapList");
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let (_, only_b) = get(&url, "/api/v1/configmaps?&labelSelector=ns%20notin%20(a)").await;
+    assert_eq!(only_b["items"][0]["metadata"]["namespace"], "b");
+    let (_, none) = get(&url, "/api/v1/configmaps?labelSelector=!ns").await;
+    assert_eq!(none["items"], json!([]));
+
+    let (status, patched) = send(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/a/configmaps/c",
+        "application/strategic-merge-patch+json",
+        json!({"data": {"k": null, "n": "1"}}),
+    )
+    .await;
+    assert_eq!((status, patched["data"].clone()), (200, json!({"n": "1"})), "null deletes, as in a merge patch");
+    assert_eq!(patched["metadata"]["generation"], 2, "data is outside metadata and status");
+    let (status, _) = send(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/a/configmaps/c",
+        "application/json-patch+json",
+        json!([{"op": "test", "path": "/data/n", "value": "2"}, {"op": "remove", "path": "/data/n"}]),
+    )
+    .await;
+    assert_eq!(status, 422, "a failing JSON patch test changes nothing");
+    assert_eq!(s.object("v1", "ConfigMap", Some("a"), "c").unwrap()["data"]["n"], "1");
+    let (status, _) = send(&url, "PATCH", "/api/v1/namespaces/a/configmaps/missing", "application/merge-patch+json", json!({})).await;
+    assert_eq!(status, 404);
+
+    let (status, deleted) =
+        send(&url, "DELETE", "/api/v1/namespaces/a/configmaps/c", JSON, json!({"propagationPolicy": "Background"})).await;
+    assert_eq!((status, deleted["metadata"]["name"].as_str()), (200, Some("c")), "the deleted object comes back");
+    let (status, again) = send(&url, "DELETE", "/api/v1/namespaces/a/configmaps/c", JSON, json!({})).await;
+    assert_eq!((status, again["reason"].as_str()), (404, Some("NotFound")));
+}
+
+#[tokio::test]
+async fn the_status_subresource_changes_only_the_status() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let pvc =
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"}, "spec": {"storageClassName": "ssd"}});
+    send(&url, "POST", "/api/v1/namespaces/ns/persistentvolumeclaims", JSON, pvc).await;
+    let (status, bound) = send(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/ns/persistentvolumeclaims/data/status",
+        "application/merge-patch+json",
+        json!({"spec": {"storageClassName": "hdd"}, "status": {"phase": "Bound"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!((bound["spec"]["storageClassName"].as_str(), bound["status"]["phase"].as_str()), (Some("ssd"), Some("Bound")));
+    let (_, written) = send(
+        &url,
+        "PATCH",
+        "/api/v1/namespaces/ns/persistentvolumeclaims/data",
+        "application/merge-patch+json",
+        json!({"status": {"phase": "Lost"}, "metadata": {"labels": {"x": "y"}}}),
+    )
+    .await;
+    assert_eq!(written["status"]["phase"], "Bound", "the main resource ignores status changes");
+}
+
+#[tokio::test]
+async fn the_request_log_records_what_tests_assert_on() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    s.clear_requests();
+    send(&url, "PATCH", "/api/v1/namespaces/ns/configmaps/c?&fieldManager=kkp&force=true", APPLY, json!({"metadata": {"name": "c"}})).await;
+    get(&url, "/api/v1/namespaces/ns/configmaps/nope").await;
+    let log = s.requests();
+    assert_eq!(log.len(), 2);
+    let apply = &log[0];
+    assert_eq!(
+        (
+            apply.method.as_str(),
+            apply.path.as_str(),
+            apply.query.as_str(),
+            apply.content_type.as_str(),
+            apply.field_manager.as_deref(),
+            apply.status
+        ),
+        ("PATCH", "/api/v1/namespaces/ns/configmaps/c", "&fieldManager=kkp&force=true", APPLY, Some("kkp"), 201)
+    );
+    assert_eq!((log[1].method.as_str(), log[1].status, log[1].field_manager.as_deref()), ("GET", 404, None));
+    assert!(log[1].at >= apply.at);
+}
+
+#[tokio::test]
+async fn a_refusing_server_also_fails_kept_alive_connections() {
+    use http_body_util::{BodyExt, Full};
+    let s = server().await;
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let uri: http::Uri = format!("{}/version", s.url()).parse().unwrap();
+    let first = client.get(uri.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    first.into_body().collect().await.unwrap();
+    s.faults().refuse_connections(true);
+    assert!(client.get(uri.clone()).await.is_err(), "the pooled connection is no way around a dead seed");
+    s.faults().refuse_connections(false);
+    assert_eq!(client.get(uri).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_same_seed_injects_the_same_faults() {
+    async fn statuses(seed: u64) -> Vec<u16> {
+        let s = TestServer::start(ServerConfig {
+            seed,
+            faults: FaultConfig { error_rate: 0.5, error_code: 500, ..Default::default() },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            out.push(get(&s.url(), "/api/v1/namespaces").await.0);
+        }
+        out
+    }
+    let (a, b, c) = (statuses(7).await, statuses(7).await, statuses(8).await);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(a.contains(&500) && a.contains(&200), "{a:?}");
+}

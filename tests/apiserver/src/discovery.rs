@@ -34,7 +34,7 @@ pub fn aggregated(resources: &[Resource], core: bool) -> Value {
                 .map(|r| {
                     json!({"resource": r.plural, "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
                            "scope": if r.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": r.singular,
-                           "shortNames": r.short_names, "verbs": VERBS})
+                           "shortNames": r.short_names, "categories": r.categories(), "verbs": VERBS})
                 })
                 .collect();
             let mut metadata = json!({"creationTimestamp": null});
@@ -76,7 +76,7 @@ pub fn resource_list(resources: &[Resource], group: &str, version: &str) -> Opti
     let list: Vec<Value> = resources
         .iter()
         .filter(|r| r.group == group && r.version == version)
-        .map(|r| json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names}))
+        .map(|r| json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names, "categories": r.categories()}))
         .collect();
     if list.is_empty() {
         return None;

@@ -11,6 +11,7 @@ mod resources;
 mod selectors;
 mod status;
 mod store;
+mod table;
 
 pub use faults::{FaultConfig, Faults};
 pub use resources::Resource;
@@ -321,7 +322,12 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
     }
     let response =
         match resource {
-            Some(Ok(target)) => match api::serve(&server, &method, target, &query, &content_type, &body).await {
+            Some(Ok(target)) => match api::serve(&server, &method, target.clone(), &query, &content_type, &body).await {
+                Ok(api::Reply::Json(200, value)) if matches!(verb, "get" | "list") && table::wanted(&accept) => json_response(
+                    200,
+                    &table::table(&target.resource, &value, query.get("includeObject").map(String::as_str)),
+                    "application/json",
+                ),
                 Ok(api::Reply::Json(code, value)) => json_response(code, &value, "application/json"),
                 Ok(api::Reply::Watch(receiver)) => {
                     let stream = futures::stream::unfold(receiver, |mut r| async move {

@@ -38,6 +38,12 @@ impl Resource {
         if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
+    /// Discovery categories: the kinds `kubectl get all` lists.
+    pub fn categories(&self) -> Vec<&'static str> {
+        let all = matches!((self.group.as_str(), self.kind.as_str()), ("", "Pod" | "Service") | ("apps", _));
+        if all { vec!["all"] } else { vec![] }
+    }
+
     /// Whether the workload gets a simulated status.
     pub fn is_workload(&self) -> bool {
         self.group == "apps" && matches!(self.kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet" | "DaemonSet")

@@ -82,12 +82,13 @@ pub async fn serve(
     target: Target,
     query: &HashMap<String, String>,
     content_type: &str,
+    accept: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
     match verb(method, &target, query) {
         "get" => get(server, &target),
         "list" => list(server, &target, query),
-        "watch" => watch(server, &target, query),
+        "watch" => watch(server, &target, query, crate::table::wanted(accept)),
         "create" => create(server, &target, query, body),
         "update" => update(server, &target, query, body),
         "patch" if content_type.starts_with("application/apply-patch") => apply(server, &target, query, body),
@@ -151,7 +152,7 @@ const BOOKMARK_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 /// once would make clients spin. Without a resourceVersion (or "0"), or with
 /// `sendInitialEvents=true`, it starts with the current objects as ADDED; from a
 /// resourceVersion it replays the recent changes after it.
-fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>) -> Result<Reply, ApiError> {
+fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>, as_table: bool) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(query)?;
     let flag = |name: &str| matches!(query.get(name).map(String::as_str), Some("true" | "1"));
     let since: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -161,13 +162,20 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>)
     let timeout = std::time::Duration::from_secs(query.get("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(WATCH_TIMEOUT));
     let api_version = target.resource.api_version();
     let kind = target.resource.kind.clone();
+    let resource = target.resource.clone();
+    let include = query.get("includeObject").cloned();
     let scope = in_scope(target);
     let subscription = server.store.subscribe(&scope, since);
     let (sender, receiver) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         let store::Subscription { version: snapshot, objects, past, mut receiver } = subscription;
         let passes = |v: &Value| labels.matches(v) && fields.matches(v);
-        let line = |kind: &str, object: &Value| bytes::Bytes::from(format!("{}\n", json!({"type": kind, "object": object})));
+        // `kubectl get -w` asks for Tables: each event then carries a one-row Table.
+        let line = |kind: &str, object: &Value| {
+            let object =
+                if as_table && kind != "BOOKMARK" { crate::table::table(&resource, object, include.as_deref()) } else { object.clone() };
+            bytes::Bytes::from(format!("{}\n", json!({"type": kind, "object": object})))
+        };
         let bookmark = |version: u64, initial_end: bool| {
             let mut metadata = json!({"resourceVersion": version.to_string()});
             if initial_end {

@@ -322,7 +322,7 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
     }
     let response =
         match resource {
-            Some(Ok(target)) => match api::serve(&server, &method, target.clone(), &query, &content_type, &body).await {
+            Some(Ok(target)) => match api::serve(&server, &method, target.clone(), &query, &content_type, &accept, &body).await {
                 Ok(api::Reply::Json(200, value)) if matches!(verb, "get" | "list") && table::wanted(&accept) => json_response(
                     200,
                     &table::table(&target.resource, &value, query.get("includeObject").map(String::as_str)),

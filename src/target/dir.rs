@@ -98,13 +98,7 @@ impl Target for DirTarget {
     }
 
     async fn apply(&self, manifest: &Value) -> Result<()> {
-        let object = ObjectRef::of(manifest).ok_or_else(|| Error::Api {
-            seed: self.seed.clone(),
-            object: "object".into(),
-            message: "the manifest has no apiVersion, kind or name".into(),
-            status: None,
-            transient: false,
-        })?;
+        let object = super::identity(&self.seed, manifest)?;
         let path = self.path_of(&object);
         let dir = path.parent().expect("object paths have a parent");
         std::fs::create_dir_all(dir).map_err(self.io(dir))?;

@@ -138,13 +138,7 @@ impl KubeTarget {
         object: &ObjectRef,
         request: std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>,
     ) -> Result<Value> {
-        let request = request.map_err(|e| Error::Api {
-            seed: self.seed.clone(),
-            object: object.to_string(),
-            message: e.to_string(),
-            status: None,
-            transient: false,
-        })?;
+        let request = request.map_err(|e| Error::invalid(&self.seed, object.to_string(), e.to_string()))?;
         self.client.request::<Value>(request).await.map_err(|e| self.error(object, e))
     }
 
@@ -216,23 +210,11 @@ impl Target for KubeTarget {
     }
 
     async fn apply(&self, manifest: &Value) -> Result<()> {
-        let object = ObjectRef::of(manifest).ok_or_else(|| Error::Api {
-            seed: self.seed.clone(),
-            object: "object".into(),
-            message: "the manifest has no apiVersion, kind or name".into(),
-            status: None,
-            transient: false,
-        })?;
+        let object = super::identity(&self.seed, manifest)?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.force_conflicts;
         let request = self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest));
-        let request = request.map_err(|e| Error::Api {
-            seed: self.seed.clone(),
-            object: object.to_string(),
-            message: e.to_string(),
-            status: None,
-            transient: false,
-        })?;
+        let request = request.map_err(|e| Error::invalid(&self.seed, object.to_string(), e.to_string()))?;
         // The answer is the whole object with its managed fields; nothing here reads it.
         self.client.request_text(request).await.map(drop).map_err(|e| self.error(&object, e))
     }

@@ -100,6 +100,18 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A request that could not be made at all (no retry will help).
+    pub fn invalid(seed: &str, object: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Api { seed: seed.into(), object: object.into(), message: message.into(), status: None, transient: false }
+    }
+}
+
+/// The identity of a manifest about to be written to `seed`.
+pub fn identity(seed: &str, manifest: &Value) -> Result<ObjectRef> {
+    ObjectRef::of(manifest).ok_or_else(|| Error::invalid(seed, "object", "the manifest has no apiVersion, kind or name"))
+}
+
 /// `Result` with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

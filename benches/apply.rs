@@ -113,6 +113,7 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     let chain: u32 = dag.critical_path().into_iter().map(|i| requests_per_node(plan.actions[i].desired.as_ref(), has_dependants[i])).sum();
     let keys = plan.actions.iter().filter(|a| a.action == Action::Create && matches!(a.desired, Some(Body::Secret { .. }))).count();
 
+    let servers_started = std::time::Instant::now();
     let fleet = servers(seeds).await;
     std::fs::write(dir.path().join("kubeconfig"), kubeconfig(&fleet)).unwrap();
     // The CI-gate flow: the plan is saved (not timed) and exactly that plan is applied.
@@ -123,18 +124,31 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
     kkp.current_dir(dir.path()).args(["apply", "plan.json", "--kube", "--kubeconfig", "kubeconfig"]);
     kkp.args(["--parallelism", &parallelism().to_string(), "--per-seed", &per_seed(seeds).to_string()]);
     let servers_before = support::own_cpu();
+    let launched = servers_started.elapsed();
     let cost = run(kkp).await;
     let servers_cpu = support::own_cpu() - servers_before;
     assert_eq!(cost.exit, 0, "kkp apply failed");
     let wall = cost.wall;
     let requests: usize = fleet.iter().map(|s| s.requests().len()).sum();
+    // Where the wall time went: before kkp's first request arrived, and after its last.
+    let arrivals: Vec<Duration> = fleet.iter().flat_map(|s| s.requests()).map(|r| r.at).collect();
+    let first = arrivals.iter().min().copied().unwrap_or_default().saturating_sub(launched);
+    let last = arrivals.iter().max().copied().unwrap_or_default().saturating_sub(launched);
+    // KKP_BENCH_ARRIVALS=FILE keeps every arrival (seconds after kkp started), to see where
+    // the requests in flight fell below --parallelism.
+    if let Ok(path) = std::env::var("KKP_BENCH_ARRIVALS") {
+        let lines: Vec<String> = arrivals.iter().map(|a| format!("{:.6}", a.saturating_sub(launched).as_secs_f64())).collect();
+        std::fs::write(path, lines.join("\n")).unwrap();
+    }
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
     let critical = latency() * chain;
     let throughput = latency().mul_f64(requests as f64 / parallelism() as f64);
     let bound = critical.max(throughput);
 
-    // kubectl, once, with the same objects written by the directory target.
-    if kubectl_seconds.is_none() {
+    // kubectl, once, with the same objects written by the directory target
+    // (KKP_BENCH_KUBECTL=0 skips it while iterating on kkp).
+    let want_kubectl = std::env::var("KKP_BENCH_KUBECTL").map_or(true, |v| v != "0");
+    if want_kubectl && kubectl_seconds.is_none() {
         let mut to_dir = Command::new(env!("CARGO_BIN_EXE_kkp"));
         to_dir.current_dir(dir.path()).args([
             "apply",
@@ -164,16 +178,27 @@ async fn bench(clusters: usize, seeds: usize, key: &str, kubectl_seconds: &mut O
         assert_eq!(applied, objects, "kubectl applied the same objects");
         *kubectl_seconds = Some(total.as_secs_f64());
     }
-    let kubectl = kubectl_seconds.unwrap();
+    let (wall_s, bound_s) = (wall.as_secs_f64(), bound.as_secs_f64());
+    println!("{key}: {objects} objects, {requests} requests, {keys} keys");
     println!(
-        "{key:>10}: {objects} objects, {requests} requests, wall {:.2} s (kkp CPU {:.2} s, peak {} MiB; API servers CPU {:.2} s); critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x; {keys} keys; kubectl {kubectl:.2} s ({:.1}x slower)",
-        wall.as_secs_f64(),
+        "  wall {wall_s:.2} s: first request after {:.2} s, last request at {:.2} s (requests span {:.2} s)",
+        first.as_secs_f64(),
+        last.as_secs_f64(),
+        (last - first).as_secs_f64()
+    );
+    println!(
+        "  kkp CPU {:.2} s, peak {} MiB; API servers CPU {:.2} s",
         cost.cpu.as_secs_f64(),
         cost.max_rss_kib / 1024,
-        servers_cpu.as_secs_f64(),
+        servers_cpu.as_secs_f64()
+    );
+    println!(
+        "  critical-path bound {:.2} s ({chain} requests); throughput bound {:.2} s; wall/bound {:.2}x",
         critical.as_secs_f64(),
         throughput.as_secs_f64(),
-        wall.as_secs_f64() / bound.as_secs_f64(),
-        kubectl / wall.as_secs_f64()
+        wall_s / bound_s
     );
+    if let Some(kubectl) = kubectl_seconds {
+        println!("  kubectl {kubectl:.2} s ({:.1}x slower)", *kubectl / wall_s);
+    }
 }

@@ -4,6 +4,7 @@
 //! injection and a request log. See README.md.
 
 mod api;
+mod delay;
 mod discovery;
 mod faults;
 mod fields;
@@ -73,6 +74,7 @@ pub(crate) struct Server {
     pub(crate) faults: Faults,
     pub(crate) ready_delay: Duration,
     pub(crate) namespace_cleanup_delay: Duration,
+    delays: delay::Delays,
     log: Mutex<Vec<RequestRecord>>,
     started: Instant,
     address: String,
@@ -115,6 +117,7 @@ impl TestServer {
             faults,
             ready_delay: config.ready_delay,
             namespace_cleanup_delay: config.namespace_cleanup_delay.unwrap_or(Duration::from_millis(5)),
+            delays: delay::Delays::start(),
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
             address: format!("127.0.0.1:{port}"),
@@ -256,9 +259,9 @@ async fn handle(server: Arc<Server>, request: Request<Incoming>) -> Result<Respo
     if server.faults.refusing() {
         return Err(Dropped);
     }
-    let arrived = tokio::time::Instant::now();
+    let arrived = Instant::now();
     let answer = respond(server.clone(), request).await;
-    tokio::time::sleep_until(arrived + server.faults.latency()).await;
+    server.delays.until(arrived + server.faults.latency()).await;
     answer
 }
 

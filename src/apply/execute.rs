@@ -3,7 +3,7 @@
 use super::{Event, Settings};
 use crate::address::Address;
 use crate::object::ObjectRef;
-use crate::pki::{self, CertRequest, Issued, KeyMaterial};
+use crate::pki::{self, Authority, CertRequest, Issued, KeyMaterial};
 use crate::plan::{Action, Plan, PlannedAction, recorded_value};
 use crate::render::Body;
 use crate::state::recorder::Recorder;
@@ -25,8 +25,8 @@ pub struct Context {
     events: Arc<dyn Fn(Event) + Send + Sync>,
     /// Fingerprints of certificates issued in this run, for the workloads that carry them.
     fingerprints: Mutex<HashMap<Address, String>>,
-    /// CA material issued in this run, so leaves need not read it back.
-    authorities: Mutex<HashMap<Address, KeyMaterial>>,
+    /// CAs issued or read in this run, parsed once, so leaves need not read them back.
+    authorities: Mutex<HashMap<Address, Arc<Authority>>>,
     /// Namespaces (by seed) this run created from nothing: nothing else can be in them, so
     /// creates inside need no existence check. Saves a request per object of a new cluster.
     fresh_namespaces: Mutex<std::collections::HashSet<(String, String)>>,
@@ -183,7 +183,8 @@ impl Context {
                 super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
                 self.fingerprints.lock().expect("lock").insert(action.address.clone(), issued.fingerprint.clone());
                 if request.kind == pki::CertKind::Ca {
-                    self.authorities.lock().expect("lock").insert(action.address.clone(), issued.material.clone());
+                    let authority = Authority::new(issued.material.clone()).map_err(|e| e.to_string())?;
+                    self.authorities.lock().expect("lock").insert(action.address.clone(), Arc::new(authority));
                 }
                 let recorded = recorded_value(body);
                 let node = NodeState {
@@ -218,20 +219,20 @@ impl Context {
             };
             self.check_ownership(action, existing.as_ref())?;
             if let Some(data) = existing.as_ref().map(secret_data)
-                && let Some(adopted) = pki::inspect(request, &data, issuer.as_ref(), now)
+                && let Some(adopted) = pki::inspect(request, &data, issuer.as_deref(), now)
             {
                 return Ok(adopted);
             }
         }
         let request = request.clone();
-        tokio::task::spawn_blocking(move || pki::issue(&request, issuer.as_ref(), now))
+        tokio::task::spawn_blocking(move || pki::issue(&request, issuer.as_deref(), now))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
     }
 
-    /// The CA material at `address`: issued in this run, or read from the seed.
-    async fn authority(&self, seed: &str, address: &Address) -> Result<KeyMaterial, String> {
+    /// The CA at `address`: issued in this run, or read from the seed.
+    async fn authority(&self, seed: &str, address: &Address) -> Result<Arc<Authority>, String> {
         if let Some(m) = self.authorities.lock().expect("lock").get(address) {
             return Ok(m.clone());
         }
@@ -251,8 +252,9 @@ impl Context {
             cert_pem: text("ca.crt").ok_or_else(|| format!("the CA {address} has no ca.crt"))?,
             key_pem: text("ca.key").ok_or_else(|| format!("the CA {address} has no ca.key"))?,
         };
-        self.authorities.lock().expect("lock").insert(address.clone(), material.clone());
-        Ok(material)
+        let authority = Arc::new(Authority::new(material).map_err(|e| format!("the CA {address}: {e}"))?);
+        self.authorities.lock().expect("lock").insert(address.clone(), authority.clone());
+        Ok(authority)
     }
 
     /// What a create finds on the target before writing: None without asking inside a

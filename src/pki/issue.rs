@@ -45,6 +45,29 @@ impl fmt::Debug for KeyMaterial {
     }
 }
 
+/// A CA ready to sign leaves: its material, parsed once however many leaves it signs.
+pub struct Authority {
+    material: KeyMaterial,
+    signer: Issuer<'static, KeyPair>,
+    fingerprint: String,
+}
+
+impl Authority {
+    /// Parses a CA's certificate and key.
+    pub fn new(material: KeyMaterial) -> Result<Authority, Error> {
+        let key = KeyPair::from_pem(&material.key_pem).map_err(|_| Error::BadIssuer("private key"))?;
+        let signer = Issuer::from_ca_cert_pem(&material.cert_pem, key).map_err(|_| Error::BadIssuer("certificate"))?;
+        let fingerprint = fingerprint_of_pem(&material.cert_pem).ok_or(Error::BadIssuer("certificate"))?;
+        Ok(Authority { material, signer, fingerprint })
+    }
+}
+
+impl fmt::Debug for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authority").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
+}
+
 /// The result of issuing (or adopting) a request.
 #[derive(Clone)]
 pub struct Issued {
@@ -86,7 +109,7 @@ fn generate_key(req: &CertRequest) -> Result<KeyPair, Error> {
 }
 
 /// Issues fresh material for `req` at `now` (unix seconds). Leaves need their CA's material.
-pub fn issue(req: &CertRequest, issuer: Option<&KeyMaterial>, now: i64) -> Result<Issued, Error> {
+pub fn issue(req: &CertRequest, issuer: Option<&Authority>, now: i64) -> Result<Issued, Error> {
     let err = |source| Error::Issue { common_name: req.common_name.clone(), source };
     let key = generate_key(req)?;
     if req.kind == CertKind::KeyPair {
@@ -139,10 +162,8 @@ pub fn issue(req: &CertRequest, issuer: Option<&KeyMaterial>, now: i64) -> Resul
                 })
                 .collect();
             let ca = issuer.ok_or_else(|| Error::MissingIssuer(req.common_name.clone()))?;
-            let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(|_| Error::BadIssuer("private key"))?;
-            let signer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|_| Error::BadIssuer("certificate"))?;
-            let cert = params.signed_by(&key, &signer).map_err(err)?;
-            (cert, Some(fingerprint_of_pem(&ca.cert_pem).ok_or(Error::BadIssuer("certificate"))?), Some(ca.cert_pem.clone()))
+            let cert = params.signed_by(&key, &ca.signer).map_err(err)?;
+            (cert, Some(ca.fingerprint.clone()), Some(ca.material.cert_pem.clone()))
         }
     };
     let material = KeyMaterial { cert_pem: cert.pem(), key_pem: key.serialize_pem() };
@@ -171,7 +192,7 @@ fn fingerprint_of_pem(pem: &str) -> Option<String> {
 /// SANs, signed by `issuer`, and outside the renewal window. Returns it as [`Issued`] so it can
 /// be adopted instead of re-issued (KKP reconciles the same way: create only what is missing
 /// or invalid).
-pub fn inspect(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>, issuer: Option<&KeyMaterial>, now: i64) -> Option<Issued> {
+pub fn inspect(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>, issuer: Option<&Authority>, now: i64) -> Option<Issued> {
     let cert_pem = String::from_utf8(data.get(&req.layout.cert)?.clone()).ok()?;
     let key_pem = String::from_utf8(data.get(&req.layout.key)?.clone()).ok()?;
     let key = KeyPair::from_pem(&key_pem).ok()?;
@@ -227,7 +248,7 @@ pub fn inspect(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>, issuer: Opti
     let issuer_fingerprint = match req.kind {
         CertKind::Leaf => {
             let ca = issuer?;
-            let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.cert_pem.as_bytes()).ok()?;
+            let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.material.cert_pem.as_bytes()).ok()?;
             let ca_cert = ca_pem.parse_x509().ok()?;
             if !signed_by(&cert, &ca_cert) {
                 return None;
@@ -279,18 +300,18 @@ mod tests {
 
     #[test]
     fn issued_leaf_is_signed_by_its_ca_and_adoptable() {
-        let ca = issue(&CertRequest::ca("root-ca.a.example.com", KeyAlgorithm::Rsa2048), None, NOW).unwrap();
-        let cert = issue(&leaf("kube-apiserver"), Some(&ca.material), NOW).unwrap();
+        let ca = Authority::new(issue(&CertRequest::ca("root-ca.a.example.com", KeyAlgorithm::Rsa2048), None, NOW).unwrap().material).unwrap();
+        let cert = issue(&leaf("kube-apiserver"), Some(&ca), NOW).unwrap();
         assert_eq!(cert.issuer_fingerprint.as_deref(), Some(ca.fingerprint.as_str()));
         assert_eq!(cert.not_after, Some(NOW + 365 * 86_400));
-        let adopted = inspect(&leaf("kube-apiserver"), &cert.data, Some(&ca.material), NOW).expect("valid certificate is adopted");
+        let adopted = inspect(&leaf("kube-apiserver"), &cert.data, Some(&ca), NOW).expect("valid certificate is adopted");
         assert_eq!(adopted.fingerprint, cert.fingerprint);
 
         // A different subject, another CA, or the renewal window all refuse adoption.
-        assert!(inspect(&leaf("other"), &cert.data, Some(&ca.material), NOW).is_none());
-        let other_ca = issue(&CertRequest::ca("x", KeyAlgorithm::EcdsaP256), None, NOW).unwrap();
-        assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&other_ca.material), NOW).is_none());
-        assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&ca.material), NOW + 340 * 86_400).is_none());
+        assert!(inspect(&leaf("other"), &cert.data, Some(&ca), NOW).is_none());
+        let other_ca = Authority::new(issue(&CertRequest::ca("x", KeyAlgorithm::EcdsaP256), None, NOW).unwrap().material).unwrap();
+        assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&other_ca), NOW).is_none());
+        assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&ca), NOW + 340 * 86_400).is_none());
     }
 
     #[test]

@@ -7,5 +7,5 @@
 mod issue;
 mod request;
 
-pub use issue::{Error, Issued, KeyMaterial, inspect, issue};
+pub use issue::{Authority, Error, Issued, KeyMaterial, inspect, issue};
 pub use request::{CertKind, CertRequest, KeyAlgorithm, RENEWAL_WINDOW_DAYS, SecretLayout, Usage};

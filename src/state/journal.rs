@@ -2,8 +2,9 @@
 //! recording one applied node is O(node), not O(state), and a crash loses nothing that was
 //! recorded.
 //!
-//! Records are made durable by one writer thread that batches whatever arrived while it was
-//! syncing (group commit): under parallel apply many nodes share one fsync. The first line
+//! Records are made durable by one writer thread that batches whatever arrived within a
+//! millisecond or while it was syncing (group commit): under parallel apply many nodes share
+//! one fsync. The first line
 //! names the lineage and serial the journal extends; a journal for another serial (left over
 //! after a crash between compaction and its removal) is stale and ignored.
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Header {
@@ -99,21 +101,19 @@ impl Drop for Journal {
     }
 }
 
+/// How long the writer lets records gather before it writes and syncs them: one fsync per
+/// millisecond at most instead of one per record when a fleet applies hundreds of nodes a
+/// second (PostgreSQL's `commit_delay` does the same). A lone record waits this long more.
+const GATHER: Duration = Duration::from_millis(1);
+
 fn write_loop(mut file: File, receiver: std::sync::mpsc::Receiver<(Vec<u8>, Ack)>) {
     while let Ok(first) = receiver.recv() {
+        // Sleeping, not waiting on the channel: senders need not wake this thread per record.
+        std::thread::sleep(GATHER);
         let mut batch = vec![first];
-        while let Ok(more) = receiver.try_recv() {
-            batch.push(more);
-        }
-        let mut result = Ok(());
-        for (bytes, _) in &batch {
-            if result.is_ok() {
-                result = file.write_all(bytes);
-            }
-        }
-        if result.is_ok() {
-            result = file.sync_data();
-        }
+        batch.extend(receiver.try_iter());
+        let bytes = batch.iter().map(|(record, _)| record.as_slice()).collect::<Vec<_>>().concat();
+        let result = file.write_all(&bytes).and_then(|()| file.sync_data());
         for (_, ack) in batch {
             let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
         }

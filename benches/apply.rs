@@ -22,6 +22,11 @@ use std::time::Duration;
 
 mod support;
 
+// The API servers run in this process and share the two cores with kkp; an allocator as fast
+// as kkp's keeps their share small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Latency of every request; `KKP_BENCH_LATENCY_MS` overrides it (0 shows kkp's own overhead).
 /// Per-seed budget: twice an even share, so the global limit is what binds.
 fn per_seed(seeds: usize) -> usize {

@@ -332,8 +332,7 @@ fn check_namespace(server: &Server, target: &Target) -> Result<(), ApiError> {
     if !target.resource.namespaced {
         return Ok(());
     }
-    let namespaces = crate::resources::builtin().into_iter().find(|r| r.plural == "namespaces").expect("namespaces are built in");
-    match server.store.get(&store::key(&namespaces, "", &target.namespace)) {
+    match server.store.get(&store::namespace_key(&target.namespace)) {
         None => Err(ApiError::not_found("", "namespaces", &target.namespace)),
         Some(ns) if ns.value.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",

@@ -16,6 +16,11 @@ pub fn key(resource: &Resource, namespace: &str, name: &str) -> Key {
     (format!("{}/{}", resource.group, resource.plural), namespace.to_string(), name.to_string())
 }
 
+/// The key of Namespace `name` (core group, so the group part is empty).
+pub fn namespace_key(name: &str) -> Key {
+    ("/namespaces".to_string(), String::new(), name.to_string())
+}
+
 /// What one field manager owns.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -183,5 +188,14 @@ impl Store {
         // Sent under the lock, so every watcher sees changes in resourceVersion order.
         let _ = self.events.send(committed);
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_namespace_key_is_the_key_of_the_builtin_namespaces_resource() {
+        let namespaces = crate::resources::builtin().into_iter().find(|r| r.plural == "namespaces").unwrap();
+        assert_eq!(super::namespace_key("cluster-a"), super::key(&namespaces, "", "cluster-a"));
     }
 }

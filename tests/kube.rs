@@ -112,6 +112,27 @@ async fn apply_converges_through_server_errors_and_latency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_requests_wait_as_long_as_retry_after_asks() {
+    let fleet = Fleet::start().await;
+    fleet.eu.faults().set(FaultConfig { throttle_rate: 0.1, retry_after_secs: 1, ..Default::default() });
+    let out = fleet.apply(&[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fleet.eu.objects().len(), 2 * 24 + 2 + 1);
+    let log = fleet.eu.requests();
+    let throttled: Vec<_> = log.iter().filter(|r| r.status == 429).collect();
+    assert!(!throttled.is_empty(), "no request was throttled");
+    for first in throttled {
+        let again = log
+            .iter()
+            .filter(|r| r.method == first.method && r.path == first.path && r.at > first.at)
+            .min_by_key(|r| r.at)
+            .unwrap_or_else(|| panic!("{} {} was not retried", first.method, first.path));
+        let waited = again.at - first.at;
+        assert!(waited >= Duration::from_secs(1), "{} {} was retried after {waited:?}", first.method, first.path);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_seed_fails_only_its_clusters_and_a_rerun_completes() {
     let fleet = Fleet::start().await;
     fleet.eu.faults().refuse_connections(true);

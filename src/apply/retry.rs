@@ -1,5 +1,5 @@
 //! Retries of transient target errors (429, 5xx, timeouts, dropped connections) with
-//! exponential backoff and full jitter.
+//! exponential backoff and jitter, waiting at least as long as a Retry-After asks.
 
 use crate::target::Error;
 use std::future::Future;
@@ -31,6 +31,9 @@ impl Policy {
     }
 }
 
+/// The longest Retry-After honoured: a server asking for more is asked again sooner.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// Runs `op` until it succeeds, fails permanently, or the attempts run out.
 pub async fn retry<T, F, Fut>(policy: &Policy, mut op: F) -> Result<T, Error>
 where
@@ -42,7 +45,8 @@ where
         match op().await {
             Err(e) if e.is_transient() && attempt < policy.attempts => {
                 attempt += 1;
-                tokio::time::sleep(policy.delay(attempt)).await;
+                let asked = e.retry_after().unwrap_or_default().min(MAX_RETRY_AFTER);
+                tokio::time::sleep(policy.delay(attempt).max(asked)).await;
             }
             other => return other,
         }
@@ -55,7 +59,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn transient() -> Error {
-        Error::Api { seed: "s".into(), object: "o".into(), message: "503".into(), status: Some(503), transient: true }
+        Error::Api { seed: "s".into(), object: "o".into(), message: "503".into(), status: Some(503), transient: true, retry_after: None }
     }
 
     #[tokio::test]
@@ -74,6 +78,30 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_is_waited_out_even_when_the_backoff_is_shorter() {
+        let policy = Policy { attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2) };
+        let calls = AtomicU32::new(0);
+        let start = tokio::time::Instant::now();
+        let result = retry(&policy, || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(Error::Api {
+                    seed: "s".into(),
+                    object: "o".into(),
+                    message: "429".into(),
+                    status: Some(429),
+                    transient: true,
+                    retry_after: Some(Duration::from_secs(3)),
+                })
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        assert!(start.elapsed() >= Duration::from_secs(3), "retried after {:?}", start.elapsed());
     }
 
     #[test]

@@ -300,7 +300,8 @@ mod tests {
 
     #[test]
     fn issued_leaf_is_signed_by_its_ca_and_adoptable() {
-        let ca = Authority::new(issue(&CertRequest::ca("root-ca.a.example.com", KeyAlgorithm::Rsa2048), None, NOW).unwrap().material).unwrap();
+        let ca =
+            Authority::new(issue(&CertRequest::ca("root-ca.a.example.com", KeyAlgorithm::Rsa2048), None, NOW).unwrap().material).unwrap();
         let cert = issue(&leaf("kube-apiserver"), Some(&ca), NOW).unwrap();
         assert_eq!(cert.issuer_fingerprint.as_deref(), Some(ca.fingerprint.as_str()));
         assert_eq!(cert.not_after, Some(NOW + 365 * 86_400));

@@ -10,6 +10,7 @@
 use super::{Error, Result, Target};
 use crate::object::ObjectRef;
 use async_trait::async_trait;
+use bytes::Bytes;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
@@ -106,17 +107,13 @@ pub struct KubeTarget {
 impl KubeTarget {
     /// A target for `connection`. `force_conflicts` takes over fields other managers own.
     pub fn new(connection: Connection, force_conflicts: bool) -> Result<KubeTarget> {
-        let Connection { seed, via, mut config } = connection;
-        // kkp retries with its own policy; kube's layer only honours Retry-After on 429/503/504.
-        config.default_retry = false;
-        let policy =
-            kube::client::retry::RetryPolicy::new(Duration::from_millis(20), Duration::from_secs(5), 4, true).expect("valid retry policy");
-        let client = kube::client::ClientBuilder::try_from(config)
-            .map_err(|e| Error::Unreachable { seed: seed.clone(), context: via.clone(), message: e.to_string(), transient: false })?
-            // Retry needs a cloneable service; the buffer makes one of kube's boxed stack.
-            .with_layer(&tower::buffer::BufferLayer::new(1024))
-            .with_layer(&tower::retry::RetryLayer::new(policy))
-            .build();
+        let Connection { seed, via, config } = connection;
+        let client = kube::Client::try_from(config).map_err(|e| Error::Unreachable {
+            seed: seed.clone(),
+            context: via.clone(),
+            message: e.to_string(),
+            transient: false,
+        })?;
         Ok(KubeTarget { seed, via, client, force_conflicts, poll: Duration::from_millis(250) })
     }
 
@@ -131,35 +128,76 @@ impl KubeTarget {
         kube::core::Request::new(path)
     }
 
-    /// Sends a request and decodes the JSON answer; kkp works on plain manifests, so there is
-    /// no detour through typed objects.
+    /// Sends a request and returns the body of a successful answer. kube's `request` would
+    /// drop the answer's headers; kkp reads them for Retry-After, which apply's retries honour.
     async fn send(
         &self,
         object: &ObjectRef,
         request: std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>,
-    ) -> Result<Value> {
+    ) -> Result<Bytes> {
         let request = request.map_err(|e| Error::invalid(&self.seed, object.to_string(), e.to_string()))?;
-        self.client.request::<Value>(request).await.map_err(|e| self.error(object, e))
+        let response = self.client.send(request.map(kube::client::Body::from)).await.map_err(|e| self.error(object, e))?;
+        let code = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.into_body().collect_bytes().await.map_err(|e| self.error(object, e))?;
+        if response_is_success(code) {
+            return Ok(body);
+        }
+        Err(self.api_error(object, code, &body, retry_after))
     }
 
-    fn error(&self, object: &ObjectRef, error: kube::Error) -> Error {
+    /// Sends a request and decodes the JSON answer; kkp works on plain manifests, so there is
+    /// no detour through typed objects.
+    async fn send_json(
+        &self,
+        object: &ObjectRef,
+        request: std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<Value> {
+        let body = self.send(object, request).await?;
+        serde_json::from_slice(&body).map_err(|e| Error::Api {
+            seed: self.seed.clone(),
+            object: object.to_string(),
+            message: format!("the answer is not JSON: {e}"),
+            status: None,
+            transient: false,
+            retry_after: None,
+        })
+    }
+
+    /// The error an unsuccessful answer stands for: a field conflict naming the other
+    /// manager, or the API's Status (any body when it sent none, as proxies do).
+    fn api_error(&self, object: &ObjectRef, code: u16, body: &[u8], retry_after: Option<Duration>) -> Error {
         let name = object.to_string();
+        let status: Option<kube::core::Status> = serde_json::from_slice(body).ok();
+        let (message, reason) = match &status {
+            Some(s) if !s.message.is_empty() => (s.message.clone(), s.reason.clone()),
+            _ => (String::from_utf8_lossy(body).trim().to_string(), String::new()),
+        };
+        if code == 409 && message.contains("conflict with") {
+            let manager = message.split('"').nth(1).unwrap_or("unknown").to_string();
+            return Error::Conflict { seed: self.seed.clone(), object: name, manager, message };
+        }
+        // A Status may carry the wait in its details instead of the header.
+        let asked = status.and_then(|s| s.details).map(|d| d.retry_after_seconds).filter(|s| *s > 0);
+        Error::Api {
+            seed: self.seed.clone(),
+            object: name,
+            message: if reason.is_empty() { format!("{message} ({code})") } else { format!("{message} ({reason}, {code})") },
+            status: Some(code),
+            transient: code == 429 || code >= 500,
+            retry_after: retry_after.or(asked.map(|s| Duration::from_secs(u64::from(s)))),
+        }
+    }
+
+    /// The error a request that got no answer stands for.
+    fn error(&self, object: &ObjectRef, error: kube::Error) -> Error {
         match error {
-            kube::Error::Api(status) => {
-                let code = status.code;
-                if code == 409 && status.message.contains("conflict with") {
-                    let manager = status.message.split('"').nth(1).unwrap_or("unknown").to_string();
-                    return Error::Conflict { seed: self.seed.clone(), object: name, manager, message: status.message };
-                }
-                let transient = code == 429 || code >= 500;
-                Error::Api {
-                    seed: self.seed.clone(),
-                    object: name,
-                    message: format!("{} ({}, {})", status.message, status.reason, code),
-                    status: Some(code),
-                    transient,
-                }
-            }
+            kube::Error::Api(status) => self.api_error(object, status.code, &serde_json::to_vec(&status).unwrap_or_default(), None),
             kube::Error::Auth(e) => Error::Unreachable {
                 seed: self.seed.clone(),
                 context: self.via.clone(),
@@ -169,6 +207,10 @@ impl KubeTarget {
             other => Error::Unreachable { seed: self.seed.clone(), context: self.via.clone(), message: other.to_string(), transient: true },
         }
     }
+}
+
+fn response_is_success(code: u16) -> bool {
+    (200..300).contains(&code)
 }
 
 /// The resource (plural) of a kind, as the API server names it.
@@ -185,7 +227,7 @@ fn plural(kind: &str) -> String {
 #[async_trait]
 impl Target for KubeTarget {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
-        match self.send(object, self.collection(object).get(&object.name, &Default::default())).await {
+        match self.send_json(object, self.collection(object).get(&object.name, &Default::default())).await {
             Ok(found) => Ok(Some(found)),
             Err(Error::Api { status: Some(404), .. }) => Ok(None),
             Err(e) => Err(e),
@@ -196,7 +238,7 @@ impl Target for KubeTarget {
         let probe =
             ObjectRef { api_version: api_version.into(), kind: kind.into(), namespace: namespace.map(str::to_string), name: String::new() };
         let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-        let list = self.send(&probe, self.collection(&probe).list(&ListParams::default().labels(&selector))).await?;
+        let list = self.send_json(&probe, self.collection(&probe).list(&ListParams::default().labels(&selector))).await?;
         let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
         // List items may omit their type; put it back so every manifest is complete.
         Ok(items
@@ -213,14 +255,12 @@ impl Target for KubeTarget {
         let object = super::identity(&self.seed, manifest)?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.force_conflicts;
-        let request = self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest));
-        let request = request.map_err(|e| Error::invalid(&self.seed, object.to_string(), e.to_string()))?;
         // The answer is the whole object with its managed fields; nothing here reads it.
-        self.client.request_text(request).await.map(drop).map_err(|e| self.error(&object, e))
+        self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await.map(drop)
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<bool> {
-        match self.send(object, self.collection(object).delete(&object.name, &DeleteParams::background())).await {
+        match self.send_json(object, self.collection(object).delete(&object.name, &DeleteParams::background())).await {
             Ok(_) => Ok(true),
             Err(Error::Api { status: Some(404), .. }) => Ok(false),
             Err(e) => Err(e),
@@ -234,16 +274,18 @@ impl Target for KubeTarget {
     async fn wait_ready(&self, object: &ObjectRef, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            // A transient error while polling is one more poll, not a failure.
-            match self.get(object).await {
+            // A transient error while polling is one more poll, not a failure; a throttled
+            // poll waits as long as the server asked.
+            let pause = match self.get(object).await {
                 Ok(Some(current)) if is_ready(&current) => return Ok(()),
                 Err(e) if !e.is_transient() => return Err(e),
-                _ => {}
-            }
+                Err(e) => e.retry_after().unwrap_or_default().max(self.poll),
+                Ok(_) => self.poll,
+            };
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::NotReady { seed: self.seed.clone(), object: object.to_string(), waited: timeout });
             }
-            tokio::time::sleep(self.poll).await;
+            tokio::time::sleep(pause).await;
         }
     }
 }

@@ -51,6 +51,8 @@ pub enum Error {
         status: Option<u16>,
         /// Whether a retry may succeed (429, 5xx, timeouts, dropped connections).
         transient: bool,
+        /// How long the server asked to wait before retrying (Retry-After).
+        retry_after: Option<Duration>,
     },
     /// Another field manager owns fields kkp wants to set.
     #[error(
@@ -98,12 +100,20 @@ impl Error {
             _ => false,
         }
     }
+
+    /// How long the server asked to wait before the next attempt, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl Error {
     /// A request that could not be made at all (no retry will help).
     pub fn invalid(seed: &str, object: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Api { seed: seed.into(), object: object.into(), message: message.into(), status: None, transient: false }
+        Error::Api { seed: seed.into(), object: object.into(), message: message.into(), status: None, transient: false, retry_after: None }
     }
 }
 

@@ -107,7 +107,9 @@ pub struct KubeTarget {
 impl KubeTarget {
     /// A target for `connection`. `force_conflicts` takes over fields other managers own.
     pub fn new(connection: Connection, force_conflicts: bool) -> Result<KubeTarget> {
-        let Connection { seed, via, config } = connection;
+        let Connection { seed, via, mut config } = connection;
+        // Apply retries with its own policy (and Retry-After); kube's would retry inside it.
+        config.default_retry = false;
         let client = kube::Client::try_from(config).map_err(|e| Error::Unreachable {
             seed: seed.clone(),
             context: via.clone(),

@@ -4,9 +4,9 @@
 //!
 //! Records are made durable by one writer thread that batches whatever arrived within a
 //! millisecond or while it was syncing (group commit): under parallel apply many nodes share
-//! one fsync. The first line
-//! names the lineage and serial the journal extends; a journal for another serial (left over
-//! after a crash between compaction and its removal) is stale and ignored.
+//! one fsync. The first line names the lineage and serial the journal extends; a journal for
+//! another serial (left over after a crash between compaction and its removal) is stale and
+//! ignored.
 
 use super::{Change, Error, Result, State};
 use serde::{Deserialize, Serialize};

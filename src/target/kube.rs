@@ -139,7 +139,7 @@ impl KubeTarget {
     ) -> Result<Bytes> {
         let request = request.map_err(|e| Error::invalid(&self.seed, object.to_string(), e.to_string()))?;
         let response = self.client.send(request.map(kube::client::Body::from)).await.map_err(|e| self.error(object, e))?;
-        let code = response.status().as_u16();
+        let status = response.status();
         let retry_after = response
             .headers()
             .get(http::header::RETRY_AFTER)
@@ -147,10 +147,10 @@ impl KubeTarget {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let body = response.into_body().collect_bytes().await.map_err(|e| self.error(object, e))?;
-        if response_is_success(code) {
+        if status.is_success() {
             return Ok(body);
         }
-        Err(self.api_error(object, code, &body, retry_after))
+        Err(self.api_error(object, status.as_u16(), &body, retry_after))
     }
 
     /// Sends a request and decodes the JSON answer; kkp works on plain manifests, so there is
@@ -209,10 +209,6 @@ impl KubeTarget {
             other => Error::Unreachable { seed: self.seed.clone(), context: self.via.clone(), message: other.to_string(), transient: true },
         }
     }
-}
-
-fn response_is_success(code: u16) -> bool {
-    (200..300).contains(&code)
 }
 
 /// The resource (plural) of a kind, as the API server names it.

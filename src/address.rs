@@ -13,6 +13,7 @@
 //! `--target` and `--exclude` match whole segments: `cluster/abc` covers every object of
 //! cluster `abc`, but not cluster `abcd`.
 
+use crate::object::Kind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -33,8 +34,8 @@ impl Address {
     }
 
     /// An object that belongs to the seed itself (namespace `kubermatic`).
-    pub fn seed_object(seed: &str, kind: &str, name: &str) -> Self {
-        Address(format!("seed/{seed}/{}/{name}", kind.to_ascii_lowercase()))
+    pub fn seed_object(seed: &str, kind: Kind, name: &str) -> Self {
+        Address(format!("seed/{seed}/{}/{name}", kind.segment()))
     }
 
     /// The namespace `cluster-<name>` of a user cluster.
@@ -43,8 +44,8 @@ impl Address {
     }
 
     /// An object in a user cluster's namespace.
-    pub fn cluster_object(cluster: &str, kind: &str, name: &str) -> Self {
-        Address(format!("cluster/{cluster}/{}/{name}", kind.to_ascii_lowercase()))
+    pub fn cluster_object(cluster: &str, kind: Kind, name: &str) -> Self {
+        Address(format!("cluster/{cluster}/{}/{name}", kind.segment()))
     }
 
     /// Parses an address typed by a user; rejects empty segments.
@@ -99,7 +100,7 @@ mod tests {
 
     #[test]
     fn prefix_matches_whole_segments_only() {
-        let ca = Address::cluster_object("abc", "Secret", "ca");
+        let ca = Address::cluster_object("abc", Kind::Secret, "ca");
         assert!(ca.starts_with(&Address::parse("cluster/abc").unwrap()));
         assert!(ca.starts_with(&ca));
         assert!(!ca.starts_with(&Address::parse("cluster/ab").unwrap()));
@@ -116,7 +117,7 @@ mod tests {
 
     #[test]
     fn cluster_is_read_back_from_the_address() {
-        assert_eq!(Address::cluster_object("abc", "Secret", "ca").cluster(), Some("abc"));
+        assert_eq!(Address::cluster_object("abc", Kind::Secret, "ca").cluster(), Some("abc"));
         assert_eq!(Address::seed("eu").cluster(), None);
     }
 }

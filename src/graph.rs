@@ -177,7 +177,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn a(name: &str) -> Address {
-        Address::cluster_object("c", "Secret", name)
+        Address::cluster_object("c", crate::object::Kind::Secret, name)
     }
 
     #[test]

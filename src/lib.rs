@@ -20,6 +20,7 @@ pub mod object;
 pub mod pki;
 pub mod plan;
 pub mod render;
+pub mod role;
 pub mod state;
 pub mod target;
 pub mod topology;

@@ -144,7 +144,7 @@ fn removing_a_cluster_needs_permission_to_destroy_its_data() {
     let refused = ws.kkp(&["plan", "-f", topology]);
     assert_eq!(refused.status.code(), Some(1));
     let message = text(&refused);
-    assert!(message.contains("cluster/qs9d3vh6rt/statefulset/etcd: etcd holds the cluster's data"), "{message}");
+    assert!(message.contains("cluster/qs9d3vh6rt/statefulset/etcd: it holds the cluster's data"), "{message}");
     assert!(message.contains("--allow-destroy cluster/qs9d3vh6rt/namespace"), "{message}");
 
     let out = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--allow-destroy", "cluster/qs9d3vh6rt"]);

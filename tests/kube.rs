@@ -295,8 +295,8 @@ async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
     for i in 0..40_000u32 {
         let digest = kkp::object::digest(&i);
         state.nodes.insert(
-            Address::cluster_object(&format!("c{i}"), "Secret", "ca"),
-            NodeState { seed: "s".into(), object: None, digest, certificate: None },
+            Address::cluster_object(&format!("c{i}"), kkp::object::Kind::Secret, "ca"),
+            NodeState { seed: "s".into(), role: kkp::role::Role::Seed, object: None, digest, certificate: None },
         );
     }
     let lock = backend.lock("test").await.unwrap();

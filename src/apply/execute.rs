@@ -2,7 +2,7 @@
 
 use super::{Event, Settings};
 use crate::address::Address;
-use crate::object::ObjectRef;
+use crate::object::{Kind, ObjectRef};
 use crate::pki::{self, Authority, CertRequest, Issued, KeyMaterial};
 use crate::plan::{Action, Plan, PlannedAction, recorded_value};
 use crate::render::Body;
@@ -138,7 +138,7 @@ impl Context {
             let seed = action.prior_seed.as_deref().unwrap_or(&action.seed);
             // A re-issued certificate overwrites its Secret; only moves and object
             // replacements delete first.
-            let is_reissue = matches!(action.desired, Some(Body::Secret { .. })) && action.prior_seed.is_none();
+            let is_reissue = action.role.is_issued() && action.prior_seed.is_none();
             if action.action == Action::Delete || !is_reissue {
                 let target = self.target(seed)?;
                 super::retry::retry(&retry, || target.delete(object)).await.map_err(|e| e.to_string())?;
@@ -149,7 +149,8 @@ impl Context {
         };
         match body {
             Body::Logical { settings } => {
-                let node = NodeState { seed: action.seed.clone(), object: None, digest: String::new(), certificate: None };
+                let node =
+                    NodeState { seed: action.seed.clone(), role: action.role, object: None, digest: String::new(), certificate: None };
                 Ok(Recorded::put(action, node, settings.clone()))
             }
             Body::Object { manifest, fingerprints } => {
@@ -167,13 +168,19 @@ impl Context {
                 self.check_ownership(action, existing.as_ref())?;
                 super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
                 let created_empty = action.action == Action::Create && existing.is_none() && target.namespaces_contain_everything();
-                if object.kind == "Namespace" && object.namespace.is_none() && created_empty {
+                if object.kind == Kind::Namespace && created_empty {
                     self.fresh_namespaces.lock().expect("lock").insert((action.seed.clone(), object.name.clone()));
                 }
-                if self.has_dependants[i] && matches!(object.kind.as_str(), "StatefulSet" | "Deployment") {
+                if self.has_dependants[i] && action.role.is_workload() {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
-                let node = NodeState { seed: action.seed.clone(), object: Some(object), digest: String::new(), certificate: None };
+                let node = NodeState {
+                    seed: action.seed.clone(),
+                    role: action.role,
+                    object: Some(object),
+                    digest: String::new(),
+                    certificate: None,
+                };
                 Ok(Recorded::put(action, node, manifest))
             }
             Body::Secret { object, labels, request } => {
@@ -189,6 +196,7 @@ impl Context {
                 let recorded = recorded_value(body);
                 let node = NodeState {
                     seed: action.seed.clone(),
+                    role: action.role,
                     object: Some(object.clone()),
                     digest: String::new(),
                     certificate: Some(CertificateState {
@@ -238,12 +246,7 @@ impl Context {
         }
         let secret_name = address.as_str().rsplit('/').next().unwrap_or_default();
         let cluster = address.cluster().ok_or_else(|| format!("{address} is not a cluster Secret"))?;
-        let object = ObjectRef {
-            api_version: "v1".into(),
-            kind: "Secret".into(),
-            namespace: Some(format!("cluster-{cluster}")),
-            name: secret_name.into(),
-        };
+        let object = ObjectRef::namespaced(Kind::Secret, &format!("cluster-{cluster}"), secret_name);
         let target = self.target(seed)?;
         let secret = super::retry::retry(&self.settings.retry, || target.get(&object)).await.map_err(|e| e.to_string())?;
         let data = secret.as_ref().map(secret_data).ok_or_else(|| format!("the CA {address} does not exist on seed {seed}"))?;
@@ -327,8 +330,8 @@ impl Recorded {
 fn secret_manifest(object: &ObjectRef, labels: &BTreeMap<String, String>, data: &BTreeMap<String, Vec<u8>>) -> Value {
     let encoded: BTreeMap<&String, String> = data.iter().map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v))).collect();
     json!({
-        "apiVersion": object.api_version,
-        "kind": object.kind,
+        "apiVersion": object.api_version(),
+        "kind": object.kind.name(),
         "metadata": {"name": object.name, "namespace": object.namespace, "labels": labels},
         "type": "Opaque",
         "data": encoded,

@@ -25,13 +25,25 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                 let node = match body {
                     Body::Logical { settings } => {
                         on_body(&digest(settings), settings);
-                        NodeState { seed: action.seed.clone(), object: None, digest: digest(settings), certificate: None }
+                        NodeState {
+                            seed: action.seed.clone(),
+                            role: action.role,
+                            object: None,
+                            digest: digest(settings),
+                            certificate: None,
+                        }
                     }
                     Body::Object { manifest, fingerprints: refs } => {
                         let mut manifest = manifest.clone();
                         fill_fingerprints(&mut manifest, refs, |secret| fingerprints.get(secret).cloned());
                         on_body(&digest(&manifest), &manifest);
-                        NodeState { seed: action.seed.clone(), object: action.object.clone(), digest: digest(&manifest), certificate: None }
+                        NodeState {
+                            seed: action.seed.clone(),
+                            role: action.role,
+                            object: action.object.clone(),
+                            digest: digest(&manifest),
+                            certificate: None,
+                        }
                     }
                     Body::Secret { request, .. } => {
                         let generation = state.serial;
@@ -49,6 +61,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                         let recorded = recorded_value(body);
                         on_body(&digest(&recorded), &recorded);
                         NodeState {
+                            role: action.role,
                             seed: action.seed.clone(),
                             object: action.object.clone(),
                             digest: digest(&recorded),

@@ -242,7 +242,7 @@ pub fn inspect(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>, issuer: Opti
         return None;
     }
     let not_after = cert.validity().not_after.timestamp();
-    if req.renewal_reason(not_after, now).is_some() || not_after <= now {
+    if req.renewal(not_after, now).is_some() || not_after <= now {
         return None;
     }
     let issuer_fingerprint = match req.kind {
@@ -289,7 +289,7 @@ mod tests {
     fn leaf(cn: &str) -> CertRequest {
         let mut req = CertRequest::leaf(
             cn,
-            Address::cluster_object("a", "Secret", "ca"),
+            Address::cluster_object("a", crate::object::Kind::Secret, "ca"),
             vec![Usage::ServerAuth],
             SecretLayout::named("apiserver-tls", false),
         );

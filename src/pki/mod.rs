@@ -8,4 +8,4 @@ mod issue;
 mod request;
 
 pub use issue::{Authority, Error, Issued, KeyMaterial, inspect, issue};
-pub use request::{CertKind, CertRequest, KeyAlgorithm, RENEWAL_WINDOW_DAYS, SecretLayout, Usage};
+pub use request::{CertKind, CertRequest, KeyAlgorithm, RENEWAL_WINDOW_DAYS, Renewal, SecretLayout, Usage};

@@ -7,6 +7,15 @@ use std::net::IpAddr;
 /// KKP regenerates a leaf when fewer than this many days remain.
 pub const RENEWAL_WINDOW_DAYS: i64 = 30;
 
+/// Why a leaf must be renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// It has expired.
+    Expired,
+    /// It expires inside the renewal window.
+    Expiring,
+}
+
 /// What a Secret holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,18 +139,15 @@ impl CertRequest {
         crate::object::digest(self)
     }
 
-    /// Why a certificate issued for this request must be renewed at `now` (unix seconds),
-    /// given its `not_after`; None while it is fresh. CAs and key pairs are never rotated by
-    /// time (KKP keeps them); only leaves are.
-    pub fn renewal_reason(&self, not_after: i64, now: i64) -> Option<String> {
+    /// Whether a leaf issued until `not_after` must be renewed at `now` (CAs and key pairs
+    /// are never renewed for age, as in KKP).
+    pub fn renewal(&self, not_after: i64, now: i64) -> Option<Renewal> {
         if self.kind != CertKind::Leaf {
-            return None;
-        }
-        let days_left = (not_after - now).div_euclid(86_400);
-        if not_after <= now {
-            Some("certificate has expired".into())
-        } else if days_left < RENEWAL_WINDOW_DAYS {
-            Some(format!("certificate expires in {days_left} days (renewal window {RENEWAL_WINDOW_DAYS} days)"))
+            None
+        } else if not_after <= now {
+            Some(Renewal::Expired)
+        } else if not_after - now < RENEWAL_WINDOW_DAYS * 86_400 {
+            Some(Renewal::Expiring)
         } else {
             None
         }
@@ -155,7 +161,7 @@ mod tests {
     fn leaf() -> CertRequest {
         CertRequest::leaf(
             "apiserver",
-            Address::cluster_object("a", "Secret", "ca"),
+            Address::cluster_object("a", crate::object::Kind::Secret, "ca"),
             vec![Usage::ClientAuth],
             SecretLayout::named("x", true),
         )
@@ -164,10 +170,11 @@ mod tests {
     #[test]
     fn leaves_renew_inside_the_window_cas_never() {
         let now = 1_700_000_000;
-        assert_eq!(leaf().renewal_reason(now + 40 * 86_400, now), None);
-        assert_eq!(leaf().renewal_reason(now + 12 * 86_400 + 5, now).unwrap(), "certificate expires in 12 days (renewal window 30 days)");
-        assert_eq!(leaf().renewal_reason(now - 1, now).unwrap(), "certificate has expired");
-        assert_eq!(CertRequest::ca("ca", KeyAlgorithm::Rsa2048).renewal_reason(now - 1, now), None);
+        assert_eq!(leaf().renewal(now + 40 * 86_400, now), None);
+        assert_eq!(leaf().renewal(now + 30 * 86_400, now), None);
+        assert_eq!(leaf().renewal(now + 12 * 86_400 + 5, now), Some(Renewal::Expiring));
+        assert_eq!(leaf().renewal(now - 1, now), Some(Renewal::Expired));
+        assert_eq!(CertRequest::ca("ca", KeyAlgorithm::Rsa2048).renewal(now - 1, now), None);
     }
 
     #[test]

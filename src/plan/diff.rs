@@ -3,6 +3,7 @@
 //! Lists of objects that carry a `name` (containers, ports, volumes) are matched by name, so
 //! inserting a volume shows one added entry rather than every later index changing.
 
+use crate::object::Kind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -103,17 +104,18 @@ fn named(list: &[Value]) -> Option<Vec<(&str, &Value)>> {
 
 /// Fields Kubernetes refuses to change in place, by kind: changing one means delete and
 /// create.
-pub fn immutable_fields(kind: &str) -> &'static [&'static str] {
+pub fn immutable_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
-        "StatefulSet" => &["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"],
-        "Deployment" => &["spec.selector"],
-        "Service" => &["spec.clusterIP"],
+        Kind::StatefulSet => &["spec.selector", "spec.serviceName", "spec.volumeClaimTemplates", "spec.podManagementPolicy"],
+        Kind::Deployment => &["spec.selector"],
+        Kind::Service => &["spec.clusterIP"],
+        Kind::RoleBinding | Kind::ClusterRoleBinding => &["roleRef"],
         _ => &[],
     }
 }
 
 /// The first immutable field among `changes` for an object of `kind`.
-pub fn immutable_change<'a>(kind: &str, changes: &'a [FieldChange]) -> Option<&'a FieldChange> {
+pub fn immutable_change<'a>(kind: Kind, changes: &'a [FieldChange]) -> Option<&'a FieldChange> {
     let fields = immutable_fields(kind);
     changes
         .iter()
@@ -151,7 +153,7 @@ mod tests {
         let before = json!({"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "a"}}]}});
         let after = json!({"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "b"}}]}});
         let changes = diff(&before, &after);
-        assert!(immutable_change("StatefulSet", &changes).is_some());
-        assert!(immutable_change("Deployment", &changes).is_none());
+        assert!(immutable_change(Kind::StatefulSet, &changes).is_some());
+        assert!(immutable_change(Kind::Deployment, &changes).is_none());
     }
 }

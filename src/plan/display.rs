@@ -2,7 +2,7 @@
 //! markdown view for pull-request comments. Reads the [`Plan`] model only.
 
 use super::diff::FieldChange;
-use super::{Action, Plan, PlannedAction, Summary};
+use super::{Action, Plan, PlannedAction, Reason, Summary};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -110,12 +110,59 @@ fn for_each_group(plan: &Plan, mut f: impl FnMut(String, &[&PlannedAction])) {
 }
 
 fn write_action(out: &mut String, a: &PlannedAction, indent: &str) {
-    let _ = writeln!(out, "{indent}{:>3} {}  ({})", a.action.symbol(), a.address, a.reasons.join("; "));
+    let reasons: Vec<String> = a.reasons.iter().map(describe).collect();
+    let _ = writeln!(out, "{indent}{:>3} {}  ({})", a.action.symbol(), a.address, reasons.join("; "));
     if matches!(a.action, Action::Update | Action::Replace) {
         for c in &a.changes {
             write_change(out, c, &format!("{indent}      "));
         }
     }
+}
+
+/// A reason in words.
+pub fn describe(reason: &Reason) -> String {
+    let name = |address: &crate::address::Address| address.as_str().rsplit('/').next().unwrap_or_default().to_string();
+    match reason {
+        Reason::Missing => "does not exist yet".into(),
+        Reason::NewCertificateAuthority { common_name } => format!("new CA {common_name:?}"),
+        Reason::NewCertificate { common_name } => format!("new certificate {common_name:?}"),
+        Reason::NewKeyPair => "new key pair".into(),
+        Reason::NewSecret => "new Secret, made at apply".into(),
+        Reason::NoCertificateRecorded => "the state holds no certificate for it".into(),
+        Reason::RequestChanged => "the certificate request changed".into(),
+        Reason::IssuerReissued { issuer } => format!("its issuer {issuer} is re-issued"),
+        Reason::SignedByOtherIssuer { issuer } => format!("it was signed by another {issuer}"),
+        Reason::Expiring { not_after, window_days } => {
+            format!("certificate expires {} (inside the {window_days}-day renewal window)", date(*not_after))
+        }
+        Reason::Expired { not_after } => format!("certificate expired {}", date(*not_after)),
+        Reason::LabelsChangeCertificateKept => "labels change; the certificate is kept".into(),
+        Reason::MountsReissued { secrets } => {
+            let names: Vec<String> = secrets.iter().map(name).collect();
+            format!("mounts re-issued Secrets {} (fingerprints known after apply)", names.join(", "))
+        }
+        Reason::MovesSeed { from, to } => format!("moves from seed {from} to seed {to}"),
+        Reason::ImmutableField { path } => format!("{path} cannot change in place"),
+        Reason::FieldsChange { paths } => match paths.as_slice() {
+            [] => "changes".into(),
+            [one] => format!("{one} changes"),
+            [a, b] => format!("{a} and {b} change"),
+            [first, rest @ ..] => format!("{first} and {} more fields change", rest.len()),
+        },
+        Reason::DiffersFromApplied { applied } => {
+            let short: String = applied.trim_start_matches("sha256:").chars().take(12).collect();
+            format!("differs from what was applied ({short})")
+        }
+        Reason::ClusterRemoved { cluster } => format!("cluster {cluster} is no longer in the topology"),
+        Reason::SeedRemoved { seed } => format!("seed {seed} is no longer in the topology"),
+        Reason::NoLongerRendered => "no longer rendered".into(),
+    }
+}
+
+/// A unix time as a UTC date and time, e.g. `2027-01-04 09:30 UTC`.
+fn date(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&format).ok()).unwrap_or_else(|| format!("@{unix}"))
 }
 
 fn write_change(out: &mut String, c: &FieldChange, indent: &str) {

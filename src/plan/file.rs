@@ -8,8 +8,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::path::{Path, PathBuf};
 
-/// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this build writes and reads. Format 2 records node roles and reasons as codes
+/// with data; format 1 plans cannot be applied safely by this build and are refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Errors reading a saved plan.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,14 @@ pub enum Error {
     /// Written by a newer kkp.
     #[error("{}: plan format {found} was written by a newer kkp (this kkp reads format {FORMAT_VERSION})\n  fix: apply it with the kkp that made it, or re-run kkp plan", path.display())]
     TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
+    },
+    /// Written by an older kkp in a format this one does not apply.
+    #[error("{}: plan format {found} was written by an older kkp (this kkp reads format {FORMAT_VERSION})\n  fix: re-run kkp plan with this kkp and review the new plan", path.display())]
+    TooOld {
         /// The file.
         path: PathBuf,
         /// Its format.
@@ -67,6 +76,9 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<(Plan, String), Error> {
     let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| not_a_plan(e.to_string()))?;
     if envelope.format_version > FORMAT_VERSION {
         return Err(Error::TooNew { path: path.to_path_buf(), found: envelope.format_version });
+    }
+    if envelope.format_version < FORMAT_VERSION {
+        return Err(Error::TooOld { path: path.to_path_buf(), found: envelope.format_version });
     }
     let actual = digest_bytes(envelope.plan.get().as_bytes());
     if actual != envelope.digest {

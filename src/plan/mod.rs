@@ -12,14 +12,17 @@
 pub mod diff;
 pub mod display;
 pub mod file;
+pub mod reason;
 
 use crate::address::Address;
 use crate::graph::Dag;
 use crate::object::{ObjectRef, digest};
 use crate::render::{self, Body, DesiredNode};
+use crate::role::Role;
 use crate::state::{NodeState, State};
 use crate::topology::Topology;
 use diff::FieldChange;
+pub use reason::Reason;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -36,7 +39,7 @@ pub enum Error {
         .0.iter().map(|(a, why)| format!("  {a}: {why}")).collect::<Vec<_>>().join("\n"),
         .0.iter().map(|(a, _)| format!("--allow-destroy {a}")).collect::<Vec<_>>().join(" ")
     )]
-    DestroyRefused(Vec<(Address, String)>),
+    DestroyRefused(Vec<(Address, &'static str)>),
     /// A `--target` or `--exclude` matched nothing.
     #[error(
         "{flag} {address} matches no node of the topology or the state\n  fix: check the address with `kkp graph` (e.g. cluster/<name> or seed/<name>)"
@@ -154,10 +157,12 @@ pub struct PlannedAction {
     /// Its user cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// What the node is for; steers apply (issuing, readiness waits).
+    pub role: Role,
     /// What happens.
     pub action: Action,
-    /// Why, in words (display only).
-    pub reasons: Vec<String>,
+    /// Why (display only; apply never reads them).
+    pub reasons: Vec<Reason>,
     /// The Kubernetes object, if the node is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectRef>,
@@ -336,10 +341,7 @@ impl Planner<'_> {
                 }
                 // Only worth saying of an object that exists already; a new one is new.
                 let reasons = match (&prior, unknown.is_empty()) {
-                    (Some(_), false) => {
-                        let names: Vec<&str> = unknown.iter().map(|f| f.secret.as_str().rsplit('/').next().unwrap_or_default()).collect();
-                        vec![format!("mounts re-issued Secrets {} (fingerprints known after apply)", names.join(", "))]
-                    }
+                    (Some(_), false) => vec![Reason::MountsReissued { secrets: unknown.iter().map(|f| f.secret.clone()).collect() }],
                     _ => Vec::new(),
                 };
                 let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
@@ -364,7 +366,7 @@ impl Planner<'_> {
         if moved_from.is_some() {
             decision.action = Some(Action::Replace);
             decision.fingerprint = None;
-            reasons.insert(0, format!("moves from seed {} to seed {}", moved_from.as_deref().unwrap_or_default(), node.seed));
+            reasons.insert(0, Reason::MovesSeed { from: moved_from.clone().unwrap_or_default(), to: node.seed.clone() });
         }
         let Some(mut action) = decision.action else {
             self.unchanged += 1;
@@ -380,18 +382,18 @@ impl Planner<'_> {
         };
         if action == Action::Update
             && let Some(object) = node.body.object()
-            && let Some(change) = diff::immutable_change(&object.kind, &changes)
+            && let Some(change) = diff::immutable_change(object.kind, &changes)
         {
             action = Action::Replace;
-            reasons.insert(0, format!("{} cannot change in place", change.path));
+            reasons.insert(0, Reason::ImmutableField { path: change.path.clone() });
         }
         if reasons.is_empty() {
             reasons.push(match action {
-                Action::Create => "does not exist yet".to_string(),
+                Action::Create => Reason::Missing,
                 _ if prior_value.is_none() => {
-                    format!("differs from what was applied ({})", short(prior.as_ref().map(|p| p.digest.as_str()).unwrap_or_default()))
+                    Reason::DiffersFromApplied { applied: prior.as_ref().map(|p| p.digest.clone()).unwrap_or_default() }
                 }
-                _ => describe_changes(&changes),
+                _ => Reason::FieldsChange { paths: changes.iter().map(|c| c.path.clone()).collect() },
             });
         }
         let kept = if action == Action::Update { decision.fingerprint } else { None };
@@ -400,6 +402,7 @@ impl Planner<'_> {
             address: node.address.clone(),
             seed: node.seed.clone(),
             cluster: node.cluster.clone(),
+            role: node.role,
             action,
             reasons,
             object: node.body.object(),
@@ -417,38 +420,44 @@ impl Planner<'_> {
         node: &DesiredNode,
         request: &crate::pki::CertRequest,
         prior: Option<&NodeState>,
-    ) -> (Option<Action>, Vec<String>, Option<String>) {
+    ) -> (Option<Action>, Vec<Reason>, Option<String>) {
         let Some(prior) = prior else {
             let what = match request.kind {
-                crate::pki::CertKind::Ca => format!("new CA {:?}", request.common_name),
-                crate::pki::CertKind::Leaf => format!("new certificate {:?}", request.common_name),
-                crate::pki::CertKind::KeyPair => "new key pair".to_string(),
+                crate::pki::CertKind::Ca => Reason::NewCertificateAuthority { common_name: request.common_name.clone() },
+                crate::pki::CertKind::Leaf => Reason::NewCertificate { common_name: request.common_name.clone() },
+                crate::pki::CertKind::KeyPair => Reason::NewKeyPair,
             };
             return (Some(Action::Create), vec![what], None);
         };
         let Some(cert) = &prior.certificate else {
-            return (Some(Action::Replace), vec!["the state holds no certificate for it".into()], None);
+            return (Some(Action::Replace), vec![Reason::NoCertificateRecorded], None);
         };
         if cert.request_digest != request.digest() {
-            return (Some(Action::Replace), vec!["the certificate request changed".into()], None);
+            return (Some(Action::Replace), vec![Reason::RequestChanged], None);
         }
         if let Some(issuer) = &request.issuer {
             match self.decisions.get(issuer) {
                 Some(Decision { action: Some(_), .. }) => {
-                    return (Some(Action::Replace), vec![format!("its issuer {issuer} is re-issued")], None);
+                    return (Some(Action::Replace), vec![Reason::IssuerReissued { issuer: issuer.clone() }], None);
                 }
                 Some(Decision { fingerprint: Some(fp), .. }) if cert.issuer_fingerprint.as_ref() != Some(fp) => {
-                    return (Some(Action::Replace), vec![format!("it was signed by another {issuer}")], None);
+                    return (Some(Action::Replace), vec![Reason::SignedByOtherIssuer { issuer: issuer.clone() }], None);
                 }
                 _ => {}
             }
         }
-        if let Some(reason) = cert.not_after.and_then(|t| request.renewal_reason(t, self.now)) {
+        if let Some(not_after) = cert.not_after
+            && let Some(renewal) = request.renewal(not_after, self.now)
+        {
+            let reason = match renewal {
+                crate::pki::Renewal::Expired => Reason::Expired { not_after },
+                crate::pki::Renewal::Expiring => Reason::Expiring { not_after, window_days: crate::pki::RENEWAL_WINDOW_DAYS },
+            };
             return (Some(Action::Replace), vec![reason], None);
         }
         let body_digest = digest(&recorded_value(&node.body));
         if body_digest != prior.digest {
-            return (Some(Action::Update), vec!["labels change; the certificate is kept".into()], Some(cert.fingerprint.clone()));
+            return (Some(Action::Update), vec![Reason::LabelsChangeCertificateKept], Some(cert.fingerprint.clone()));
         }
         (None, Vec::new(), Some(cert.fingerprint.clone()))
     }
@@ -469,15 +478,16 @@ impl Planner<'_> {
             }
             let cluster = address.cluster().map(str::to_string);
             let reason = match &cluster {
-                Some(c) if !topology.clusters.contains_key(c) => format!("cluster {c} is no longer in the topology"),
-                None if !topology.seeds.contains_key(&node.seed) => format!("seed {} is no longer in the topology", node.seed),
-                _ => "no longer rendered".to_string(),
+                Some(c) if !topology.clusters.contains_key(c) => Reason::ClusterRemoved { cluster: c.clone() },
+                None if !topology.seeds.contains_key(&node.seed) => Reason::SeedRemoved { seed: node.seed.clone() },
+                _ => Reason::NoLongerRendered,
             };
             self.basis.insert(address.clone(), Some(node.digest.clone()));
             deletes.push(PlannedAction {
                 address: address.clone(),
                 seed: node.seed.clone(),
                 cluster,
+                role: node.role,
                 action: Action::Delete,
                 reasons: vec![reason],
                 object: node.object.clone(),
@@ -508,48 +518,28 @@ impl Planner<'_> {
     }
 }
 
-/// Deletion rank: higher goes first (workloads, then what they mount, then CAs, then the
-/// namespace, then logical nodes).
+/// Deletion rank: higher goes first (see [`Role::delete_rank`]).
 fn delete_rank(action: &PlannedAction) -> u8 {
-    let Some(object) = &action.object else { return 0 };
-    match object.kind.as_str() {
-        "PodDisruptionBudget" => 6,
-        "Deployment" | "StatefulSet" | "DaemonSet" => 5,
-        "Service" | "ConfigMap" => 4,
-        "Secret" if !is_ca(&action.address) => 3,
-        "Secret" => 2,
-        "Namespace" => 1,
-        _ => 4,
-    }
+    action.role.delete_rank(action.object.as_ref().map(|o| o.kind))
 }
 
-fn is_ca(address: &Address) -> bool {
-    ["/secret/ca", "/secret/front-proxy-ca", "/secret/openvpn-ca"].iter().any(|s| address.as_str().ends_with(s))
-}
-
-/// Why destroying this node loses data, if it does.
+/// Why destroying this node loses data, if it does. A seed's own namespace holds no control
+/// plane, so only a user cluster's namespace is protected.
 fn data_loss(action: &PlannedAction) -> Option<&'static str> {
-    if !matches!(action.action, Action::Delete | Action::Replace) {
-        return None;
-    }
-    let a = action.address.as_str();
-    if a.ends_with("/statefulset/etcd") {
-        Some("etcd holds the cluster's data; replacing or deleting it loses its volumes")
-    } else if is_ca(&action.address) {
-        Some("a CA signs every certificate of the cluster; replacing or deleting it invalidates them all")
-    } else if action.cluster.is_some() && a.ends_with("/namespace") && action.action == Action::Delete {
-        Some("deleting the namespace deletes the whole control plane, etcd volumes included")
-    } else {
-        None
+    match action.action {
+        Action::Replace => action.role.replace_loses(),
+        Action::Delete if action.role == Role::Namespace && action.cluster.is_none() => None,
+        Action::Delete => action.role.delete_loses(),
+        Action::Create | Action::Update => None,
     }
 }
 
 fn refuse_destroy(actions: &[PlannedAction], allowed: &[Address]) -> Result<()> {
-    let refused: Vec<(Address, String)> = actions
+    let refused: Vec<(Address, &'static str)> = actions
         .iter()
         .filter_map(|a| data_loss(a).map(|why| (a, why)))
         .filter(|(a, _)| !allowed.iter().any(|p| a.address.starts_with(p)))
-        .map(|(a, why)| (a.address.clone(), why.to_string()))
+        .map(|(a, why)| (a.address.clone(), why))
         .collect();
     if refused.is_empty() { Ok(()) } else { Err(Error::DestroyRefused(refused)) }
 }
@@ -669,20 +659,6 @@ fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
     s.seeds = seeds.len();
     s.clusters = clusters.len();
     s
-}
-
-fn short(digest: &str) -> String {
-    digest.trim_start_matches("sha256:").chars().take(12).collect()
-}
-
-/// A one-line reason from field changes (the values are in the changes themselves).
-fn describe_changes(changes: &[FieldChange]) -> String {
-    match changes {
-        [] => "changes".into(),
-        [one] => format!("{} changes", one.path),
-        [a, b] => format!("{} and {} change", a.path, b.path),
-        [first, rest @ ..] => format!("{} and {} more fields change", first.path, rest.len()),
-    }
 }
 
 #[cfg(test)]

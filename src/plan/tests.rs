@@ -65,11 +65,17 @@ fn a_leaf_inside_the_renewal_window_is_reissued_and_its_workloads_roll() {
     let actions = by_address(&p);
     let tls = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls").unwrap();
     assert_eq!(tls.action, Action::Replace);
-    assert_eq!(tls.reasons, vec!["certificate expires in 12 days (renewal window 30 days)"]);
+    let Reason::Expiring { not_after, window_days: 30 } = tls.reasons[0] else { panic!("{:?}", tls.reasons) };
+    assert_eq!((not_after - (NOW + 353 * DAY)).div_euclid(DAY), 12);
+    assert_eq!(
+        crate::plan::display::describe(&tls.reasons[0]),
+        "certificate expires 2027-09-21 14:13 UTC (inside the 30-day renewal window)"
+    );
     assert_eq!(actions.get("cluster/qs4k7x2mzp/secret/ca"), None, "CAs are never rotated by time");
     let apiserver = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/deployment/apiserver").unwrap();
     assert_eq!(apiserver.action, Action::Update);
-    assert!(apiserver.reasons[0].starts_with("mounts re-issued Secrets"), "{:?}", apiserver.reasons);
+    let Reason::MountsReissued { secrets } = &apiserver.reasons[0] else { panic!("{:?}", apiserver.reasons) };
+    assert!(secrets.iter().any(|s| s.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"), "{secrets:?}");
     assert!(apiserver.deps.iter().any(|d| d.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"));
     assert!(!actions.contains_key("cluster/qs4k7x2mzp/service/etcd"));
 }
@@ -112,13 +118,17 @@ fn immutable_fields_turn_an_update_into_a_guarded_replace() {
     let bigger = edited(|t| t.replace("diskSize: 10Gi", "diskSize: 20Gi"));
     let priors = |d: &str| bodies.get(d).cloned();
     let err = create(&bigger, Some(&state), &priors, &Options { now: NOW, ..Options::default() }).unwrap_err();
-    assert!(err.to_string().contains("cluster/qs9d3vh6rt/statefulset/etcd: etcd holds the cluster's data"), "{err}");
+    assert!(err.to_string().contains("cluster/qs9d3vh6rt/statefulset/etcd: it holds the cluster's data"), "{err}");
     let allowed =
         Options { now: NOW, allow_destroy: vec![Address::parse("cluster/qs9d3vh6rt/statefulset/etcd").unwrap()], ..Options::default() };
     let p = create(&bigger, Some(&state), &priors, &allowed).unwrap();
     let etcd = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs9d3vh6rt/statefulset/etcd").unwrap();
     assert_eq!(etcd.action, Action::Replace);
-    assert!(etcd.reasons[0].starts_with("spec.volumeClaimTemplates"), "{:?}", etcd.reasons);
+    assert!(
+        matches!(&etcd.reasons[0], Reason::ImmutableField { path } if path.starts_with("spec.volumeClaimTemplates")),
+        "{:?}",
+        etcd.reasons
+    );
     assert!(etcd.changes.iter().any(|c| c.after == Some(Value::String("20Gi".into()))));
 }
 
@@ -140,5 +150,5 @@ fn relabelling_a_secret_keeps_its_certificate_and_rolls_nothing() {
     state.clusters.clear();
     let p = plan(&topology, Some(&state), NOW);
     assert_eq!(by_address(&p), BTreeMap::from([("cluster/qs4k7x2mzp/secret/apiserver-tls", Action::Update)]));
-    assert_eq!(p.actions[0].reasons, vec!["labels change; the certificate is kept"]);
+    assert_eq!(p.actions[0].reasons, vec![Reason::LabelsChangeCertificateKept]);
 }

@@ -3,6 +3,8 @@
 
 use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
 use super::{Body, DesiredNode, manifest};
+use crate::object::Kind;
+use crate::role::Role;
 use crate::topology::{Cluster, ExposeStrategy};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
@@ -32,8 +34,8 @@ const CA_SECRETS: [&str; 2] = ["ca", "front-proxy-ca"];
 
 /// The apiserver nodes.
 pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
-    let service_address = meta::object(cluster, "Service", "apiserver-external");
-    let deployment_address = meta::object(cluster, "Deployment", "apiserver");
+    let service_address = meta::object(cluster, Kind::Service, "apiserver-external");
+    let deployment_address = meta::object(cluster, Kind::Deployment, "apiserver");
     let (annotations, fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
     let mut pod_annotations = annotations;
     pod_annotations.insert("prometheus.io/scrape_with_kube_cert".into(), "true".into());
@@ -70,27 +72,30 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         ..Default::default()
     };
 
-    let mut deployment_deps = vec![service_address.clone(), meta::object(cluster, "StatefulSet", "etcd")];
+    let mut deployment_deps = vec![service_address.clone(), meta::object(cluster, Kind::StatefulSet, "etcd")];
     deployment_deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
         meta::cluster_node(
             cluster,
-            "Service",
+            Kind::Service,
             "apiserver-external",
+            Role::Service,
             Vec::new(),
             Body::Object { manifest: manifest(&external_service(cluster)), fingerprints: Vec::new() },
         ),
         meta::cluster_node(
             cluster,
-            "Deployment",
+            Kind::Deployment,
             "apiserver",
+            Role::Workload,
             deployment_deps,
             Body::Object { manifest: manifest(&deployment), fingerprints },
         ),
         meta::cluster_node(
             cluster,
-            "PodDisruptionBudget",
+            Kind::PodDisruptionBudget,
             "apiserver",
+            Role::DisruptionBudget,
             vec![deployment_address],
             Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
         ),

@@ -3,6 +3,8 @@
 
 use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
 use super::{Body, DesiredNode, manifest};
+use crate::object::Kind;
+use crate::role::Role;
 use crate::topology::Cluster;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -85,17 +87,32 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         }),
         ..Default::default()
     };
-    let service_address = meta::object(cluster, "Service", "etcd");
-    let statefulset_address = meta::object(cluster, "StatefulSet", "etcd");
+    let service_address = meta::object(cluster, Kind::Service, "etcd");
+    let statefulset_address = meta::object(cluster, Kind::StatefulSet, "etcd");
     let mut sts_deps = vec![service_address];
     sts_deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
-        meta::cluster_node(cluster, "Service", "etcd", Vec::new(), Body::Object { manifest: manifest(&service), fingerprints: Vec::new() }),
-        meta::cluster_node(cluster, "StatefulSet", "etcd", sts_deps, Body::Object { manifest: manifest(&statefulset), fingerprints }),
         meta::cluster_node(
             cluster,
-            "PodDisruptionBudget",
+            Kind::Service,
             "etcd",
+            Role::Service,
+            Vec::new(),
+            Body::Object { manifest: manifest(&service), fingerprints: Vec::new() },
+        ),
+        meta::cluster_node(
+            cluster,
+            Kind::StatefulSet,
+            "etcd",
+            Role::DataStore,
+            sts_deps,
+            Body::Object { manifest: manifest(&statefulset), fingerprints },
+        ),
+        meta::cluster_node(
+            cluster,
+            Kind::PodDisruptionBudget,
+            "etcd",
+            Role::DisruptionBudget,
             vec![statefulset_address],
             Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
         ),

@@ -2,7 +2,8 @@
 
 use super::{DesiredNode, FingerprintRef};
 use crate::address::Address;
-use crate::object::KNOWN_AFTER_APPLY;
+use crate::object::{KNOWN_AFTER_APPLY, Kind};
+use crate::role::Role;
 use crate::topology::Cluster;
 use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -87,7 +88,7 @@ pub fn fingerprint_annotations(cluster: &Cluster, secrets: &[&str]) -> (BTreeMap
         let key = format!("{FINGERPRINT_ANNOTATION_PREFIX}{secret}");
         refs.push(FingerprintRef {
             pointer: format!("/spec/template/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1")),
-            secret: Address::cluster_object(&cluster.name, "Secret", secret),
+            secret: Address::cluster_object(&cluster.name, Kind::Secret, secret),
         });
         annotations.insert(key, KNOWN_AFTER_APPLY.to_string());
     }
@@ -95,13 +96,14 @@ pub fn fingerprint_annotations(cluster: &Cluster, secrets: &[&str]) -> (BTreeMap
 }
 
 /// A node in the cluster's namespace.
-pub fn cluster_node(cluster: &Cluster, kind: &str, name: &str, deps: Vec<Address>, body: super::Body) -> DesiredNode {
+pub fn cluster_node(cluster: &Cluster, kind: Kind, name: &str, role: Role, deps: Vec<Address>, body: super::Body) -> DesiredNode {
     let mut deps = deps;
     deps.insert(0, Address::cluster_namespace(&cluster.name));
     DesiredNode {
         address: Address::cluster_object(&cluster.name, kind, name),
         seed: cluster.seed.clone(),
         cluster: Some(cluster.name.clone()),
+        role,
         deps,
         body,
     }
@@ -109,11 +111,11 @@ pub fn cluster_node(cluster: &Cluster, kind: &str, name: &str, deps: Vec<Address
 
 /// The address of a Secret in the cluster's namespace.
 pub fn secret(cluster: &Cluster, name: &str) -> Address {
-    Address::cluster_object(&cluster.name, "Secret", name)
+    Address::cluster_object(&cluster.name, Kind::Secret, name)
 }
 
 /// The address of another object in the cluster's namespace.
-pub fn object(cluster: &Cluster, kind: &str, name: &str) -> Address {
+pub fn object(cluster: &Cluster, kind: Kind, name: &str) -> Address {
     Address::cluster_object(&cluster.name, kind, name)
 }
 

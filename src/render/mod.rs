@@ -23,6 +23,7 @@ mod seed;
 use crate::address::Address;
 use crate::object::ObjectRef;
 use crate::pki::CertRequest;
+use crate::role::Role;
 use crate::topology::{Cluster, Topology};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -40,6 +41,8 @@ pub struct DesiredNode {
     pub seed: String,
     /// The user cluster it belongs to, if any.
     pub cluster: Option<String>,
+    /// What the node is for; plan and apply decide by it.
+    pub role: Role,
     /// Nodes that must be in place first.
     pub deps: Vec<Address>,
     /// What the node is.

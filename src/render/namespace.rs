@@ -24,6 +24,7 @@ pub fn cluster_namespace(cluster: &Cluster) -> DesiredNode {
         address: Address::cluster_namespace(&cluster.name),
         seed: cluster.seed.clone(),
         cluster: Some(cluster.name.clone()),
+        role: crate::role::Role::Namespace,
         deps: vec![Address::datacenter(&cluster.seed, &cluster.datacenter)],
         body: Body::Object { manifest: manifest(&namespace), fingerprints: Vec::new() },
     }

@@ -3,6 +3,8 @@
 
 use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
 use super::{Body, DesiredNode, manifest};
+use crate::object::Kind;
+use crate::role::Role;
 use crate::topology::{Cluster, ExposeStrategy};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec};
@@ -128,24 +130,33 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         }),
         ..Default::default()
     };
-    let configmap_address = meta::object(cluster, "ConfigMap", "openvpn-client-configs");
-    let mut deps = vec![meta::object(cluster, "Service", "openvpn-server"), configmap_address];
+    let configmap_address = meta::object(cluster, Kind::ConfigMap, "openvpn-client-configs");
+    let mut deps = vec![meta::object(cluster, Kind::Service, "openvpn-server"), configmap_address];
     deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
         meta::cluster_node(
             cluster,
-            "Service",
+            Kind::Service,
             "openvpn-server",
+            Role::Service,
             Vec::new(),
             Body::Object { manifest: manifest(&service), fingerprints: Vec::new() },
         ),
         meta::cluster_node(
             cluster,
-            "ConfigMap",
+            Kind::ConfigMap,
             "openvpn-client-configs",
+            Role::Config,
             Vec::new(),
             Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() },
         ),
-        meta::cluster_node(cluster, "Deployment", "openvpn-server", deps, Body::Object { manifest: manifest(&deployment), fingerprints }),
+        meta::cluster_node(
+            cluster,
+            Kind::Deployment,
+            "openvpn-server",
+            Role::Workload,
+            deps,
+            Body::Object { manifest: manifest(&deployment), fingerprints },
+        ),
     ]
 }

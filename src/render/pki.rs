@@ -3,8 +3,10 @@
 use super::meta::{self, object_labels};
 use super::{Body, DesiredNode};
 use crate::address::Address;
+use crate::object::Kind;
 use crate::object::ObjectRef;
 use crate::pki::{CertKind, CertRequest, KeyAlgorithm, SecretLayout, Usage};
+use crate::role::Role;
 use crate::topology::{Cluster, ExposeStrategy};
 use std::net::IpAddr;
 
@@ -103,10 +105,22 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
             deps.extend(request.issuer.clone());
             // The serving certificate names the address the external Service publishes.
             if name == "apiserver-tls" {
-                deps.push(meta::object(cluster, "Service", "apiserver-external"));
+                deps.push(meta::object(cluster, Kind::Service, "apiserver-external"));
             }
-            let object = ObjectRef { api_version: "v1".into(), kind: "Secret".into(), namespace: Some(ns.clone()), name: name.into() };
-            meta::cluster_node(cluster, "Secret", name, deps, Body::Secret { object, labels: object_labels(component, cluster), request })
+            let object = ObjectRef::namespaced(Kind::Secret, &ns, name);
+            let role = match request.kind {
+                CertKind::Ca => Role::CertificateAuthority,
+                CertKind::Leaf => Role::Certificate,
+                CertKind::KeyPair => Role::KeyPair,
+            };
+            meta::cluster_node(
+                cluster,
+                Kind::Secret,
+                name,
+                role,
+                deps,
+                Body::Secret { object, labels: object_labels(component, cluster), request },
+            )
         })
         .collect()
 }

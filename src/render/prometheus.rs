@@ -3,6 +3,8 @@
 
 use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
 use super::{Body, DesiredNode, manifest};
+use crate::object::Kind;
+use crate::role::Role;
 use crate::topology::Cluster;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -102,27 +104,36 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         ..Default::default()
     };
     let mut deps = vec![
-        meta::object(cluster, "ConfigMap", "prometheus"),
-        meta::object(cluster, "Service", "prometheus"),
-        meta::object(cluster, "Deployment", "apiserver"),
+        meta::object(cluster, Kind::ConfigMap, "prometheus"),
+        meta::object(cluster, Kind::Service, "prometheus"),
+        meta::object(cluster, Kind::Deployment, "apiserver"),
     ];
     deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
     vec![
         meta::cluster_node(
             cluster,
-            "ConfigMap",
+            Kind::ConfigMap,
             "prometheus",
+            Role::Config,
             Vec::new(),
             Body::Object { manifest: manifest(&configmap), fingerprints: Vec::new() },
         ),
         meta::cluster_node(
             cluster,
-            "Service",
+            Kind::Service,
             "prometheus",
+            Role::Service,
             Vec::new(),
             Body::Object { manifest: manifest(&service), fingerprints: Vec::new() },
         ),
-        meta::cluster_node(cluster, "StatefulSet", "prometheus", deps, Body::Object { manifest: manifest(&statefulset), fingerprints }),
+        meta::cluster_node(
+            cluster,
+            Kind::StatefulSet,
+            "prometheus",
+            Role::Workload,
+            deps,
+            Body::Object { manifest: manifest(&statefulset), fingerprints },
+        ),
     ]
 }
 

@@ -2,6 +2,8 @@
 
 use super::{Body, DesiredNode, manifest};
 use crate::address::Address;
+use crate::object::Kind;
+use crate::role::Role;
 use crate::topology::Seed;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -15,6 +17,7 @@ pub fn render(seed: &Seed) -> Vec<DesiredNode> {
         address: seed_address.clone(),
         seed: seed.name.clone(),
         cluster: None,
+        role: Role::Seed,
         deps: Vec::new(),
         body: Body::Logical {
             settings: json!({
@@ -34,9 +37,10 @@ pub fn render(seed: &Seed) -> Vec<DesiredNode> {
         ..Default::default()
     };
     nodes.push(DesiredNode {
-        address: Address::seed_object(&seed.name, "Namespace", "kubermatic"),
+        address: Address::seed_object(&seed.name, Kind::Namespace, "kubermatic"),
         seed: seed.name.clone(),
         cluster: None,
+        role: Role::Namespace,
         deps: vec![seed_address.clone()],
         body: Body::Object { manifest: manifest(&namespace), fingerprints: Vec::new() },
     });
@@ -45,6 +49,7 @@ pub fn render(seed: &Seed) -> Vec<DesiredNode> {
             address: Address::datacenter(&seed.name, &dc.name),
             seed: seed.name.clone(),
             cluster: None,
+            role: Role::Datacenter,
             deps: vec![seed_address.clone()],
             body: Body::Logical { settings: serde_json::to_value(dc).expect("plain data") },
         });

@@ -71,7 +71,7 @@ fn a_cluster_gets_kkps_objects_in_its_namespace() {
     assert_eq!(nodes.len(), 25);
     for node in &nodes {
         if let Some(object) = node.body.object()
-            && object.kind != "Namespace"
+            && object.kind != crate::object::Kind::Namespace
         {
             assert_eq!(object.namespace.as_deref(), Some("cluster-qs4k7x2mzp"), "{}", node.address);
         }

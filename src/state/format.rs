@@ -1,13 +1,19 @@
 //! The state file envelope: `format_version`, the writer's version, lineage, serial, and the
 //! index. Readers accept every format up to [`FORMAT_VERSION`] and refuse newer ones; only
 //! the current format is written. Keys are sorted, so the bytes are deterministic.
+//!
+//! Format history: 1 had no node roles; 2 records each node's [`Role`]. Format 1 is upgraded
+//! on load by naming the role of the objects kkp wrote then (the only place kkp reads meaning
+//! from names).
 
 use super::{Error, Result, State};
+use crate::role::Role;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::Path;
 
 /// The format this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -38,14 +44,45 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<State> {
         None => Err(corrupt("it has no format_version".into())),
         Some(found) if found > FORMAT_VERSION => Err(Error::TooNew { path: path.to_path_buf(), found, supported: FORMAT_VERSION }),
         Some(0) => Err(corrupt("format_version 0 does not exist".into())),
-        Some(_) => {
-            let state: State = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        Some(version) => {
+            let state: State = if version == 1 {
+                let mut value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+                upgrade_v1(&mut value).map_err(corrupt)?;
+                serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?
+            } else {
+                serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?
+            };
             if state.lineage.is_empty() {
                 return Err(corrupt("it has no lineage".into()));
             }
             Ok(state)
         }
     }
+}
+
+/// Gives every node of a format-1 state the role of what kkp 0.1 wrote at that address.
+fn upgrade_v1(state: &mut Value) -> std::result::Result<(), String> {
+    let Some(nodes) = state.get_mut("nodes").and_then(Value::as_object_mut) else { return Ok(()) };
+    for (address, node) in nodes.iter_mut() {
+        let kind = node.pointer("/object/kind").and_then(Value::as_str);
+        let name = node.pointer("/object/name").and_then(Value::as_str).unwrap_or_default();
+        let role = match (kind, name) {
+            (None, _) if address.contains("/datacenter/") => Role::Datacenter,
+            (None, _) => Role::Seed,
+            (Some("Namespace"), _) => Role::Namespace,
+            (Some("Secret"), "ca" | "front-proxy-ca" | "openvpn-ca") => Role::CertificateAuthority,
+            (Some("Secret"), "service-account-key") => Role::KeyPair,
+            (Some("Secret"), _) => Role::Certificate,
+            (Some("StatefulSet"), "etcd") => Role::DataStore,
+            (Some("StatefulSet" | "Deployment"), _) => Role::Workload,
+            (Some("Service"), _) => Role::Service,
+            (Some("ConfigMap"), _) => Role::Config,
+            (Some("PodDisruptionBudget"), _) => Role::DisruptionBudget,
+            (Some(other), _) => return Err(format!("node {address}: kkp 0.1 never wrote a {other}")),
+        };
+        node["role"] = serde_json::to_value(role).expect("roles serialise");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -59,16 +96,31 @@ mod tests {
         let mut state = State::new("l-1".into());
         state.serial = 7;
         for name in ["b", "a"] {
-            state
-                .nodes
-                .insert(Address::seed(name), NodeState { seed: name.into(), object: None, digest: "sha256:00".into(), certificate: None });
+            state.nodes.insert(
+                Address::seed(name),
+                NodeState { seed: name.into(), role: crate::role::Role::Seed, object: None, digest: "sha256:00".into(), certificate: None },
+            );
         }
         let bytes = to_bytes(&state);
         assert_eq!(from_bytes(Path::new("s"), &bytes).unwrap(), state);
         assert_eq!(bytes, to_bytes(&from_bytes(Path::new("s"), &bytes).unwrap()));
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.find("seed/a").unwrap() < text.find("seed/b").unwrap());
-        assert!(text.contains("\"format_version\": 1"));
+        assert!(text.contains("\"format_version\": 2"));
+    }
+
+    #[test]
+    fn format_1_states_get_the_roles_of_what_they_hold() {
+        let v1 = br#"{"format_version": 1, "lineage": "l", "serial": 3, "nodes": {
+            "cluster/a/secret/ca": {"seed": "s", "object": {"apiVersion": "v1", "kind": "Secret", "namespace": "cluster-a", "name": "ca"}, "digest": "d", "certificate": {"requestDigest": "r", "fingerprint": "f"}},
+            "cluster/a/statefulset/etcd": {"seed": "s", "object": {"apiVersion": "apps/v1", "kind": "StatefulSet", "namespace": "cluster-a", "name": "etcd"}, "digest": "d"},
+            "seed/s/datacenter/d": {"seed": "s", "digest": "d"}}}"#;
+        let state = from_bytes(Path::new("s"), v1).unwrap();
+        let role = |a: &str| state.nodes[a].role;
+        assert_eq!(role("cluster/a/secret/ca"), Role::CertificateAuthority);
+        assert_eq!(role("cluster/a/statefulset/etcd"), Role::DataStore);
+        assert_eq!(role("seed/s/datacenter/d"), Role::Datacenter);
+        assert!(String::from_utf8(to_bytes(&state)).unwrap().contains("\"role\": \"data-store\""));
     }
 
     #[test]
@@ -76,7 +128,7 @@ mod tests {
         let err = from_bytes(Path::new("kkp.state.json"), br#"{"format_version": 9, "lineage": "x", "serial": 1}"#).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "kkp.state.json: state format 9 was written by a newer kkp (this kkp reads formats up to 1)\n  fix: upgrade kkp"
+            "kkp.state.json: state format 9 was written by a newer kkp (this kkp reads formats up to 2)\n  fix: upgrade kkp"
         );
     }
 

@@ -177,7 +177,13 @@ mod tests {
     fn put(name: &str) -> Change {
         Change::Put {
             address: Address::seed(name),
-            node: NodeState { seed: name.into(), object: None, digest: format!("sha256:{name}"), certificate: None },
+            node: NodeState {
+                seed: name.into(),
+                role: crate::role::Role::Seed,
+                object: None,
+                digest: format!("sha256:{name}"),
+                certificate: None,
+            },
         }
     }
 

@@ -20,6 +20,7 @@ pub mod recorder;
 
 use crate::address::Address;
 use crate::object::ObjectRef;
+use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -122,6 +123,8 @@ pub struct ClusterState {
 pub struct NodeState {
     /// The seed it lives on.
     pub seed: String,
+    /// What the node is for, as render said when it was applied.
+    pub role: Role,
     /// The object written, None for logical nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectRef>,

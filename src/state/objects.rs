@@ -172,7 +172,10 @@ mod tests {
 
         // Only aa stays referenced: cc's pack goes, and aa's mostly dead pack is rewritten.
         let mut state = State::new("l".into());
-        state.nodes.insert(Address::seed("a"), NodeState { seed: "a".into(), object: None, digest: "sha256:aa".into(), certificate: None });
+        state.nodes.insert(
+            Address::seed("a"),
+            NodeState { seed: "a".into(), role: crate::role::Role::Seed, object: None, digest: "sha256:aa".into(), certificate: None },
+        );
         store.collect_garbage(&state);
         assert_eq!(store.read("sha256:aa").unwrap(), b"{\"a\":1}");
         assert!(store.read("sha256:bb").is_none() && store.read("sha256:cc").is_none());

@@ -4,7 +4,7 @@
 //! ready once written: nothing runs them.
 
 use super::{Error, Result, Target};
-use crate::object::ObjectRef;
+use crate::object::{Kind, ObjectRef};
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ impl DirTarget {
     /// Where an object lives.
     pub fn path_of(&self, object: &ObjectRef) -> PathBuf {
         let folder = object.namespace.as_deref().unwrap_or(CLUSTER_SCOPED);
-        self.root.join(folder).join(format!("{}-{}.yaml", object.kind.to_ascii_lowercase(), object.name))
+        self.root.join(folder).join(format!("{}-{}.yaml", object.kind.segment(), object.name))
     }
 
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -58,10 +58,10 @@ impl Target for DirTarget {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
         let found = self.read(&self.path_of(object))?;
         // The file name does not carry the API group; make sure it is the same kind of object.
-        Ok(found.filter(|v| ObjectRef::of(v).is_some_and(|r| r.api_version == object.api_version)))
+        Ok(found.filter(|v| ObjectRef::of(v).is_some_and(|r| r.kind == object.kind)))
     }
 
-    async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+    async fn list(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
         let folders: Vec<PathBuf> = match namespace {
             Some(ns) => vec![self.root.join(ns)],
             None => match std::fs::read_dir(&self.root) {
@@ -70,7 +70,7 @@ impl Target for DirTarget {
                 Err(e) => return Err(self.io(&self.root)(e)),
             },
         };
-        let prefix = format!("{}-", kind.to_ascii_lowercase());
+        let prefix = format!("{}-", kind.segment());
         let mut out = Vec::new();
         for folder in folders {
             let entries = match std::fs::read_dir(&folder) {
@@ -86,7 +86,7 @@ impl Target for DirTarget {
             paths.sort();
             for path in paths {
                 let Some(value) = self.read(&path)? else { continue };
-                let matches_kind = value["apiVersion"] == api_version && value["kind"] == kind;
+                let matches_kind = ObjectRef::of(&value).is_some_and(|r| r.kind == kind);
                 let matches_labels =
                     labels.iter().all(|(k, v)| value.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v));
                 if matches_kind && matches_labels {
@@ -109,7 +109,7 @@ impl Target for DirTarget {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, if object.kind == "Secret" { 0o600 } else { 0o644 });
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, if object.kind == Kind::Secret { 0o600 } else { 0o644 });
         let mut file = options.open(&tmp).map_err(self.io(&tmp))?;
         file.write_all(yaml.as_bytes()).map_err(self.io(&tmp))?;
         file.sync_all().map_err(self.io(&tmp))?;
@@ -125,7 +125,7 @@ impl Target for DirTarget {
             Err(e) => return Err(self.io(&path)(e)),
         };
         // Deleting a namespace deletes what is in it, as on a real API server.
-        if object.kind == "Namespace" && object.namespace.is_none() {
+        if object.kind == Kind::Namespace && object.namespace.is_none() {
             let folder = self.root.join(&object.name);
             match std::fs::remove_dir_all(&folder) {
                 Ok(()) => {}
@@ -156,8 +156,8 @@ mod tests {
         let object = ObjectRef::of(&cm).unwrap();
         assert_eq!(target.get(&object).await.unwrap(), Some(cm.clone()));
         let labels = BTreeMap::from([("app".to_string(), "prometheus".to_string())]);
-        assert_eq!(target.list("v1", "ConfigMap", None, &labels).await.unwrap().len(), 1);
-        assert!(target.list("v1", "ConfigMap", Some("cluster-b"), &labels).await.unwrap().is_empty());
+        assert_eq!(target.list(Kind::ConfigMap, None, &labels).await.unwrap().len(), 1);
+        assert!(target.list(Kind::ConfigMap, Some("cluster-b"), &labels).await.unwrap().is_empty());
         assert!(target.delete(&object).await.unwrap());
         assert!(!target.delete(&object).await.unwrap());
         assert_eq!(target.get(&object).await.unwrap(), None);
@@ -172,7 +172,7 @@ mod tests {
             .apply(&json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "etcd", "namespace": "cluster-a"}}))
             .await
             .unwrap();
-        let ns = ObjectRef { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name: "cluster-a".into() };
+        let ns = ObjectRef::cluster_scoped(Kind::Namespace, "cluster-a");
         assert!(target.delete(&ns).await.unwrap());
         assert!(!dir.path().join("eu/cluster-a").exists());
     }

@@ -8,7 +8,7 @@
 //! 3. a context named like the seed in `--kubeconfig`, `KUBECONFIG` or `~/.kube/config`.
 
 use super::{Error, Result, Target};
-use crate::object::ObjectRef;
+use crate::object::{Kind, ObjectRef};
 use async_trait::async_trait;
 use bytes::Bytes;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -121,11 +121,11 @@ impl KubeTarget {
 
     /// The collection URL of `object`'s kind (in its namespace, if any).
     fn collection(&self, object: &ObjectRef) -> kube::core::Request {
-        let base =
-            if object.api_version.contains('/') { format!("/apis/{}", object.api_version) } else { format!("/api/{}", object.api_version) };
+        let kind = object.kind.info();
+        let base = if kind.group.is_empty() { format!("/api/{}", kind.version) } else { format!("/apis/{}/{}", kind.group, kind.version) };
         let path = match &object.namespace {
-            Some(ns) => format!("{base}/namespaces/{ns}/{}", plural(&object.kind)),
-            None => format!("{base}/{}", plural(&object.kind)),
+            Some(ns) => format!("{base}/namespaces/{ns}/{}", kind.plural),
+            None => format!("{base}/{}", kind.plural),
         };
         kube::core::Request::new(path)
     }
@@ -211,17 +211,6 @@ impl KubeTarget {
     }
 }
 
-/// The resource (plural) of a kind, as the API server names it.
-fn plural(kind: &str) -> String {
-    let lower = kind.to_ascii_lowercase();
-    match lower.as_str() {
-        "endpoints" => lower,
-        k if k.ends_with("policy") => format!("{}ies", &k[..k.len() - 1]),
-        k if k.ends_with('s') => format!("{k}es"),
-        _ => format!("{lower}s"),
-    }
-}
-
 #[async_trait]
 impl Target for KubeTarget {
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>> {
@@ -232,9 +221,8 @@ impl Target for KubeTarget {
         }
     }
 
-    async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
-        let probe =
-            ObjectRef { api_version: api_version.into(), kind: kind.into(), namespace: namespace.map(str::to_string), name: String::new() };
+    async fn list(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+        let probe = ObjectRef { kind, namespace: namespace.map(str::to_string), name: String::new() };
         let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         let list = self.send_json(&probe, self.collection(&probe).list(&ListParams::default().labels(&selector))).await?;
         let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -242,8 +230,8 @@ impl Target for KubeTarget {
         Ok(items
             .into_iter()
             .map(|mut item| {
-                item["apiVersion"] = Value::String(api_version.into());
-                item["kind"] = Value::String(kind.into());
+                item["apiVersion"] = Value::String(kind.api_version().into());
+                item["kind"] = Value::String(kind.name().into());
                 item
             })
             .collect())
@@ -302,23 +290,6 @@ fn is_ready(object: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn plurals_of_the_kinds_kkp_writes() {
-        for (kind, resource) in [
-            ("Namespace", "namespaces"),
-            ("Secret", "secrets"),
-            ("ConfigMap", "configmaps"),
-            ("Service", "services"),
-            ("Deployment", "deployments"),
-            ("StatefulSet", "statefulsets"),
-            ("PodDisruptionBudget", "poddisruptionbudgets"),
-            ("Lease", "leases"),
-            ("NetworkPolicy", "networkpolicies"),
-        ] {
-            assert_eq!(plural(kind), resource);
-        }
-    }
 
     #[test]
     fn readiness_needs_the_latest_generation_and_all_replicas() {

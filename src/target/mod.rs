@@ -130,9 +130,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait Target: Send + Sync {
     /// Reads an object; `Ok(None)` when it does not exist.
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>>;
-    /// Lists objects of `kind` (`api_version`) in `namespace` (all when None) carrying all
+    /// Lists objects of `kind` in `namespace` (all when None) carrying all
     /// of `labels`.
-    async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;
+    async fn list(&self, kind: crate::object::Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;
     /// Server-side applies `manifest` (field manager `kkp`).
     async fn apply(&self, manifest: &Value) -> Result<()>;
     /// Deletes an object; `Ok(false)` when it was already gone.

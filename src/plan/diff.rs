@@ -115,7 +115,7 @@ pub fn immutable_fields(kind: Kind) -> &'static [&'static str] {
 }
 
 /// The first immutable field among `changes` for an object of `kind`.
-pub fn immutable_change<'a>(kind: Kind, changes: &'a [FieldChange]) -> Option<&'a FieldChange> {
+pub fn immutable_change(kind: Kind, changes: &[FieldChange]) -> Option<&FieldChange> {
     let fields = immutable_fields(kind);
     changes
         .iter()

@@ -70,6 +70,14 @@ pub struct SeedSpec {
     pub seed_dns_overwrite: Option<String>,
     pub expose_strategy: Option<String>,
     pub default_component_settings: Option<ComponentSettings>,
+    pub proxy_settings: Option<ProxySettings>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxySettings {
+    pub http_proxy: Option<String>,
+    pub no_proxy: Option<String>,
 }
 
 /// A reference to another object (`Seed.spec.kubeconfig`).
@@ -116,6 +124,21 @@ pub struct ClusterSpec {
     pub components_override: Option<ComponentSettings>,
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
+    pub pause: Option<bool>,
+    pub kubernetes_dashboard: Option<Enabled>,
+    pub cni_plugin: Option<CniPlugin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Enabled {
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CniPlugin {
+    #[serde(rename = "type")]
+    pub plugin: Option<String>,
+    pub version: Option<String>,
 }
 
 /// `Cluster.spec.clusterNetwork`.
@@ -130,6 +153,8 @@ pub struct ClusterNetwork {
     pub proxy_mode: Option<String>,
     #[serde(rename = "tunnelingAgentIP")]
     pub tunneling_agent_ip: Option<String>,
+    pub konnectivity_enabled: Option<bool>,
+    pub node_local_dns_cache_enabled: Option<bool>,
 }
 
 /// `pods` / `services` in `clusterNetwork`.

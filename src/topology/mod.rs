@@ -127,6 +127,8 @@ pub struct Seed {
     pub datacenters: BTreeMap<String, Datacenter>,
     /// `spec.kubeconfig`: the Secret holding the seed's kubeconfig.
     pub kubeconfig: Option<KubeconfigRef>,
+    /// `spec.proxySettings`: the HTTP proxy worker nodes use.
+    pub proxy: Option<Proxy>,
     /// Where the Seed document starts.
     #[serde(skip)]
     pub source: Source,
@@ -159,6 +161,8 @@ pub struct Datacenter {
     pub location: Option<String>,
     /// `spec.apiServerServiceType`, overriding the type of `apiserver-external`.
     pub apiserver_service_type: Option<ServiceType>,
+    /// The provider block (`spec.<provider>`: region, images, ...), as written.
+    pub provider_settings: serde_json::Value,
     /// Where the datacenter is declared.
     #[serde(skip)]
     pub source: Source,
@@ -200,6 +204,20 @@ pub struct Cluster {
     /// Key algorithm of the main PKI (KKP: RSA-2048; the KubermaticConfiguration annotation
     /// `kkp.k8c.io/key-algorithm: ECDSA-P256` selects ECDSA P-256).
     pub key_algorithm: crate::pki::KeyAlgorithm,
+    /// How the control plane reaches the nodes (`clusterNetwork.konnectivityEnabled`).
+    pub tunnel: Tunnel,
+    /// `spec.pause`: kkp leaves the cluster alone.
+    pub paused: bool,
+    /// The cloud provider settings of the cluster and its datacenter.
+    pub cloud: Cloud,
+    /// `spec.cniPlugin` (KKP's default: cilium, canal on edge).
+    pub cni: Cni,
+    /// `spec.features`, as written.
+    pub features: BTreeMap<String, bool>,
+    /// `spec.kubernetesDashboard.enabled` (KKP's default: on).
+    pub kubernetes_dashboard: bool,
+    /// The seed's `proxySettings`, which KKP passes to the components that reach out.
+    pub seed_proxy: Option<Proxy>,
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,
@@ -210,6 +228,56 @@ impl Cluster {
     pub fn namespace(&self) -> String {
         format!("cluster-{}", self.name)
     }
+}
+
+/// How the control plane reaches the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Tunnel {
+    /// Konnectivity (KKP's only tunnel since 2.26): a proxy-server sidecar in the apiserver.
+    Konnectivity,
+    /// OpenVPN (legacy; `konnectivityEnabled: false`): an openvpn-server Deployment and an
+    /// OpenVPN client sidecar in the apiserver.
+    OpenVpn,
+}
+
+/// A Secret reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Cloud provider settings of a user cluster.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cloud {
+    /// The cluster's `spec.cloud.<provider>` block, as written.
+    pub cluster_settings: serde_json::Value,
+    /// The datacenter's `spec.<provider>` block (region, ...), as written.
+    pub datacenter_settings: serde_json::Value,
+    /// `spec.cloud.<provider>.credentialsReference`.
+    pub credentials: Option<SecretRef>,
+}
+
+/// The CNI plugin of a user cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cni {
+    /// `canal`, `cilium` or `none`.
+    pub plugin: String,
+    /// Its version, if pinned.
+    pub version: Option<String>,
+}
+
+/// HTTP proxy settings.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Proxy {
+    /// `httpProxy`.
+    pub http_proxy: Option<String>,
+    /// `noProxy`.
+    pub no_proxy: Option<String>,
 }
 
 /// Networking of a user cluster (`spec.clusterNetwork`, defaulted).
@@ -230,6 +298,8 @@ pub struct Network {
     pub node_access_network: ipnet::IpNet,
     /// `tunnelingAgentIP` (Tunneling only).
     pub tunneling_agent_ip: Option<IpAddr>,
+    /// `nodeLocalDNSCacheEnabled` (KKP's default: on).
+    pub node_local_dns_cache: bool,
 }
 
 impl Network {

@@ -403,6 +403,7 @@ fn resolve_seeds(r: &mut Resolver, c: &Collected, config: &Configuration) -> See
                 Datacenter {
                     name: dc_name.clone(),
                     seed: name.clone(),
+                    provider_settings: dc.spec.get(&provider).cloned().unwrap_or(serde_json::Value::Null),
                     provider,
                     country: dc.country.clone(),
                     location: dc.location.clone(),
@@ -422,6 +423,7 @@ fn resolve_seeds(r: &mut Resolver, c: &Collected, config: &Configuration) -> See
                 dns_name,
                 datacenters,
                 kubeconfig,
+                proxy: spec.proxy_settings.as_ref().map(|p| Proxy { http_proxy: p.http_proxy.clone(), no_proxy: p.no_proxy.clone() }),
                 source: doc.source(),
             },
         );
@@ -600,6 +602,26 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
         let (Some(version), Some(dc), Some(seed), Some(network)) = (version, datacenter, seed, network) else {
             continue;
         };
+        let tunnel = match spec.cluster_network.as_ref().and_then(|n| n.konnectivity_enabled) {
+            Some(false) => Tunnel::OpenVpn,
+            _ => Tunnel::Konnectivity,
+        };
+        let credentials = spec
+            .cloud
+            .get(&dc.provider)
+            .and_then(|block| block.get("credentialsReference"))
+            .and_then(|reference| Some((reference.get("namespace")?.as_str()?, reference.get("name")?.as_str()?)))
+            .map(|(namespace, name)| SecretRef { namespace: namespace.into(), name: name.into() });
+        let cloud = Cloud {
+            cluster_settings: spec.cloud.get(&dc.provider).cloned().unwrap_or(serde_json::Value::Null),
+            datacenter_settings: dc.provider_settings.clone(),
+            credentials,
+        };
+        let cni = spec.cni_plugin.as_ref();
+        let cni = Cni {
+            plugin: cni.and_then(|c| c.plugin.clone()).unwrap_or_else(|| if dc.provider == "edge" { "canal" } else { "cilium" }.into()),
+            version: cni.and_then(|c| c.version.clone()),
+        };
         let apiserver_service_type = dc.apiserver_service_type.unwrap_or(match expose {
             ExposeStrategy::NodePort | ExposeStrategy::LoadBalancer => ServiceType::NodePort,
             ExposeStrategy::Tunneling => ServiceType::ClusterIP,
@@ -622,6 +644,13 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 prometheus_replicas,
                 node_port_range: config.node_port_range.clone(),
                 key_algorithm: config.key_algorithm,
+                tunnel,
+                paused: spec.pause.unwrap_or(false),
+                cloud,
+                cni,
+                features: spec.features.clone(),
+                kubernetes_dashboard: spec.kubernetes_dashboard.as_ref().and_then(|d| d.enabled).unwrap_or(true),
+                seed_proxy: seed.proxy.clone(),
                 source: doc.source(),
             },
         );
@@ -735,6 +764,7 @@ fn resolve_network(
         node_cidr_mask_size_ipv4: given.and_then(|g| g.node_cidr_mask_size_ipv4).unwrap_or(24),
         node_access_network: DEFAULT_NODE_ACCESS_NETWORK.parse().expect("constant CIDR"),
         tunneling_agent_ip,
+        node_local_dns_cache: given.and_then(|g| g.node_local_dns_cache_enabled).unwrap_or(true),
     };
     ok.then_some(network)
 }

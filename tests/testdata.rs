@@ -40,7 +40,7 @@ fn manifests_in_kkps_own_shape_load_and_plan() {
     assert!(validate.status.success(), "{report}");
     // Unmodelled fields are listed; status and server-side metadata are not.
     assert!(report.contains("field `spec.nodeportProxy` is not modelled by kkp"), "{report}");
-    assert!(report.contains("field `spec.cniPlugin` is not modelled by kkp"), "{report}");
+    assert!(report.contains("field `spec.containerRuntime` is not modelled by kkp"), "{report}");
     assert!(!report.contains("status"), "{report}");
     assert!(!report.contains("managedFields") && !report.contains("resourceVersion"), "{report}");
 

@@ -154,6 +154,7 @@ pub struct ClusterNetwork {
     #[serde(rename = "tunnelingAgentIP")]
     pub tunneling_agent_ip: Option<String>,
     pub konnectivity_enabled: Option<bool>,
+    #[serde(rename = "nodeLocalDNSCacheEnabled")]
     pub node_local_dns_cache_enabled: Option<bool>,
 }
 

@@ -218,6 +218,10 @@ pub struct Cluster {
     pub kubernetes_dashboard: bool,
     /// The seed's `proxySettings`, which KKP passes to the components that reach out.
     pub seed_proxy: Option<Proxy>,
+    /// The PEM bundle control-plane components trust for outbound TLS, which KKP ships as
+    /// ConfigMap `ca-bundle` (`KubermaticConfiguration.spec.caBundle`). Empty when the
+    /// topology names none.
+    pub ca_bundle: String,
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,

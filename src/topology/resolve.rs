@@ -651,6 +651,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 features: spec.features.clone(),
                 kubernetes_dashboard: spec.kubernetes_dashboard.as_ref().and_then(|d| d.enabled).unwrap_or(true),
                 seed_proxy: seed.proxy.clone(),
+                ca_bundle: String::new(),
                 source: doc.source(),
             },
         );

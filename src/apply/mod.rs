@@ -1,15 +1,19 @@
 //! Apply: executes a plan against the targets, in dependency order and in parallel across
 //! clusters and seeds, recording every applied node in the state journal as it goes.
 //!
-//! [`walk`] schedules (global limit, per-seed budget, failure isolation, cancellation);
-//! [`execute`] performs one node (issue certificates, server-side apply, delete, wait);
-//! [`retry`] retries transient target errors with backoff and jitter. Library code never
-//! prints: progress leaves through [`Event`]s.
+//! [`workflow`] is the whole `kkp apply` (lock, recover, plan or verify, approve, run,
+//! persist); [`run`] executes a plan; [`walk`] schedules (global limit, per-seed budget,
+//! failure isolation, cancellation); [`execute`] performs one node (issue certificates,
+//! server-side apply, delete, wait); [`retry`] retries transient target errors with backoff
+//! and jitter. Library code never prints: progress leaves through [`Event`]s.
 
 mod execute;
 pub mod retry;
 pub mod simulate;
 pub mod walk;
+pub mod workflow;
+
+pub use workflow::{Outcome, Source, TargetFactory, View, apply};
 
 use crate::address::Address;
 use crate::plan::{Action, Plan};
@@ -47,9 +51,21 @@ pub enum Error {
     /// A seed has no target.
     #[error("the plan writes to seed {0}, but no target is configured for it")]
     NoTarget(String),
-    /// The state could not be recorded.
+    /// The state could not be read, locked or recorded.
     #[error(transparent)]
     State(#[from] crate::state::Error),
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::Error),
+    /// A target could not be set up.
+    #[error(transparent)]
+    Target(#[from] crate::target::Error),
+    /// Approval could not be asked for.
+    #[error("{0}")]
+    NotApproved(String),
+    /// The recorder was still shared when the apply ended (a bug).
+    #[error("the state recorder is still in use after the apply ended")]
+    RecorderInUse,
 }
 
 /// Settings of one apply.

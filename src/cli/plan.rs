@@ -60,18 +60,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if args.detailed_exitcode && !plan.summary.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-/// Loads the topology and plans it against `state`.
-pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &dyn Backend, state: Option<&State>) -> anyhow::Result<Plan> {
-    let topology = kkp::topology::load(&topology.files)?;
+/// Loads the topology, noting ignored fields.
+pub fn load_topology(args: &TopologyArgs) -> anyhow::Result<kkp::topology::Topology> {
+    let topology = kkp::topology::load(&args.files)?;
     if !topology.notes.is_empty() {
         eprintln!("note: {} fields or documents are ignored; `kkp validate` lists them", topology.notes.len());
     }
-    let options = Options {
+    Ok(topology)
+}
+
+/// The plan options the flags ask for.
+pub fn plan_options(flags: &PlanFlags) -> anyhow::Result<Options> {
+    Ok(Options {
         now: super::now(),
         targets: super::addresses(&flags.targets)?,
         excludes: super::addresses(&flags.excludes)?,
         allow_destroy: super::addresses(&flags.allow_destroy)?,
-    };
-    let priors = |digest: &str| backend.objects().read(digest).and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    Ok(kkp::plan::create(&topology, state, &priors, &options)?)
+    })
+}
+
+/// Loads the topology and plans it against `state`.
+pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &dyn Backend, state: Option<&State>) -> anyhow::Result<Plan> {
+    let topology = load_topology(topology)?;
+    let priors = |digest: &str| backend.objects().read_json(digest);
+    Ok(kkp::plan::create(&topology, state, &priors, &plan_options(flags)?)?)
 }

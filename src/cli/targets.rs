@@ -1,6 +1,5 @@
 //! Choosing and building targets: the directory (default) or Kubernetes API servers.
 
-use kkp::plan::Plan;
 use kkp::target::Targets;
 use kkp::target::dir::DirTarget;
 use kkp::target::kube::{KubeTarget, Sources};
@@ -40,24 +39,11 @@ impl TargetArgs {
         if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir.display()) }
     }
 
-    /// A target for every seed the plan writes to. `files` may hold the Seeds' kubeconfig
-    /// Secrets.
-    pub async fn targets(&self, plan: &Plan, files: &[PathBuf]) -> anyhow::Result<Targets> {
-        let seeds: std::collections::BTreeSet<&String> =
-            plan.actions.iter().flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).collect();
-        let mut targets = Targets::new();
-        if !self.is_kube() {
-            for seed in seeds {
-                targets.insert(seed.clone(), Arc::new(DirTarget::new(&self.dir, seed)));
-            }
-            return Ok(targets);
-        }
-        let sources = self.sources(files)?;
-        for seed in seeds {
-            let connection = sources.resolve(seed).await?;
-            targets.insert(seed.clone(), Arc::new(KubeTarget::new(connection, self.force_conflicts)?));
-        }
-        Ok(targets)
+    /// The factory apply calls for the seeds a plan writes to. `files` may hold the Seeds'
+    /// kubeconfig Secrets.
+    pub fn factory(&self, files: &[PathBuf]) -> anyhow::Result<Factory> {
+        let sources = if self.is_kube() { Some(self.sources(files)?) } else { None };
+        Ok(Factory { dir: self.dir.clone(), sources, force_conflicts: self.force_conflicts, description: self.describe() })
     }
 
     /// Where connections come from (see `kkp::target::kube`).
@@ -92,4 +78,32 @@ fn seed_secrets(files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, (String, S
         }
     }
     Ok(out)
+}
+
+/// Builds a seed's target: a directory, or a connection to its API server.
+pub struct Factory {
+    dir: PathBuf,
+    /// None for the directory target.
+    sources: Option<Sources>,
+    force_conflicts: bool,
+    description: String,
+}
+
+#[async_trait::async_trait]
+impl kkp::apply::TargetFactory for Factory {
+    async fn targets(&self, seeds: &std::collections::BTreeSet<String>) -> Result<Targets, kkp::target::Error> {
+        let mut targets = Targets::new();
+        for seed in seeds {
+            let target: Arc<dyn kkp::target::Target> = match &self.sources {
+                None => Arc::new(DirTarget::new(&self.dir, seed)),
+                Some(sources) => Arc::new(KubeTarget::new(sources.resolve(seed).await?, self.force_conflicts)?),
+            };
+            targets.insert(seed.clone(), target);
+        }
+        Ok(targets)
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
 }

@@ -89,6 +89,11 @@ impl ObjectStore {
         Some(bytes)
     }
 
+    /// Reads a body as JSON; None when it is missing or does not parse.
+    pub fn read_json(&self, digest: &str) -> Option<serde_json::Value> {
+        self.read(digest).and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    }
+
     fn indexes(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut out: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "idx")).collect();

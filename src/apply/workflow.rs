@@ -1,0 +1,146 @@
+//! The whole of `kkp apply` as one library call: take the state lock, fold in the journal of
+//! an interrupted apply, plan (or check a saved plan's basis), ask the view for approval,
+//! apply, and persist the new state. The command line only parses arguments, builds the
+//! targets and the view, and maps the [`Outcome`] to an exit code.
+
+use super::{Error, Event, Report, Settings};
+use crate::plan::{self, Plan};
+use crate::state::State;
+use crate::state::backend::{Backend, Lock};
+use crate::state::recorder::Recorder;
+use crate::target::Targets;
+use async_trait::async_trait;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What to apply.
+pub enum Source {
+    /// A plan saved with `kkp plan -o`, already read and verified against its digest.
+    Saved(Plan),
+    /// A topology to plan now; the plan is shown and needs approval.
+    Topology {
+        /// The desired world.
+        topology: crate::topology::Topology,
+        /// How to plan it.
+        options: plan::Options,
+    },
+}
+
+/// How the workflow talks to the person (or pipeline) running it. Library code never
+/// prints; a view decides how each step looks.
+pub trait View: Send + Sync {
+    /// An interrupted apply's journal was folded into the state.
+    fn recovered(&self, records: usize, serial: u64);
+    /// A new plan was made from the topology.
+    fn planned(&self, plan: &Plan);
+    /// Asks whether to apply `plan`. `Err` says why approval cannot be asked for.
+    fn approve(&self, plan: &Plan) -> Result<bool, String>;
+    /// The apply starts.
+    fn starting(&self, plan: &Plan, settings: &Settings, target: &str);
+    /// Progress.
+    fn event(&self, event: Event);
+    /// The apply ended (successfully or not); progress displays close.
+    fn finished(&self);
+}
+
+/// Makes the targets of the seeds a plan writes to.
+#[async_trait]
+pub trait TargetFactory: Send + Sync {
+    /// A target for each of `seeds`.
+    async fn targets(&self, seeds: &BTreeSet<String>) -> Result<Targets, crate::target::Error>;
+    /// For messages: where the objects go.
+    fn describe(&self) -> String;
+}
+
+/// How an apply ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The plan had nothing to do.
+    NoChanges,
+    /// The view declined the plan.
+    Declined,
+    /// The plan was applied (wholly or partly; see the report).
+    Applied {
+        /// What happened to each action.
+        report: Report,
+        /// The serial of the persisted state.
+        serial: u64,
+        /// Whether `cancel` stopped it early.
+        interrupted: bool,
+    },
+}
+
+/// Runs an apply from `source` against `backend`'s state. `cancel` (Ctrl-C) stops new
+/// actions from starting; the state is persisted either way.
+pub async fn apply(
+    backend: Arc<dyn Backend>,
+    source: Source,
+    targets: &dyn TargetFactory,
+    settings: Settings,
+    view: Arc<dyn View>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
+    let lock: Arc<dyn Lock> = Arc::from(backend.lock("apply").await?);
+    let result = locked(backend, lock.clone(), source, targets, settings, view, cancel).await;
+    lock.release().await;
+    result
+}
+
+/// Everything apply does while holding the lock.
+async fn locked(
+    backend: Arc<dyn Backend>,
+    lock: Arc<dyn Lock>,
+    source: Source,
+    targets: &dyn TargetFactory,
+    settings: Settings,
+    view: Arc<dyn View>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
+    let loaded = backend.load().await?;
+    let mut state = loaded.state;
+    if loaded.recovered > 0 {
+        // Fold the interrupted apply's journal into the state before a new journal replaces it.
+        let mut recovered = state.take().expect("a replayed journal yields a state");
+        recovered.serial += 1;
+        backend.persist(&recovered, lock.as_ref()).await?;
+        view.recovered(loaded.recovered, recovered.serial);
+        state = Some(recovered);
+    }
+
+    let plan = match source {
+        Source::Saved(plan) => {
+            super::verify_basis(&plan, state.as_ref())?;
+            plan
+        }
+        Source::Topology { topology, options } => {
+            let priors = |digest: &str| backend.objects().read_json(digest);
+            let plan = plan::create(&topology, state.as_ref(), &priors, &options)?;
+            view.planned(&plan);
+            if !plan.summary.is_empty() && !view.approve(&plan).map_err(Error::NotApproved)? {
+                return Ok(Outcome::Declined);
+            }
+            plan
+        }
+    };
+    // A plan without actions may still record clusters found unchanged node by node, so the
+    // next plan can skip rendering them.
+    if plan.summary.is_empty() && plan.clusters.is_empty() {
+        return Ok(Outcome::NoChanges);
+    }
+
+    let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
+    let recorder = Arc::new(Recorder::start(backend.clone(), lock.clone(), base).await?);
+    let seeds: BTreeSet<String> =
+        plan.actions.iter().filter(|a| a.object.is_some()).flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).cloned().collect();
+    view.starting(&plan, &settings, &targets.describe());
+    let targets = targets.targets(&seeds).await?;
+
+    let events = view.clone();
+    let report = super::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await;
+    view.finished();
+    let report = report?;
+    let recorder = Arc::try_unwrap(recorder).map_err(|_| Error::RecorderInUse)?;
+    let state = recorder.finish().await?;
+    Ok(Outcome::Applied { report, serial: state.serial, interrupted: cancel.load(Ordering::SeqCst) })
+}

@@ -120,8 +120,8 @@ impl Context {
         if !finished {
             return Ok(());
         }
-        let input_digest = self.plan.clusters.get(cluster).cloned().flatten();
-        self.recorder.record(Change::Cluster { name: cluster.clone(), input_digest }, None).await
+        let record = self.plan.clusters.get(cluster).cloned().flatten();
+        self.recorder.record(Change::Cluster { name: cluster.clone(), record }, None).await
     }
 
     /// Clusters of the plan whose actions did not all land (or that had none).

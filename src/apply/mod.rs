@@ -242,13 +242,13 @@ pub async fn run(
     // were applied. One without actions (all its nodes were already right) gets its digest.
     let unfinished: HashMap<String, usize> = context.unfinished_clusters().into_iter().collect();
     let with_actions: std::collections::HashSet<&str> = plan.actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
-    for (name, digest) in &plan.clusters {
-        let input_digest = match (unfinished.contains_key(name), with_actions.contains(name.as_str())) {
+    for (name, planned) in &plan.clusters {
+        let record = match (unfinished.contains_key(name), with_actions.contains(name.as_str())) {
             (true, _) => None,
-            (false, false) => digest.clone(),
+            (false, false) => planned.clone(),
             (false, true) => continue,
         };
-        recorder.record(Change::Cluster { name: name.clone(), input_digest }, None).await?;
+        recorder.record(Change::Cluster { name: name.clone(), record }, None).await?;
     }
     Ok(report)
 }

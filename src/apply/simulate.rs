@@ -79,8 +79,8 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
         };
         state.apply(change);
     }
-    for (name, digest) in &plan.clusters {
-        state.apply(Change::Cluster { name: name.clone(), input_digest: digest.clone() });
+    for (name, record) in &plan.clusters {
+        state.apply(Change::Cluster { name: name.clone(), record: record.clone() });
     }
     state.serial += 1;
 }

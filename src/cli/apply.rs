@@ -46,9 +46,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backend = super::state::open(&args.state).await?;
     // A saved plan is checked before anything is locked or read.
     let source = match &args.planfile {
-        Some(_) if !(args.flags.targets.is_empty() && args.flags.excludes.is_empty() && args.flags.allow_destroy.is_empty()) => {
+        Some(_) if !args.flags.is_empty() => {
             anyhow::bail!(
-                "--target, --exclude and --allow-destroy shape a new plan; a saved plan is applied as it is\n  fix: pass them to `kkp plan -o PLANFILE` instead"
+                "--target, --exclude, --allow-destroy and --allow-downgrade shape a new plan; a saved plan is applied as it is\n  fix: pass them to `kkp plan -o PLANFILE` instead"
             )
         }
         Some(path) => Source::Saved(read_plan(path, args.expect_digest.as_deref())?),

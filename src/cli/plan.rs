@@ -20,6 +20,16 @@ pub struct PlanFlags {
     /// Allow deleting or replacing this data-bearing node (etcd, a CA, a cluster namespace).
     #[arg(long = "allow-destroy", value_name = "ADDR")]
     pub allow_destroy: Vec<String>,
+    /// Allow this cluster's spec.version to go below the version it was applied at.
+    #[arg(long = "allow-downgrade", value_name = "CLUSTER")]
+    pub allow_downgrade: Vec<String>,
+}
+
+impl PlanFlags {
+    /// True when no flag was given (a saved plan takes none).
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty() && self.excludes.is_empty() && self.allow_destroy.is_empty() && self.allow_downgrade.is_empty()
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +86,7 @@ pub fn plan_options(flags: &PlanFlags) -> anyhow::Result<Options> {
         targets: super::addresses(&flags.targets)?,
         excludes: super::addresses(&flags.excludes)?,
         allow_destroy: super::addresses(&flags.allow_destroy)?,
+        allow_downgrade: flags.allow_downgrade.clone(),
     })
 }
 

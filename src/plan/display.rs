@@ -2,7 +2,7 @@
 //! markdown view for pull-request comments. Reads the [`Plan`] model only.
 
 use super::diff::FieldChange;
-use super::{Action, Plan, PlannedAction, Reason, Summary};
+use super::{Action, Notice, Plan, PlannedAction, Reason, Summary};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -26,6 +26,12 @@ pub fn summary_line(s: &Summary) -> String {
 /// The terminal view.
 pub fn human(plan: &Plan) -> String {
     let mut out = String::new();
+    for notice in &plan.notices {
+        let _ = writeln!(out, "note: {}", notice_text(notice));
+    }
+    if !plan.notices.is_empty() {
+        out.push('\n');
+    }
     if plan.summary.is_empty() {
         let _ = writeln!(out, "No changes. The seeds match the topology ({} nodes up to date).", plan.summary.unchanged);
         return out;
@@ -47,6 +53,9 @@ pub fn markdown(plan: &Plan, digest: Option<&str>) -> String {
     let _ = writeln!(out, "**{}**\n", summary_line(&plan.summary));
     if let Some(d) = digest {
         let _ = writeln!(out, "Plan digest: `{d}` (apply with `kkp apply --expect-digest {d} PLANFILE`)\n");
+    }
+    for notice in &plan.notices {
+        let _ = writeln!(out, "> **Note:** {}\n", notice_text(notice));
     }
     if plan.summary.is_empty() {
         out.push_str("No changes.\n");
@@ -116,6 +125,19 @@ fn write_action(out: &mut String, a: &PlannedAction, indent: &str) {
         for c in &a.changes {
             write_change(out, c, &format!("{indent}      "));
         }
+    }
+}
+
+/// A notice in words.
+pub fn notice_text(notice: &Notice) -> String {
+    match notice {
+        Notice::Paused { cluster, reason: Some(reason) } => {
+            format!("cluster {cluster} is paused (spec.pause: {reason}); kkp leaves it as it is")
+        }
+        Notice::Paused { cluster, reason: None } => format!("cluster {cluster} is paused (spec.pause); kkp leaves it as it is"),
+        Notice::LegacyTunnel { cluster } => format!(
+            "cluster {cluster} uses the legacy OpenVPN tunnel (konnectivityEnabled: false), which KKP deprecated in 2.24 and removed in 2.26; remove the field to move it to Konnectivity"
+        ),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::graph::Dag;
 use crate::object::{ObjectRef, digest};
 use crate::render::{self, Body, DesiredNode};
 use crate::role::Role;
-use crate::state::{NodeState, State};
+use crate::state::{ClusterState, NodeState, State};
 use crate::topology::Topology;
 use diff::FieldChange;
 pub use reason::Reason;
@@ -33,6 +33,20 @@ pub enum Error {
     /// The desired graph is not a DAG.
     #[error(transparent)]
     Graph(#[from] crate::graph::Error),
+    /// A cluster's version would go down.
+    #[error(
+        "{at}: cluster {cluster}: spec.version {to} is older than the {from} its control plane runs; KKP never downgrades a control plane\n  fix: set spec.version back to {from} or newer, or re-run with --allow-downgrade {cluster} if you know the data of {to} is compatible"
+    )]
+    Downgrade {
+        /// Where the cluster is defined.
+        at: crate::topology::Source,
+        /// The cluster.
+        cluster: String,
+        /// The version applied.
+        from: String,
+        /// The version asked for.
+        to: String,
+    },
     /// The plan would destroy data without permission.
     #[error(
         "the plan would destroy data:\n{}\n  fix: if this is intended, re-run with {}",
@@ -92,6 +106,8 @@ pub struct Options {
     pub excludes: Vec<Address>,
     /// Allow destroying these data-bearing nodes (prefix match).
     pub allow_destroy: Vec<Address>,
+    /// Allow these clusters' versions to go down.
+    pub allow_downgrade: Vec<String>,
 }
 
 /// The plan: ordered actions and what they were planned against.
@@ -103,10 +119,33 @@ pub struct Plan {
     pub summary: Summary,
     /// Actions, grouped by seed and cluster, each after its dependencies.
     pub actions: Vec<PlannedAction>,
-    /// Cluster input digests to record once every action of that cluster succeeded
-    /// (None: forget the cluster).
+    /// Cluster records (input digest, version) to write once every action of that cluster
+    /// succeeded (None: forget the cluster).
     #[serde(default)]
-    pub clusters: BTreeMap<String, Option<String>>,
+    pub clusters: BTreeMap<String, Option<ClusterState>>,
+    /// What the reviewer should know beyond the actions (display only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// Something a plan tells its reviewer that is not an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum Notice {
+    /// `spec.pause` is set: kkp plans nothing for the cluster and deletes nothing of it.
+    Paused {
+        /// The cluster.
+        cluster: String,
+        /// `spec.pauseReason`, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The cluster uses the OpenVPN tunnel (`konnectivityEnabled: false`), which KKP
+    /// deprecated in 2.24 and removed in 2.26.
+    LegacyTunnel {
+        /// The cluster.
+        cluster: String,
+    },
 }
 
 /// What a plan relied on.
@@ -220,6 +259,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     let mut desired_deps: HashMap<Address, Vec<Address>> = HashMap::new();
     let mut fast_clusters: HashSet<&str> = HashSet::new();
     let mut cluster_digests = BTreeMap::new();
+    let mut notices = Vec::new();
 
     for seed in topology.seeds.values() {
         let nodes = render::seed(seed);
@@ -230,6 +270,15 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         }
     }
     for cluster in topology.clusters.values() {
+        if cluster.paused {
+            // Like KKP's controllers, kkp leaves a paused cluster as it is: nothing of it is
+            // rendered, changed or deleted, and its record stays as it was.
+            notices.push(Notice::Paused { cluster: cluster.name.clone(), reason: None });
+            fast_clusters.insert(cluster.name.as_str());
+            planner.unchanged += planner.cluster_nodes(&cluster.name).len();
+            continue;
+        }
+        check_downgrade(cluster, state, &options.allow_downgrade)?;
         let input_digest = render::cluster_input_digest(cluster);
         if planner.cluster_unchanged(&cluster.name, &input_digest) {
             fast_clusters.insert(cluster.name.as_str());
@@ -242,7 +291,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             desired.insert(node.address.clone());
             desired_deps.insert(node.address, node.deps);
         }
-        cluster_digests.insert(cluster.name.clone(), Some(input_digest));
+        cluster_digests.insert(cluster.name.clone(), Some(ClusterState { input_digest, version: Some(cluster.version.to_string()) }));
     }
     if let Some(state) = state {
         planner.plan_deletes(state, &desired, &fast_clusters, topology, &mut cluster_digests);
@@ -276,7 +325,15 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         }
     }
     let summary = summarise(&actions, planner.unchanged);
-    Ok(Plan { basis, summary, actions, clusters: cluster_digests })
+    let touched_clusters: BTreeSet<&str> = actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+    notices.extend(
+        topology
+            .clusters
+            .values()
+            .filter(|c| c.tunnel == crate::topology::Tunnel::OpenVpn && touched_clusters.contains(c.name.as_str()))
+            .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
+    );
+    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices })
 }
 
 impl Planner<'_> {
@@ -469,7 +526,7 @@ impl Planner<'_> {
         desired: &HashSet<Address>,
         fast: &HashSet<&str>,
         topology: &Topology,
-        cluster_digests: &mut BTreeMap<String, Option<String>>,
+        cluster_digests: &mut BTreeMap<String, Option<ClusterState>>,
     ) {
         let mut deletes: Vec<PlannedAction> = Vec::new();
         for (address, node) in &state.nodes {
@@ -516,6 +573,22 @@ impl Planner<'_> {
         }
         self.actions.extend(deletes);
     }
+}
+
+/// Refuses a version lower than the one the cluster's control plane was applied at, unless
+/// `allowed` names the cluster.
+fn check_downgrade(cluster: &crate::topology::Cluster, state: Option<&State>, allowed: &[String]) -> Result<()> {
+    let applied = state.and_then(|s| s.clusters.get(&cluster.name)).and_then(|c| c.version.as_deref());
+    let Some(from) = applied.and_then(|v| semver::Version::parse(v).ok()) else { return Ok(()) };
+    if cluster.version < from && !allowed.contains(&cluster.name) {
+        return Err(Error::Downgrade {
+            at: cluster.source.clone(),
+            cluster: cluster.name.clone(),
+            from: from.to_string(),
+            to: cluster.version.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).

@@ -152,3 +152,48 @@ fn relabelling_a_secret_keeps_its_certificate_and_rolls_nothing() {
     assert_eq!(by_address(&p), BTreeMap::from([("cluster/qs4k7x2mzp/secret/apiserver-tls", Action::Update)]));
     assert_eq!(p.actions[0].reasons, vec![Reason::LabelsChangeCertificateKept]);
 }
+
+#[test]
+fn a_paused_cluster_is_left_alone_and_the_plan_says_so() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    // Paused and changed: nothing of it is planned, not even the removal of what it no longer renders.
+    let paused = edited(|t| {
+        t.replace("  humanReadableName: analytics\n", "  humanReadableName: analytics\n  pause: true\n")
+            .replace("version: 1.30.5", "version: 1.31.2")
+    });
+    let p = plan(&paused, Some(&state), NOW);
+    assert!(p.actions.iter().all(|a| a.cluster.as_deref() != Some("qs9d3vh6rt")), "{:?}", by_address(&p));
+    assert_eq!(p.notices, vec![Notice::Paused { cluster: "qs9d3vh6rt".into(), reason: None }]);
+    assert!(display::human(&p).starts_with("note: cluster qs9d3vh6rt is paused (spec.pause); kkp leaves it as it is\n"));
+    // A paused cluster's record is kept, so unpausing it finds it unchanged.
+    assert!(!p.clusters.contains_key("qs9d3vh6rt"));
+}
+
+#[test]
+fn a_downgrade_is_refused_unless_allowed_for_that_cluster() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    let older = edited(|t| t.replace("version: 1.30.5", "version: 1.29.9"));
+    let err = create(&older, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).unwrap_err();
+    let message = err.to_string();
+    assert!(message.starts_with("kkp.yaml:"), "{message}");
+    assert!(message.contains("cluster qs9d3vh6rt: spec.version 1.29.9 is older than the 1.30.5 its control plane runs"), "{message}");
+    assert!(message.contains("--allow-downgrade qs9d3vh6rt"), "{message}");
+    let allowed = Options { now: NOW, allow_downgrade: vec!["qs9d3vh6rt".into()], ..Options::default() };
+    let p = create(&older, Some(&state), &|_| None, &allowed).unwrap();
+    assert!(p.actions.iter().any(|a| a.address.as_str() == "cluster/qs9d3vh6rt/deployment/apiserver"));
+    // An upgrade needs no permission.
+    let newer = edited(|t| t.replace("version: 1.30.5", "version: 1.31.2"));
+    assert!(create(&newer, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).is_ok());
+}
+
+#[test]
+fn clusters_on_the_legacy_tunnel_are_named_in_the_plan() {
+    let legacy = edited(|t| {
+        t.replace("  exposeStrategy: Tunneling\n", "  exposeStrategy: Tunneling\n  clusterNetwork:\n    konnectivityEnabled: false\n")
+    });
+    let p = plan(&legacy, None, NOW);
+    assert_eq!(p.notices, vec![Notice::LegacyTunnel { cluster: "qs9d3vh6rt".into() }]);
+    assert!(display::markdown(&p, None).contains("legacy OpenVPN tunnel"));
+}

@@ -115,6 +115,9 @@ pub struct State {
 pub struct ClusterState {
     /// [`crate::render::cluster_input_digest`] of the inputs all its nodes were applied from.
     pub input_digest: String,
+    /// The Kubernetes version its control plane was applied at (refuses silent downgrades).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What is recorded of one node.
@@ -170,12 +173,13 @@ pub enum Change {
         /// Which node.
         address: Address,
     },
-    /// A cluster's input digest was recorded (Some) or invalidated (None).
+    /// A cluster's record (input digest, version) was written (Some) or invalidated (None).
     Cluster {
         /// Cluster name.
         name: String,
-        /// The digest, or None.
-        input_digest: Option<String>,
+        /// The record, or None.
+        #[serde(default)]
+        record: Option<ClusterState>,
     },
 }
 
@@ -194,10 +198,10 @@ impl State {
             Change::Remove { address } => {
                 self.nodes.remove(&address);
             }
-            Change::Cluster { name, input_digest: Some(digest) } => {
-                self.clusters.insert(name, ClusterState { input_digest: digest });
+            Change::Cluster { name, record: Some(record) } => {
+                self.clusters.insert(name, record);
             }
-            Change::Cluster { name, input_digest: None } => {
+            Change::Cluster { name, record: None } => {
                 self.clusters.remove(&name);
             }
         }

@@ -1,9 +1,10 @@
 //! KKP's documents as they appear in YAML (`kubermatic.k8c.io/v1` `Seed`, `Cluster`,
 //! `KubermaticConfiguration`, and a `v1` `Secret` holding a seed kubeconfig).
 //!
-//! Only the fields kkp uses are modelled. Everything else is tolerated: the loader collects
+//! Only the fields kkp uses are modelled. Other KKP fields are tolerated: the loader collects
 //! the paths serde skipped and reports them as notes, except `status` and server-side
-//! metadata, which are ignored silently.
+//! metadata, which are ignored silently. Keys KKP itself does not have are errors (see
+//! `schema`).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -125,6 +126,7 @@ pub struct ClusterSpec {
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
     pub pause: Option<bool>,
+    pub pause_reason: Option<String>,
     pub kubernetes_dashboard: Option<Enabled>,
     pub cni_plugin: Option<CniPlugin>,
 }
@@ -255,21 +257,4 @@ pub const PROVIDERS: &[&str] = &[
     "openstack",
     "vmwareclouddirector",
     "vsphere",
-];
-
-/// Common datacenter options KKP defines beside the provider block; kkp reads only
-/// `apiServerServiceType` but does not report the others as unknown.
-pub const DATACENTER_OPTIONS: &[&str] = &[
-    "apiServerServiceType",
-    "authenticationConfiguration",
-    "disableCsiDriver",
-    "enforceAuditLogging",
-    "enforcePodSecurityPolicy",
-    "enforcedAuditWebhookSettings",
-    "kubelb",
-    "kyverno",
-    "machineFlavorFilter",
-    "operatingSystemProfiles",
-    "providerReconciliationInterval",
-    "requiredEmails",
 ];

@@ -10,6 +10,7 @@ mod documents;
 pub mod generate;
 mod kkp;
 mod resolve;
+mod schema;
 
 pub use documents::Source;
 
@@ -222,6 +223,10 @@ pub struct Cluster {
     /// ConfigMap `ca-bundle` (`KubermaticConfiguration.spec.caBundle`). Empty when the
     /// topology names none.
     pub ca_bundle: String,
+    /// `spec.pauseReason`: why the cluster is paused, for display (rendering does not read it,
+    /// so it stays out of the input digest).
+    #[serde(skip)]
+    pub pause_reason: Option<String>,
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,

@@ -2,6 +2,7 @@
 
 use super::documents::{Document, Source};
 use super::kkp::{self, ComponentSettings, Header};
+use super::schema;
 use super::*;
 use serde::de::DeserializeOwned;
 
@@ -46,20 +47,23 @@ impl Resolver {
         self.notes.push(Note { source, message: message.into() });
     }
 
-    /// Parses one document as `T`, reporting fields kkp does not model as notes.
-    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, subject: &str) -> Option<T> {
+    /// Parses one document of KKP kind `kind` as `T`. A field KKP does not have is an error
+    /// naming the closest KKP field; a KKP field kkp does not model is a note.
+    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, kind: &'static str) -> Option<T> {
         let mut skipped = Vec::new();
         let result =
             serde_saphyr::with_deserializer_from_str(&doc.text, |de| serde_ignored::deserialize(de, |path| skipped.push(path.to_string())));
         match result {
             Ok(value) => {
+                self.check_fields(doc, kind);
                 for path in skipped {
                     let path = path.replace("?.", "").replace(".?", "");
-                    if is_server_side(&path) {
+                    // Fields KKP does not have were reported as errors by `check_fields`.
+                    if is_server_side(&path) || !schema::is_kkp_field(kind, &path) {
                         continue;
                     }
                     let segments: Vec<&str> = path.split('.').collect();
-                    self.note(doc.locate(&segments), format!("{subject}: field `{path}` is not modelled by kkp; it is ignored"));
+                    self.note(doc.locate(&segments), format!("{kind}: field `{path}` is not modelled by kkp; it is ignored"));
                 }
                 Some(value)
             }
@@ -68,12 +72,50 @@ impl Resolver {
                 let message = yaml_message(&e);
                 self.error(
                     Source { file: doc.file.clone(), line: doc.first_line + line - 1 },
-                    subject,
+                    kind,
                     message,
                     "correct the YAML so it matches KKP's schema for this kind",
                 );
                 None
             }
+        }
+    }
+}
+
+impl Resolver {
+    /// Reports every key of the document that is not a KKP field at its place, with the closest
+    /// KKP field name. Free-form maps (labels, features, datacenter names, ...) are not checked.
+    fn check_fields(&mut self, doc: &Document, kind: &'static str) {
+        let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(&doc.text) else { return };
+        let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or_default();
+        let subject = match kind {
+            "Cluster" => format!("cluster {name:?}"),
+            "Seed" => format!("seed {name:?}"),
+            _ => format!("{kind} {name:?}"),
+        };
+        // In input order (the walk goes in key order).
+        let mut unknown: Vec<_> = schema::unknown_fields(kind, &value)
+            .into_iter()
+            .map(|u| (doc.locate(&u.keys.iter().map(String::as_str).collect::<Vec<_>>()), u))
+            .collect();
+        unknown.sort_by_key(|(source, _)| source.line);
+        for (source, unknown) in unknown {
+            let keys: Vec<&str> = unknown.keys.iter().map(String::as_str).collect();
+            let key = keys.last().copied().unwrap_or_default();
+            let what = match unknown.parent_type {
+                "CloudSpec" => "is not a KKP cloud provider",
+                "DatacenterSpec" => "is neither a KKP provider nor a KKP datacenter option",
+                _ => "is not a KKP field",
+            };
+            let message = format!("`{}` {what}", unknown.path);
+            let fix = match unknown.suggestion {
+                Some(known) => format!("did you mean `{known}`? rename `{key}` to `{known}`"),
+                None if matches!(unknown.parent_type, "CloudSpec" | "DatacenterSpec") => {
+                    format!("use one of KKP's providers: {}", kkp::PROVIDERS.join(", "))
+                }
+                None => format!("remove it; KKP's fields here are: {}", schema::field_names(unknown.parent_type).join(", ")),
+            };
+            self.error(source, &subject, message, fix);
         }
     }
 }
@@ -439,7 +481,8 @@ fn datacenter_provider(r: &mut Resolver, doc: &Document, dc_path: &[&str], subje
             if !value.is_null() {
                 providers.push(key.clone());
             }
-        } else if !kkp::DATACENTER_OPTIONS.contains(&key.as_str()) {
+        } else if key != "apiServerServiceType" && schema::field_names("DatacenterSpec").contains(&key.as_str()) {
+            // Keys KKP does not have were reported as errors when the Seed was read.
             let path = [dc_path, &["spec", key.as_str()]].concat();
             r.note(doc.locate(&path), format!("{subject}: field `spec.{key}` is not modelled by kkp; it is ignored"));
         }
@@ -652,6 +695,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 kubernetes_dashboard: spec.kubernetes_dashboard.as_ref().and_then(|d| d.enabled).unwrap_or(true),
                 seed_proxy: seed.proxy.clone(),
                 ca_bundle: String::new(),
+                pause_reason: spec.pause_reason.clone().filter(|r| !r.is_empty()),
                 source: doc.source(),
             },
         );

@@ -11,8 +11,10 @@ pub mod generate;
 mod kkp;
 mod resolve;
 mod schema;
+pub mod versions;
 
 pub use documents::Source;
+pub use versions::Versions;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -104,10 +106,21 @@ pub struct Topology {
     pub seeds: BTreeMap<String, Seed>,
     /// User clusters by name (cluster names are global in KKP).
     pub clusters: BTreeMap<String, Cluster>,
+    /// The Kubernetes version rules (`KubermaticConfiguration.spec.versions`, KKP's defaults
+    /// where empty): supported versions, default, allowed updates.
+    pub versions: Versions,
     /// Kubeconfig Secrets found among the documents, by (namespace, name).
     pub kubeconfig_secrets: BTreeMap<(String, String), KubeconfigSecret>,
     /// Non-fatal observations, in input order.
     pub notes: Vec<Note>,
+}
+
+impl Topology {
+    /// Whether a cluster's control plane may move from `from` to `to` under the configured
+    /// update rules (see [`Versions::upgrade_allowed`]); a downgrade never may.
+    pub fn upgrade_allowed(&self, from: &semver::Version, to: &semver::Version) -> std::result::Result<(), String> {
+        self.versions.upgrade_allowed(from, to)
+    }
 }
 
 /// A seed: a cluster hosting user-cluster control planes.

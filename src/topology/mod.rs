@@ -7,6 +7,7 @@
 //! touches a cluster.
 
 mod documents;
+mod features;
 pub mod generate;
 mod kkp;
 mod resolve;

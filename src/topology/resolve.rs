@@ -1,6 +1,7 @@
 //! Validation (KKP's webhook rules) and defaulting (KKP's defaulting code) of parsed documents.
 
 use super::documents::{Document, Source};
+use super::features;
 use super::kkp::{self, ComponentSettings, Header};
 use super::schema;
 use super::versions;
@@ -358,6 +359,9 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
     let etcd_disk_size = user_cluster.and_then(|u| u.etcd_volume_size.clone()).unwrap_or_else(|| DEFAULT_ETCD_DISK_SIZE.into());
     let node_port_range = user_cluster.and_then(|u| u.node_port_range.clone()).unwrap_or_else(|| DEFAULT_NODE_PORT_RANGE.into());
     let etcd_launcher = spec.feature_gates.get("EtcdLauncher").copied().unwrap_or(true);
+    for (gate, message) in features::feature_gate_notes(&spec.feature_gates) {
+        r.note(config.doc.locate(&["spec", "featureGates", &gate]), format!("{subject}: {message}"));
+    }
     let key_algorithm = match config.value.metadata.annotations.get(KEY_ALGORITHM_ANNOTATION).map(String::as_str) {
         None | Some("RSA-2048") => crate::pki::KeyAlgorithm::Rsa2048,
         Some("ECDSA-P256") => crate::pki::KeyAlgorithm::EcdsaP256,
@@ -698,6 +702,9 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
             continue;
         }
         let spec = &parsed.value.spec;
+        for (feature, message) in features::cluster_feature_notes(&spec.features) {
+            r.note(doc.locate(&["spec", "features", &feature]), format!("{subject}: {message}"));
+        }
 
         let version = match spec.version.as_deref() {
             None | Some("") => {

@@ -54,11 +54,26 @@ impl Resolver {
     /// naming the closest KKP field; a KKP field kkp does not model is a note.
     fn parse<T: DeserializeOwned>(&mut self, doc: &Document, kind: &'static str) -> Option<T> {
         let mut skipped = Vec::new();
-        let result =
-            serde_saphyr::with_deserializer_from_str(&doc.text, |de| serde_ignored::deserialize(de, |path| skipped.push(path.to_string())));
+        // The YAML is read once into a tree, which the field check walks and the typed parse
+        // reads. Only when that fails (a YAML scalar serde_json reads differently, or a real
+        // error) is the text parsed straight into the type, which also gives the error's line.
+        let tree = serde_saphyr::from_str::<serde_json::Value>(&doc.text).ok();
+        let from_tree = tree.as_ref().and_then(|tree| serde_ignored::deserialize(tree, |path| skipped.push(path.to_string())).ok());
+        let result = match from_tree {
+            Some(value) => Ok(value),
+            None => {
+                skipped.clear();
+                serde_saphyr::with_deserializer_from_str(&doc.text, |de| {
+                    serde_ignored::deserialize(de, |path| skipped.push(path.to_string()))
+                })
+            }
+        };
         match result {
             Ok(value) => {
-                self.check_fields(doc, kind);
+                if let Some(tree) = &tree {
+                    self.check_fields(doc, kind, tree);
+                }
+                let mut unmodelled = Vec::new();
                 for path in skipped {
                     let path = path.replace("?.", "").replace(".?", "");
                     // Fields KKP does not have were reported as errors by `check_fields`.
@@ -66,7 +81,12 @@ impl Resolver {
                         continue;
                     }
                     let segments: Vec<&str> = path.split('.').collect();
-                    self.note(doc.locate(&segments), format!("{kind}: field `{path}` is not modelled by kkp; it is ignored"));
+                    unmodelled.push((doc.locate(&segments), path));
+                }
+                // In input order (the tree is read in key order).
+                unmodelled.sort_by_key(|(source, _)| source.line);
+                for (source, path) in unmodelled {
+                    self.note(source, format!("{kind}: field `{path}` is not modelled by kkp; it is ignored"));
                 }
                 Some(value)
             }
@@ -88,8 +108,7 @@ impl Resolver {
 impl Resolver {
     /// Reports every key of the document that is not a KKP field at its place, with the closest
     /// KKP field name. Free-form maps (labels, features, datacenter names, ...) are not checked.
-    fn check_fields(&mut self, doc: &Document, kind: &'static str) {
-        let Ok(value) = serde_saphyr::from_str::<serde_json::Value>(&doc.text) else { return };
+    fn check_fields(&mut self, doc: &Document, kind: &'static str, value: &serde_json::Value) {
         let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or_default();
         let subject = match kind {
             "Cluster" => format!("cluster {name:?}"),
@@ -97,7 +116,7 @@ impl Resolver {
             _ => format!("{kind} {name:?}"),
         };
         // In input order (the walk goes in key order).
-        let mut unknown: Vec<_> = schema::unknown_fields(kind, &value)
+        let mut unknown: Vec<_> = schema::unknown_fields(kind, value)
             .into_iter()
             .map(|u| (doc.locate(&u.keys.iter().map(String::as_str).collect::<Vec<_>>()), u))
             .collect();

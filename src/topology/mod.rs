@@ -198,7 +198,8 @@ pub struct Cluster {
     pub datacenter: String,
     /// The datacenter's provider.
     pub provider: String,
-    /// `spec.version`.
+    /// `spec.version`, a supported version (`Topology::versions`); the configured default when
+    /// the cluster names none.
     pub version: semver::Version,
     /// `spec.exposeStrategy` (defaulted from the seed).
     pub expose_strategy: ExposeStrategy,

@@ -416,10 +416,21 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
 /// or empty, with a note when clusters exist, if the documents hold no such ConfigMap.
 fn resolve_ca_bundle(r: &mut Resolver, c: &Collected, config: &Configuration, any_cluster: bool, docs: &[Document]) -> String {
     let (namespace, name) = &config.ca_bundle;
-    let found = c
-        .config_maps
-        .iter()
-        .find(|m| m.value.metadata.name == *name && m.value.metadata.namespace.as_deref().unwrap_or(KKP_NAMESPACE) == namespace.as_str());
+    let is_bundle = |m: &Parsed<kkp::ConfigMapDoc>| {
+        m.value.metadata.name == *name && m.value.metadata.namespace.as_deref().unwrap_or(KKP_NAMESPACE) == namespace.as_str()
+    };
+    for other in c.config_maps.iter().filter(|m| !is_bundle(m)) {
+        let m = &other.value.metadata;
+        r.note(
+            other.doc.source(),
+            format!(
+                "ConfigMap {}/{} is not the CA bundle (KubermaticConfiguration spec.caBundle names {namespace}/{name}); it is ignored",
+                m.namespace.as_deref().unwrap_or(KKP_NAMESPACE),
+                m.name
+            ),
+        );
+    }
+    let found = c.config_maps.iter().find(|m| is_bundle(m));
     let Some(map) = found else {
         if any_cluster {
             let at = c.configurations.first().map(|p| p.doc.locate(&["spec", "caBundle"])).or_else(|| docs.first().map(Document::source));
@@ -1212,6 +1223,9 @@ mod tests {
             load(&(named.clone() + &config_map("kubermatic", "ca-bundle", &format!("  ca-bundle.pem: |\n{}", indented(&pem))))).unwrap();
         assert_eq!(topology.clusters["abc"].ca_bundle, "");
         assert!(topology.notes.iter().any(|n| n.message.contains("no ConfigMap kubermatic/corporate-roots")), "{:?}", topology.notes);
+        let ignored =
+            "ConfigMap kubermatic/ca-bundle is not the CA bundle (KubermaticConfiguration spec.caBundle names kubermatic/corporate-roots)";
+        assert!(topology.notes.iter().any(|n| n.message.starts_with(ignored)), "{:?}", topology.notes);
         let topology =
             load(&(named + &config_map("kubermatic", "corporate-roots", &format!("  ca-bundle.pem: |\n{}", indented(&pem))))).unwrap();
         assert_eq!(topology.clusters["abc"].ca_bundle, pem);

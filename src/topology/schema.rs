@@ -246,6 +246,31 @@ mod tests {
     }
 
     #[test]
+    fn every_field_kkp_reads_is_a_kkp_field() {
+        let seed = "spec.country spec.location spec.kubeconfig.name spec.kubeconfig.namespace spec.kubeconfig.fieldPath \
+            spec.seedDNSOverwrite spec.exposeStrategy spec.defaultComponentSettings.apiserver.replicas \
+            spec.proxySettings.httpProxy spec.proxySettings.noProxy spec.datacenters.dc.country spec.datacenters.dc.location \
+            spec.datacenters.dc.spec.apiServerServiceType spec.datacenters.dc.spec.hetzner.datacenter metadata.name metadata.namespace";
+        let cluster = "spec.humanReadableName spec.version spec.cloud.dc spec.cloud.providerName spec.cloud.aws.credentialsReference.name \
+            spec.exposeStrategy spec.clusterNetwork.pods.cidrBlocks spec.clusterNetwork.services.cidrBlocks \
+            spec.clusterNetwork.nodeCidrMaskSizeIPv4 spec.clusterNetwork.dnsDomain spec.clusterNetwork.proxyMode \
+            spec.clusterNetwork.tunnelingAgentIP spec.clusterNetwork.konnectivityEnabled spec.clusterNetwork.nodeLocalDNSCacheEnabled \
+            spec.componentsOverride.apiserver.replicas spec.componentsOverride.etcd.clusterSize spec.componentsOverride.etcd.storageClass \
+            spec.componentsOverride.etcd.diskSize spec.componentsOverride.prometheus.replicas spec.features spec.pause spec.pauseReason \
+            spec.kubernetesDashboard.enabled spec.cniPlugin.type spec.cniPlugin.version";
+        let configuration = "spec.ingress.domain spec.exposeStrategy spec.userCluster.apiserverReplicas spec.userCluster.etcdVolumeSize \
+            spec.userCluster.nodePortRange spec.featureGates spec.versions.versions spec.versions.default spec.versions.updates.0.from \
+            spec.versions.updates.0.to spec.versions.updates.0.automatic spec.versions.updates.0.automaticNodeUpdate \
+            spec.versions.providerIncompatibilities.0.provider spec.versions.providerIncompatibilities.0.version \
+            spec.versions.providerIncompatibilities.0.condition spec.versions.providerIncompatibilities.0.operation spec.caBundle.name";
+        for (root, paths) in [("Seed", seed), ("Cluster", cluster), ("KubermaticConfiguration", configuration)] {
+            for path in paths.split_whitespace() {
+                assert!(is_kkp_field(root, path), "{root} {path}");
+            }
+        }
+    }
+
+    #[test]
     fn edit_distances() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);

@@ -39,14 +39,14 @@ fn apply_then_plan_is_empty_and_a_version_bump_changes_only_that_cluster() {
     assert!(text(&again).contains("No changes"));
 
     let file = ws.path().join("quickstart/kkp.yaml");
-    let yaml = std::fs::read_to_string(&file).unwrap().replace("version: 1.30.5", "version: 1.31.2");
+    let yaml = std::fs::read_to_string(&file).unwrap().replace("version: 1.33.5", "version: 1.34.2");
     std::fs::write(&file, yaml).unwrap();
     let bumped = ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]);
     assert_eq!(bumped.status.code(), Some(2), "{}", text(&bumped));
     let plan = plan_json(&ws, topology);
     assert_eq!(actions(&plan), vec![("update".to_string(), "cluster/qs9d3vh6rt/deployment/apiserver".to_string())]);
     assert!(
-        text(&bumped).contains("\"registry.k8s.io/kube-apiserver:v1.30.5\" -> \"registry.k8s.io/kube-apiserver:v1.31.2\""),
+        text(&bumped).contains("\"registry.k8s.io/kube-apiserver:v1.33.5\" -> \"registry.k8s.io/kube-apiserver:v1.34.2\""),
         "{}",
         text(&bumped)
     );
@@ -54,7 +54,7 @@ fn apply_then_plan_is_empty_and_a_version_bump_changes_only_that_cluster() {
     let applied = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
     assert!(applied.status.success(), "{}", text(&applied));
     let deployment = std::fs::read_to_string(ws.path().join("out/europe/cluster-qs9d3vh6rt/deployment-apiserver.yaml")).unwrap();
-    assert!(deployment.contains("kube-apiserver:v1.31.2"));
+    assert!(deployment.contains("kube-apiserver:v1.34.2"));
     assert_eq!(ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"]).status.code(), Some(0));
 }
 

@@ -28,7 +28,7 @@ pub struct Spec {
 
 impl Default for Spec {
     fn default() -> Self {
-        Spec { seeds: 1, clusters: 1, version: "1.31.2".into(), changed_every: None, changed_version: "1.32.1".into() }
+        Spec { seeds: 1, clusters: 1, version: "1.34.2".into(), changed_every: None, changed_version: "1.35.0".into() }
     }
 }
 
@@ -71,7 +71,7 @@ mod tests {
         let topology = super::super::load_str(std::path::Path::new("generated.yaml"), &text).unwrap();
         assert_eq!(topology.seeds.len(), 3);
         assert_eq!(topology.clusters.len(), 40);
-        assert_eq!(topology.clusters.values().filter(|c| c.version.to_string() == "1.32.1").count(), 4);
+        assert_eq!(topology.clusters.values().filter(|c| c.version.to_string() == "1.35.0").count(), 4);
         assert_eq!(topology.seeds["seed-002"].datacenters.len(), 4);
     }
 }

@@ -1,9 +1,10 @@
 //! KKP's documents as they appear in YAML (`kubermatic.k8c.io/v1` `Seed`, `Cluster`,
 //! `KubermaticConfiguration`, and a `v1` `Secret` holding a seed kubeconfig).
 //!
-//! Only the fields kkp uses are modelled. Everything else is tolerated: the loader collects
+//! Only the fields kkp uses are modelled. Other KKP fields are tolerated: the loader collects
 //! the paths serde skipped and reports them as notes, except `status` and server-side
-//! metadata, which are ignored silently.
+//! metadata, which are ignored silently. Keys KKP itself does not have are errors (see
+//! `schema`).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -125,6 +126,7 @@ pub struct ClusterSpec {
     #[serde(default)]
     pub features: BTreeMap<String, bool>,
     pub pause: Option<bool>,
+    pub pause_reason: Option<String>,
     pub kubernetes_dashboard: Option<Enabled>,
     pub cni_plugin: Option<CniPlugin>,
 }
@@ -208,6 +210,59 @@ pub struct ConfigurationSpec {
     pub user_cluster: Option<UserClusterDefaults>,
     #[serde(default)]
     pub feature_gates: BTreeMap<String, bool>,
+    pub versions: Option<Versioning>,
+    pub ca_bundle: Option<TypedLocalObjectReference>,
+}
+
+/// `KubermaticConfiguration.spec.versions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Versioning {
+    #[serde(default)]
+    pub versions: Vec<String>,
+    pub default: Option<String>,
+    #[serde(default)]
+    pub updates: Vec<UpdateRule>,
+    #[serde(default)]
+    pub provider_incompatibilities: Vec<Incompatibility>,
+}
+
+/// `spec.versions.updates[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateRule {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    pub automatic: Option<bool>,
+    pub automatic_node_update: Option<bool>,
+}
+
+/// `spec.versions.providerIncompatibilities[]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Incompatibility {
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub condition: String,
+    #[serde(default)]
+    pub operation: String,
+}
+
+/// `spec.caBundle`: a ConfigMap in the configuration's namespace (KKP ignores `apiGroup` and `kind`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypedLocalObjectReference {
+    #[serde(default)]
+    pub name: String,
+    /// Read so that it is not reported as unmodelled: KKP ignores it too.
+    #[serde(rename = "apiGroup")]
+    _api_group: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "kind")]
+    _kind: Option<serde::de::IgnoredAny>,
 }
 
 /// `KubermaticConfiguration.spec.ingress`.
@@ -237,6 +292,15 @@ pub struct SecretDoc {
     pub string_data: BTreeMap<String, String>,
 }
 
+/// A `v1` `ConfigMap`: the CA bundle (`KubermaticConfiguration.spec.caBundle`) ships as one.
+#[derive(Debug, Deserialize)]
+pub struct ConfigMapDoc {
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+}
+
 /// Provider block names a datacenter (and a cluster's `spec.cloud`) may carry; exactly one is set.
 pub const PROVIDERS: &[&str] = &[
     "alibaba",
@@ -255,21 +319,4 @@ pub const PROVIDERS: &[&str] = &[
     "openstack",
     "vmwareclouddirector",
     "vsphere",
-];
-
-/// Common datacenter options KKP defines beside the provider block; kkp reads only
-/// `apiServerServiceType` but does not report the others as unknown.
-pub const DATACENTER_OPTIONS: &[&str] = &[
-    "apiServerServiceType",
-    "authenticationConfiguration",
-    "disableCsiDriver",
-    "enforceAuditLogging",
-    "enforcePodSecurityPolicy",
-    "enforcedAuditWebhookSettings",
-    "kubelb",
-    "kyverno",
-    "machineFlavorFilter",
-    "operatingSystemProfiles",
-    "providerReconciliationInterval",
-    "requiredEmails",
 ];

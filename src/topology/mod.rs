@@ -7,11 +7,15 @@
 //! touches a cluster.
 
 mod documents;
+mod features;
 pub mod generate;
 mod kkp;
 mod resolve;
+mod schema;
+pub mod versions;
 
 pub use documents::Source;
+pub use versions::Versions;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -103,10 +107,21 @@ pub struct Topology {
     pub seeds: BTreeMap<String, Seed>,
     /// User clusters by name (cluster names are global in KKP).
     pub clusters: BTreeMap<String, Cluster>,
+    /// The Kubernetes version rules (`KubermaticConfiguration.spec.versions`, KKP's defaults
+    /// where empty): supported versions, default, allowed updates.
+    pub versions: Versions,
     /// Kubeconfig Secrets found among the documents, by (namespace, name).
     pub kubeconfig_secrets: BTreeMap<(String, String), KubeconfigSecret>,
     /// Non-fatal observations, in input order.
     pub notes: Vec<Note>,
+}
+
+impl Topology {
+    /// Whether a cluster's control plane may move from `from` to `to` under the configured
+    /// update rules (see [`Versions::upgrade_allowed`]); a downgrade never may.
+    pub fn upgrade_allowed(&self, from: &semver::Version, to: &semver::Version) -> std::result::Result<(), String> {
+        self.versions.upgrade_allowed(from, to)
+    }
 }
 
 /// A seed: a cluster hosting user-cluster control planes.
@@ -183,7 +198,8 @@ pub struct Cluster {
     pub datacenter: String,
     /// The datacenter's provider.
     pub provider: String,
-    /// `spec.version`.
+    /// `spec.version`, a supported version (`Topology::versions`); the configured default when
+    /// the cluster names none.
     pub version: semver::Version,
     /// `spec.exposeStrategy` (defaulted from the seed).
     pub expose_strategy: ExposeStrategy,
@@ -222,6 +238,10 @@ pub struct Cluster {
     /// ConfigMap `ca-bundle` (`KubermaticConfiguration.spec.caBundle`). Empty when the
     /// topology names none.
     pub ca_bundle: String,
+    /// `spec.pauseReason`: why the cluster is paused, for display (rendering does not read it,
+    /// so it stays out of the input digest).
+    #[serde(skip)]
+    pub pause_reason: Option<String>,
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,

@@ -1,7 +1,10 @@
 //! Validation (KKP's webhook rules) and defaulting (KKP's defaulting code) of parsed documents.
 
 use super::documents::{Document, Source};
+use super::features;
 use super::kkp::{self, ComponentSettings, Header};
+use super::schema;
+use super::versions;
 use super::*;
 use serde::de::DeserializeOwned;
 
@@ -30,6 +33,7 @@ struct Collected<'a> {
     clusters: Vec<Parsed<'a, kkp::ClusterDoc>>,
     configurations: Vec<Parsed<'a, kkp::ConfigurationDoc>>,
     secrets: Vec<Parsed<'a, kkp::SecretDoc>>,
+    config_maps: Vec<Parsed<'a, kkp::ConfigMapDoc>>,
 }
 
 struct Resolver {
@@ -46,20 +50,43 @@ impl Resolver {
         self.notes.push(Note { source, message: message.into() });
     }
 
-    /// Parses one document as `T`, reporting fields kkp does not model as notes.
-    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, subject: &str) -> Option<T> {
+    /// Parses one document of KKP kind `kind` as `T`. A field KKP does not have is an error
+    /// naming the closest KKP field; a KKP field kkp does not model is a note.
+    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, kind: &'static str) -> Option<T> {
         let mut skipped = Vec::new();
-        let result =
-            serde_saphyr::with_deserializer_from_str(&doc.text, |de| serde_ignored::deserialize(de, |path| skipped.push(path.to_string())));
+        // The YAML is read once into a tree, which the field check walks and the typed parse
+        // reads. Only when that fails (a YAML scalar serde_json reads differently, or a real
+        // error) is the text parsed straight into the type, which also gives the error's line.
+        let tree = serde_saphyr::from_str::<serde_json::Value>(&doc.text).ok();
+        let from_tree = tree.as_ref().and_then(|tree| serde_ignored::deserialize(tree, |path| skipped.push(path.to_string())).ok());
+        let result = match from_tree {
+            Some(value) => Ok(value),
+            None => {
+                skipped.clear();
+                serde_saphyr::with_deserializer_from_str(&doc.text, |de| {
+                    serde_ignored::deserialize(de, |path| skipped.push(path.to_string()))
+                })
+            }
+        };
         match result {
             Ok(value) => {
+                if let Some(tree) = &tree {
+                    self.check_fields(doc, kind, tree);
+                }
+                let mut unmodelled = Vec::new();
                 for path in skipped {
                     let path = path.replace("?.", "").replace(".?", "");
-                    if is_server_side(&path) {
+                    // Fields KKP does not have were reported as errors by `check_fields`.
+                    if is_server_side(&path) || !schema::is_kkp_field(kind, &path) {
                         continue;
                     }
                     let segments: Vec<&str> = path.split('.').collect();
-                    self.note(doc.locate(&segments), format!("{subject}: field `{path}` is not modelled by kkp; it is ignored"));
+                    unmodelled.push((doc.locate(&segments), path));
+                }
+                // In input order (the tree is read in key order).
+                unmodelled.sort_by_key(|(source, _)| source.line);
+                for (source, path) in unmodelled {
+                    self.note(source, format!("{kind}: field `{path}` is not modelled by kkp; it is ignored"));
                 }
                 Some(value)
             }
@@ -68,12 +95,49 @@ impl Resolver {
                 let message = yaml_message(&e);
                 self.error(
                     Source { file: doc.file.clone(), line: doc.first_line + line - 1 },
-                    subject,
+                    kind,
                     message,
                     "correct the YAML so it matches KKP's schema for this kind",
                 );
                 None
             }
+        }
+    }
+}
+
+impl Resolver {
+    /// Reports every key of the document that is not a KKP field at its place, with the closest
+    /// KKP field name. Free-form maps (labels, features, datacenter names, ...) are not checked.
+    fn check_fields(&mut self, doc: &Document, kind: &'static str, value: &serde_json::Value) {
+        let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or_default();
+        let subject = match kind {
+            "Cluster" => format!("cluster {name:?}"),
+            "Seed" => format!("seed {name:?}"),
+            _ => format!("{kind} {name:?}"),
+        };
+        // In input order (the walk goes in key order).
+        let mut unknown: Vec<_> = schema::unknown_fields(kind, value)
+            .into_iter()
+            .map(|u| (doc.locate(&u.keys.iter().map(String::as_str).collect::<Vec<_>>()), u))
+            .collect();
+        unknown.sort_by_key(|(source, _)| source.line);
+        for (source, unknown) in unknown {
+            let keys: Vec<&str> = unknown.keys.iter().map(String::as_str).collect();
+            let key = keys.last().copied().unwrap_or_default();
+            let what = match unknown.parent_type {
+                "CloudSpec" => "is not a KKP cloud provider",
+                "DatacenterSpec" => "is neither a KKP provider nor a KKP datacenter option",
+                _ => "is not a KKP field",
+            };
+            let message = format!("`{}` {what}", unknown.path);
+            let fix = match unknown.suggestion {
+                Some(known) => format!("did you mean `{known}`? rename `{key}` to `{known}`"),
+                None if matches!(unknown.parent_type, "CloudSpec" | "DatacenterSpec") => {
+                    format!("use one of KKP's providers: {}", kkp::PROVIDERS.join(", "))
+                }
+                None => format!("remove it; KKP's fields here are: {}", schema::field_names(unknown.parent_type).join(", ")),
+            };
+            self.error(source, &subject, message, fix);
         }
     }
 }
@@ -107,7 +171,11 @@ pub fn resolve(docs: &[Document]) -> Result<Topology> {
 
     let configuration = resolve_configuration(&mut r, &collected, docs);
     let seeds = resolve_seeds(&mut r, &collected, &configuration);
-    let clusters = resolve_clusters(&mut r, &collected, &configuration, &seeds);
+    let mut clusters = resolve_clusters(&mut r, &collected, &configuration, &seeds);
+    let ca_bundle = resolve_ca_bundle(&mut r, &collected, &configuration, !clusters.is_empty(), docs);
+    for cluster in clusters.values_mut() {
+        cluster.ca_bundle.clone_from(&ca_bundle);
+    }
     let kubeconfig_secrets = collected
         .secrets
         .iter()
@@ -142,7 +210,7 @@ pub fn resolve(docs: &[Document]) -> Result<Topology> {
         return Err(Error::Invalid(r.diagnostics));
     }
     let domain = configuration.domain;
-    Ok(Topology { domain, seeds: seeds.seeds, clusters, kubeconfig_secrets, notes: r.notes })
+    Ok(Topology { domain, versions: configuration.versions, seeds: seeds.seeds, clusters, kubeconfig_secrets, notes: r.notes })
 }
 
 fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
@@ -195,6 +263,15 @@ fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
                     Err(_) => r.error(doc.source(), "Secret", "not a valid v1 Secret", "check the Secret's metadata, data and stringData"),
                 }
             }
+            ("v1", "ConfigMap") => match serde_saphyr::from_str::<kkp::ConfigMapDoc>(&doc.text) {
+                Ok(value) => out.config_maps.push(Parsed { doc, value }),
+                Err(e) => r.error(
+                    doc.source(),
+                    "ConfigMap",
+                    format!("not a valid v1 ConfigMap: {}", yaml_message(&e)),
+                    "check the ConfigMap's metadata and data",
+                ),
+            },
             ("", "") => r.error(
                 doc.source(),
                 "document",
@@ -216,7 +293,16 @@ struct Configuration {
     node_port_range: String,
     etcd_launcher: bool,
     key_algorithm: crate::pki::KeyAlgorithm,
+    versions: Versions,
+    /// `spec.caBundle`: the ConfigMap (namespace, name) holding `ca-bundle.pem`.
+    ca_bundle: (String, String),
 }
+
+/// KKP's namespace, where the KubermaticConfiguration and the ConfigMaps it names live.
+const KKP_NAMESPACE: &str = "kubermatic";
+/// KKP's default `spec.caBundle.name`; the PEM bundle is its key `ca-bundle.pem`.
+const DEFAULT_CA_BUNDLE: &str = "ca-bundle";
+const CA_BUNDLE_KEY: &str = "ca-bundle.pem";
 
 /// The base domain when no KubermaticConfiguration is given.
 const DEFAULT_DOMAIN: &str = "kkp.local";
@@ -231,6 +317,8 @@ impl Default for Configuration {
             node_port_range: DEFAULT_NODE_PORT_RANGE.into(),
             etcd_launcher: true,
             key_algorithm: crate::pki::KeyAlgorithm::Rsa2048,
+            versions: Versions::default(),
+            ca_bundle: (KKP_NAMESPACE.into(), DEFAULT_CA_BUNDLE.into()),
         }
     }
 }
@@ -290,6 +378,9 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
     let etcd_disk_size = user_cluster.and_then(|u| u.etcd_volume_size.clone()).unwrap_or_else(|| DEFAULT_ETCD_DISK_SIZE.into());
     let node_port_range = user_cluster.and_then(|u| u.node_port_range.clone()).unwrap_or_else(|| DEFAULT_NODE_PORT_RANGE.into());
     let etcd_launcher = spec.feature_gates.get("EtcdLauncher").copied().unwrap_or(true);
+    for (gate, message) in features::feature_gate_notes(&spec.feature_gates) {
+        r.note(config.doc.locate(&["spec", "featureGates", &gate]), format!("{subject}: {message}"));
+    }
     let key_algorithm = match config.value.metadata.annotations.get(KEY_ALGORITHM_ANNOTATION).map(String::as_str) {
         None | Some("RSA-2048") => crate::pki::KeyAlgorithm::Rsa2048,
         Some("ECDSA-P256") => crate::pki::KeyAlgorithm::EcdsaP256,
@@ -303,7 +394,159 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
             crate::pki::KeyAlgorithm::Rsa2048
         }
     };
-    Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher, key_algorithm }
+    let versions = resolve_versions(r, config.doc, &subject, spec.versions.as_ref());
+    let ca_bundle = (
+        config.value.metadata.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| KKP_NAMESPACE.into()),
+        spec.ca_bundle.as_ref().map(|b| b.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_CA_BUNDLE.into()),
+    );
+    Configuration {
+        domain,
+        expose_strategy,
+        apiserver_replicas,
+        etcd_disk_size,
+        node_port_range,
+        etcd_launcher,
+        key_algorithm,
+        versions,
+        ca_bundle,
+    }
+}
+
+/// The PEM bundle of the ConfigMap `spec.caBundle` names (KKP's default `kubermatic/ca-bundle`),
+/// or empty, with a note when clusters exist, if the documents hold no such ConfigMap.
+fn resolve_ca_bundle(r: &mut Resolver, c: &Collected, config: &Configuration, any_cluster: bool, docs: &[Document]) -> String {
+    let (namespace, name) = &config.ca_bundle;
+    let is_bundle = |m: &Parsed<kkp::ConfigMapDoc>| {
+        m.value.metadata.name == *name && m.value.metadata.namespace.as_deref().unwrap_or(KKP_NAMESPACE) == namespace.as_str()
+    };
+    for other in c.config_maps.iter().filter(|m| !is_bundle(m)) {
+        let m = &other.value.metadata;
+        r.note(
+            other.doc.source(),
+            format!(
+                "ConfigMap {}/{} is not the CA bundle (KubermaticConfiguration spec.caBundle names {namespace}/{name}); it is ignored",
+                m.namespace.as_deref().unwrap_or(KKP_NAMESPACE),
+                m.name
+            ),
+        );
+    }
+    let found = c.config_maps.iter().find(|m| is_bundle(m));
+    let Some(map) = found else {
+        if any_cluster {
+            let at = c.configurations.first().map(|p| p.doc.locate(&["spec", "caBundle"])).or_else(|| docs.first().map(Document::source));
+            r.note(
+                at.unwrap_or(Source { file: PathBuf::from("<input>"), line: 1 }),
+                format!(
+                    "no ConfigMap {namespace}/{name} (KubermaticConfiguration spec.caBundle) among the documents: control-plane components will trust no extra CA roots"
+                ),
+            );
+        }
+        return String::new();
+    };
+    let subject = format!("ConfigMap {namespace}/{name}");
+    match map.value.data.get(CA_BUNDLE_KEY) {
+        None => {
+            r.error(
+                map.doc.locate(&["data"]),
+                subject,
+                format!("has no key {CA_BUNDLE_KEY}, which KKP's CA bundle must hold"),
+                format!("add data.{CA_BUNDLE_KEY} with the PEM-encoded CA certificates to trust"),
+            );
+            String::new()
+        }
+        Some(pem) if !is_pem_certificates(pem) => {
+            r.error(
+                map.doc.locate(&["data", CA_BUNDLE_KEY]),
+                subject,
+                format!("data.{CA_BUNDLE_KEY} holds no PEM certificate that parses"),
+                "put one or more -----BEGIN CERTIFICATE----- blocks there",
+            );
+            String::new()
+        }
+        Some(pem) => pem.clone(),
+    }
+}
+
+/// Whether `text` holds at least one PEM certificate and every PEM block in it is a certificate
+/// that parses.
+fn is_pem_certificates(text: &str) -> bool {
+    let mut count = 0;
+    for pem in x509_parser::pem::Pem::iter_from_buffer(text.as_bytes()) {
+        match pem {
+            Ok(pem) if pem.label == "CERTIFICATE" && pem.parse_x509().is_ok() => count += 1,
+            _ => return false,
+        }
+    }
+    count > 0
+}
+
+/// `spec.versions`, each part defaulted to KKP's when empty (KKP's `defaultVersioning`), then
+/// checked as KKP's configuration webhook does.
+fn resolve_versions(r: &mut Resolver, doc: &Document, subject: &str, given: Option<&kkp::Versioning>) -> Versions {
+    let kkp_defaults = Versions::default();
+    let Some(given) = given else { return kkp_defaults };
+    let mut ok = true;
+    let mut parse = |r: &mut Resolver, field: &str, text: &str| match versions::parse_version(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            ok = false;
+            r.error(
+                doc.locate(&["spec", "versions", field]),
+                subject,
+                format!("spec.versions.{field}: {text:?} is not a version ({e})"),
+                "write versions as MAJOR.MINOR.PATCH, e.g. 1.34.2",
+            );
+            None
+        }
+    };
+    let listed: Vec<_> = given.versions.iter().filter_map(|text| parse(r, "versions", text)).collect();
+    let default = given.default.as_deref().filter(|d| !d.is_empty()).and_then(|text| parse(r, "default", text));
+    let versions = Versions {
+        versions: if given.versions.is_empty() { kkp_defaults.versions } else { listed },
+        default: default.unwrap_or(kkp_defaults.default),
+        updates: if given.updates.is_empty() {
+            kkp_defaults.updates
+        } else {
+            given
+                .updates
+                .iter()
+                .map(|u| versions::Update {
+                    from: u.from.clone(),
+                    to: u.to.clone(),
+                    automatic: u.automatic.unwrap_or(false),
+                    automatic_node_update: u.automatic_node_update.unwrap_or(false),
+                })
+                .collect()
+        },
+        provider_incompatibilities: if given.provider_incompatibilities.is_empty() {
+            kkp_defaults.provider_incompatibilities
+        } else {
+            given
+                .provider_incompatibilities
+                .iter()
+                .map(|i| versions::Incompatibility {
+                    provider: i.provider.clone(),
+                    version: i.version.clone(),
+                    condition: i.condition.clone(),
+                    operation: i.operation.clone(),
+                })
+                .collect()
+        },
+    };
+    if ok {
+        for (field, problem) in versions.problems() {
+            let fix = match field {
+                "default" if given.versions.is_empty() => {
+                    "pick a default among KKP's supported versions, or list your versions in spec.versions.versions".to_string()
+                }
+                "default" => "list the default version in spec.versions.versions, or pick a listed one".to_string(),
+                "updates" => "make every automatic rule's `to` a listed version that no other automatic rule moves on from".to_string(),
+                _ => "correct spec.versions as KKP's configuration webhook requires".to_string(),
+            };
+            r.error(doc.locate(&["spec", "versions", field]), subject, format!("spec.versions: {problem}"), fix);
+        }
+    }
+    versions
 }
 
 fn expose_strategy(r: &mut Resolver, doc: &Document, path: &[&str], subject: &str, value: &str) -> ExposeStrategy {
@@ -439,7 +682,8 @@ fn datacenter_provider(r: &mut Resolver, doc: &Document, dc_path: &[&str], subje
             if !value.is_null() {
                 providers.push(key.clone());
             }
-        } else if !kkp::DATACENTER_OPTIONS.contains(&key.as_str()) {
+        } else if key != "apiServerServiceType" && schema::field_names("DatacenterSpec").contains(&key.as_str()) {
+            // Keys KKP does not have were reported as errors when the Seed was read.
             let path = [dc_path, &["spec", key.as_str()]].concat();
             r.note(doc.locate(&path), format!("{subject}: field `spec.{key}` is not modelled by kkp; it is ignored"));
         }
@@ -488,25 +732,30 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
             continue;
         }
         let spec = &parsed.value.spec;
+        for (feature, message) in features::cluster_feature_notes(&spec.features) {
+            r.note(doc.locate(&["spec", "features", &feature]), format!("{subject}: {message}"));
+        }
 
         let version = match spec.version.as_deref() {
             None | Some("") => {
-                r.error(
+                // KKP's API and dashboard fill in the configured default for a new cluster.
+                r.note(
                     doc.locate(&["spec"]),
-                    &subject,
-                    "spec.version is not set",
-                    "set spec.version to a Kubernetes version, e.g. 1.31.2",
+                    format!(
+                        "{subject}: spec.version is not set; the default version {} (KubermaticConfiguration spec.versions.default) is used, and changes with it",
+                        config.versions.default
+                    ),
                 );
-                None
+                Some(config.versions.default.clone())
             }
-            Some(text) => match semver::Version::parse(text.trim_start_matches('v')) {
+            Some(text) => match versions::parse_version(text) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     r.error(
                         doc.locate(&["spec", "version"]),
                         &subject,
                         format!("spec.version {text:?} is not a semantic version ({e})"),
-                        "use MAJOR.MINOR.PATCH, e.g. 1.31.2",
+                        format!("use MAJOR.MINOR.PATCH, e.g. {}", config.versions.default),
                     );
                     None
                 }
@@ -536,6 +785,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
         if let Some(dc) = datacenter {
             check_cloud_provider(r, doc, &subject, spec, dc);
         }
+        let version = version.filter(|v| check_version(r, doc, &subject, spec, v, datacenter, &config.versions));
 
         let seed_defaults = datacenter.and_then(|dc| seeds.defaults.get(&dc.seed)).cloned().unwrap_or_default();
         let overrides = spec.components_override.clone().unwrap_or_default();
@@ -652,11 +902,76 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 kubernetes_dashboard: spec.kubernetes_dashboard.as_ref().and_then(|d| d.enabled).unwrap_or(true),
                 seed_proxy: seed.proxy.clone(),
                 ca_bundle: String::new(),
+                pause_reason: spec.pause_reason.clone().filter(|r| !r.is_empty()),
                 source: doc.source(),
             },
         );
     }
     clusters
+}
+
+/// KKP's rule for a cluster's version (`ValidateVersion` for a new cluster): listed, not moved
+/// on by an automatic update rule, and not incompatible with the provider.
+fn check_version(
+    r: &mut Resolver,
+    doc: &Document,
+    subject: &str,
+    spec: &kkp::ClusterSpec,
+    version: &semver::Version,
+    dc: Option<&Datacenter>,
+    versions: &Versions,
+) -> bool {
+    let at = || doc.locate(&["spec", "version"]);
+    if !versions.is_listed(version) {
+        r.error(
+            at(),
+            subject,
+            format!("spec.version {version} is not a supported Kubernetes version (supported: {})", versions.list()),
+            format!(
+                "set spec.version to a supported version (the default is {}), or list {version} in KubermaticConfiguration spec.versions.versions",
+                versions.default
+            ),
+        );
+        return false;
+    }
+    match versions.automatic_update(version) {
+        Ok(None) => {}
+        Ok(Some(to)) => {
+            r.error(
+                at(),
+                subject,
+                format!("spec.version {version} is moved on to {to} by an automatic update rule (spec.versions.updates), so KKP does not accept it"),
+                format!("set spec.version: {to}"),
+            );
+            return false;
+        }
+        Err(e) => {
+            r.error(
+                at(),
+                subject,
+                format!("spec.version {version}: {e}"),
+                "keep one automatic update rule per version in spec.versions.updates",
+            );
+            return false;
+        }
+    }
+    if let Some(dc) = dc {
+        // KKP enables the external cloud-controller-manager on new clusters unless it is turned off.
+        let external_ccm = spec.features.get("externalCloudProvider").copied().unwrap_or(true);
+        if let Some(i) = versions.incompatibility(&dc.provider, external_ccm, version, "CREATE") {
+            r.error(
+                at(),
+                subject,
+                format!(
+                    "spec.version {version} is incompatible with {} (spec.versions.providerIncompatibilities: {} {})",
+                    dc.provider, i.version, i.condition
+                ),
+                "pick a version outside the incompatible range",
+            );
+            return false;
+        }
+    }
+    true
 }
 
 /// `spec.cloud.providerName` and the provider block, when given, must match the datacenter.
@@ -828,6 +1143,109 @@ mod tests {
         assert!(!is_dns1123_label("-a"));
         assert!(is_dns1123_subdomain("kkp.example.com"));
         assert!(!is_dns1123_subdomain("kkp..example.com"));
+    }
+
+    const CONFIGURATION: &str = "apiVersion: kubermatic.k8c.io/v1\nkind: KubermaticConfiguration\nmetadata:\n  name: kubermatic\n  namespace: kubermatic\nspec:\n  ingress:\n    domain: kkp.example.com\n";
+    const SEED: &str = "---\napiVersion: kubermatic.k8c.io/v1\nkind: Seed\nmetadata:\n  name: europe\nspec:\n  datacenters:\n    hetzner-hel1:\n      spec:\n        hetzner:\n          datacenter: hel1-dc2\n";
+
+    fn load(text: &str) -> Result<Topology> {
+        super::super::load_str(Path::new("t.yaml"), text)
+    }
+
+    fn cluster(spec: &str) -> String {
+        format!(
+            "---\napiVersion: kubermatic.k8c.io/v1\nkind: Cluster\nmetadata:\n  name: abc\nspec:\n  cloud:\n    dc: hetzner-hel1\n{spec}"
+        )
+    }
+
+    #[test]
+    fn a_cluster_without_a_version_gets_the_configured_default() {
+        let text = CONFIGURATION.replace("spec:\n", "spec:\n  versions:\n    default: 1.34.2\n") + SEED + &cluster("");
+        let topology = load(&text).unwrap();
+        assert_eq!(topology.clusters["abc"].version.to_string(), "1.34.2");
+        assert!(
+            topology.notes.iter().any(|n| n.message.contains("spec.version is not set; the default version 1.34.2")),
+            "{:?}",
+            topology.notes
+        );
+        // Without spec.versions, KKP's default.
+        let topology = load(&(CONFIGURATION.to_string() + SEED + &cluster(""))).unwrap();
+        assert_eq!(topology.clusters["abc"].version.to_string(), "1.35.8");
+    }
+
+    #[test]
+    fn configured_versions_replace_kkps_part_by_part() {
+        let versions = "spec:\n  versions:\n    versions: [v1.30.1, 1.30.2]\n    default: 1.30.2\n";
+        let text = CONFIGURATION.replace("spec:\n", versions) + SEED + &cluster("  version: 1.30.1\n");
+        let topology = load(&text).unwrap();
+        assert_eq!(topology.versions.versions.len(), 2);
+        // Updates were not given: KKP's, which have no rule for 1.30.
+        assert_eq!(topology.versions.updates, Versions::default_updates());
+        assert!(topology.upgrade_allowed(&"1.30.1".parse().unwrap(), &"1.30.2".parse().unwrap()).is_err());
+        let err = load(&(CONFIGURATION.replace("spec:\n", versions) + SEED + &cluster("  version: 1.34.2\n"))).unwrap_err().to_string();
+        assert!(err.contains("spec.version 1.34.2 is not a supported Kubernetes version (supported: 1.30.{1,2})"), "{err}");
+    }
+
+    #[test]
+    fn paused_clusters_keep_their_reason() {
+        let text = CONFIGURATION.to_string() + SEED + &cluster("  version: 1.34.2\n  pause: true\n  pauseReason: migrating storage\n");
+        let c = &load(&text).unwrap().clusters["abc"];
+        assert!(c.paused);
+        assert_eq!(c.pause_reason.as_deref(), Some("migrating storage"));
+    }
+
+    fn config_map(namespace: &str, name: &str, data: &str) -> String {
+        format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n{data}")
+    }
+
+    fn certificate_pem() -> String {
+        rcgen::generate_simple_self_signed(vec!["ca.example.com".into()]).unwrap().cert.pem()
+    }
+
+    fn indented(pem: &str) -> String {
+        pem.lines().map(|l| format!("    {l}\n")).collect()
+    }
+
+    #[test]
+    fn the_ca_bundle_comes_from_the_config_map_the_configuration_names() {
+        let pem = certificate_pem();
+        let base = CONFIGURATION.to_string() + SEED + &cluster("  version: 1.34.2\n");
+        let text = base.clone() + &config_map("kubermatic", "ca-bundle", &format!("  ca-bundle.pem: |\n{}", indented(&pem)));
+        let topology = load(&text).unwrap();
+        assert_eq!(topology.clusters["abc"].ca_bundle, pem);
+        assert!(!topology.notes.iter().any(|n| n.message.contains("ca-bundle")), "{:?}", topology.notes);
+
+        // spec.caBundle names another ConfigMap; the default one is then not it.
+        let named = CONFIGURATION.replace("spec:\n", "spec:\n  caBundle:\n    name: corporate-roots\n    kind: ConfigMap\n")
+            + SEED
+            + &cluster("  version: 1.34.2\n");
+        let topology =
+            load(&(named.clone() + &config_map("kubermatic", "ca-bundle", &format!("  ca-bundle.pem: |\n{}", indented(&pem))))).unwrap();
+        assert_eq!(topology.clusters["abc"].ca_bundle, "");
+        assert!(topology.notes.iter().any(|n| n.message.contains("no ConfigMap kubermatic/corporate-roots")), "{:?}", topology.notes);
+        let ignored =
+            "ConfigMap kubermatic/ca-bundle is not the CA bundle (KubermaticConfiguration spec.caBundle names kubermatic/corporate-roots)";
+        assert!(topology.notes.iter().any(|n| n.message.starts_with(ignored)), "{:?}", topology.notes);
+        let topology =
+            load(&(named + &config_map("kubermatic", "corporate-roots", &format!("  ca-bundle.pem: |\n{}", indented(&pem))))).unwrap();
+        assert_eq!(topology.clusters["abc"].ca_bundle, pem);
+    }
+
+    #[test]
+    fn without_a_ca_bundle_components_trust_no_extra_roots() {
+        let topology = load(&(CONFIGURATION.to_string() + SEED + &cluster("  version: 1.34.2\n"))).unwrap();
+        assert_eq!(topology.clusters["abc"].ca_bundle, "");
+        let notes: Vec<_> = topology.notes.iter().filter(|n| n.message.contains("trust no extra CA roots")).collect();
+        assert_eq!(notes.len(), 1, "{:?}", topology.notes);
+    }
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_an_error() {
+        let base = CONFIGURATION.to_string() + SEED + &cluster("  version: 1.34.2\n");
+        let err = load(&(base.clone() + &config_map("kubermatic", "ca-bundle", "  bundle.pem: x\n"))).unwrap_err().to_string();
+        assert!(err.contains("ConfigMap kubermatic/ca-bundle: has no key ca-bundle.pem"), "{err}");
+        let err = load(&(base + &config_map("kubermatic", "ca-bundle", "  ca-bundle.pem: not a certificate\n"))).unwrap_err().to_string();
+        assert!(err.contains("holds no PEM certificate that parses"), "{err}");
     }
 
     #[test]

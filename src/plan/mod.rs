@@ -47,6 +47,18 @@ pub enum Error {
         /// The version asked for.
         to: String,
     },
+    /// No update rule of the KubermaticConfiguration allows a cluster's version change.
+    #[error(
+        "{at}: cluster {cluster}: {why}\n  fix: move the cluster one step at a time along spec.versions.updates, or add an update rule to the KubermaticConfiguration"
+    )]
+    UpgradePath {
+        /// Where the cluster is defined.
+        at: crate::topology::Source,
+        /// The cluster.
+        cluster: String,
+        /// What the rules say.
+        why: String,
+    },
     /// The plan would destroy data without permission.
     #[error(
         "the plan would destroy data:\n{}\n  fix: if this is intended, re-run with {}",
@@ -273,12 +285,12 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         if cluster.paused {
             // Like KKP's controllers, kkp leaves a paused cluster as it is: nothing of it is
             // rendered, changed or deleted, and its record stays as it was.
-            notices.push(Notice::Paused { cluster: cluster.name.clone(), reason: None });
+            notices.push(Notice::Paused { cluster: cluster.name.clone(), reason: cluster.pause_reason.clone() });
             fast_clusters.insert(cluster.name.as_str());
             planner.unchanged += planner.cluster_nodes(&cluster.name).len();
             continue;
         }
-        check_downgrade(cluster, state, &options.allow_downgrade)?;
+        check_version_change(topology, cluster, state, &options.allow_downgrade)?;
         let input_digest = render::cluster_input_digest(cluster);
         if planner.cluster_unchanged(&cluster.name, &input_digest) {
             fast_clusters.insert(cluster.name.as_str());
@@ -575,12 +587,16 @@ impl Planner<'_> {
     }
 }
 
-/// Refuses a version lower than the one the cluster's control plane was applied at, unless
-/// `allowed` names the cluster.
-fn check_downgrade(cluster: &crate::topology::Cluster, state: Option<&State>, allowed: &[String]) -> Result<()> {
+/// Checks a version change against the one the cluster's control plane was applied at: a
+/// lower version is refused unless `allowed` names the cluster; a higher one must follow the
+/// KubermaticConfiguration's update rules (KKP's defaults without any).
+fn check_version_change(topology: &Topology, cluster: &crate::topology::Cluster, state: Option<&State>, allowed: &[String]) -> Result<()> {
     let applied = state.and_then(|s| s.clusters.get(&cluster.name)).and_then(|c| c.version.as_deref());
     let Some(from) = applied.and_then(|v| semver::Version::parse(v).ok()) else { return Ok(()) };
-    if cluster.version < from && !allowed.contains(&cluster.name) {
+    if cluster.version < from {
+        if allowed.contains(&cluster.name) {
+            return Ok(());
+        }
         return Err(Error::Downgrade {
             at: cluster.source.clone(),
             cluster: cluster.name.clone(),
@@ -588,7 +604,11 @@ fn check_downgrade(cluster: &crate::topology::Cluster, state: Option<&State>, al
             to: cluster.version.to_string(),
         });
     }
-    Ok(())
+    topology.upgrade_allowed(&from, &cluster.version).map_err(|why| Error::UpgradePath {
+        at: cluster.source.clone(),
+        cluster: cluster.name.clone(),
+        why,
+    })
 }
 
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).

@@ -159,13 +159,15 @@ fn a_paused_cluster_is_left_alone_and_the_plan_says_so() {
     let state = applied(&topology);
     // Paused and changed: nothing of it is planned, not even the removal of what it no longer renders.
     let paused = edited(|t| {
-        t.replace("  humanReadableName: analytics\n", "  humanReadableName: analytics\n  pause: true\n")
-            .replace("version: 1.30.5", "version: 1.31.2")
+        t.replace("  humanReadableName: analytics\n", "  humanReadableName: analytics\n  pause: true\n  pauseReason: migration\n")
+            .replace("version: 1.33.5", "version: 1.34.2")
     });
     let p = plan(&paused, Some(&state), NOW);
     assert!(p.actions.iter().all(|a| a.cluster.as_deref() != Some("qs9d3vh6rt")), "{:?}", by_address(&p));
-    assert_eq!(p.notices, vec![Notice::Paused { cluster: "qs9d3vh6rt".into(), reason: None }]);
-    assert!(display::human(&p).starts_with("note: cluster qs9d3vh6rt is paused (spec.pause); kkp leaves it as it is\n"));
+    assert_eq!(p.notices, vec![Notice::Paused { cluster: "qs9d3vh6rt".into(), reason: Some("migration".into()) }]);
+    assert!(display::human(&p).starts_with("note: cluster qs9d3vh6rt is paused (spec.pause: migration); kkp leaves it as it is\n"));
+    // The version change is not planned either.
+    assert!(!p.actions.iter().any(|a| a.address.as_str().contains("qs9d3vh6rt")));
     // A paused cluster's record is kept, so unpausing it finds it unchanged.
     assert!(!p.clusters.contains_key("qs9d3vh6rt"));
 }
@@ -174,18 +176,22 @@ fn a_paused_cluster_is_left_alone_and_the_plan_says_so() {
 fn a_downgrade_is_refused_unless_allowed_for_that_cluster() {
     let topology = quickstart();
     let state = applied(&topology);
-    let older = edited(|t| t.replace("version: 1.30.5", "version: 1.29.9"));
+    let older = edited(|t| t.replace("version: 1.33.5", "version: 1.33.2"));
     let err = create(&older, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).unwrap_err();
     let message = err.to_string();
     assert!(message.starts_with("kkp.yaml:"), "{message}");
-    assert!(message.contains("cluster qs9d3vh6rt: spec.version 1.29.9 is older than the 1.30.5 its control plane runs"), "{message}");
+    assert!(message.contains("cluster qs9d3vh6rt: spec.version 1.33.2 is older than the 1.33.5 its control plane runs"), "{message}");
     assert!(message.contains("--allow-downgrade qs9d3vh6rt"), "{message}");
     let allowed = Options { now: NOW, allow_downgrade: vec!["qs9d3vh6rt".into()], ..Options::default() };
     let p = create(&older, Some(&state), &|_| None, &allowed).unwrap();
     assert!(p.actions.iter().any(|a| a.address.as_str() == "cluster/qs9d3vh6rt/deployment/apiserver"));
-    // An upgrade needs no permission.
-    let newer = edited(|t| t.replace("version: 1.30.5", "version: 1.31.2"));
+    // An upgrade to the next minor needs no permission; skipping one is against KKP's rules.
+    let newer = edited(|t| t.replace("version: 1.33.5", "version: 1.34.2"));
     assert!(create(&newer, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).is_ok());
+    let skip = edited(|t| t.replace("version: 1.33.5", "version: 1.35.0"));
+    let err = create(&skip, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).unwrap_err().to_string();
+    assert!(err.contains("cluster qs9d3vh6rt: no update rule allows 1.33.5 -> 1.35.0"), "{err}");
+    assert!(err.contains("fix: move the cluster one step at a time"), "{err}");
 }
 
 #[test]

@@ -220,6 +220,9 @@ impl Context {
             None => None,
         };
         let now = self.settings.now;
+        if let Some(content) = &request.content {
+            return self.content(action, object, request, content, issuer).await;
+        }
         if action.action != Action::Replace {
             let existing = match action.action {
                 Action::Create => self.existing(action, object).await?,
@@ -237,6 +240,68 @@ impl Context {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
+    }
+
+    /// Makes a Secret's [`pki::Content`]: reads what it is made from (the tokens, the
+    /// credentials) and what is there now, which is kept when still valid (tokens always: they
+    /// are never rotated).
+    async fn content(
+        &self,
+        action: &PlannedAction,
+        object: &ObjectRef,
+        request: &CertRequest,
+        content: &pki::Content,
+        issuer: Option<Arc<Authority>>,
+    ) -> Result<Issued, String> {
+        let target = self.target(&action.seed)?;
+        let keeps_on_replace = matches!(content, pki::Content::TokenUsers);
+        let existing = if action.action == Action::Replace && !keeps_on_replace {
+            None
+        } else {
+            let existing = match action.action {
+                Action::Create => self.existing(action, object).await?,
+                _ => super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?,
+            };
+            if action.action == Action::Create {
+                self.check_ownership(action, existing.as_ref())?;
+            }
+            existing.as_ref().map(secret_data)
+        };
+        let source = match content {
+            pki::Content::TokenKubeconfig { tokens, .. } | pki::Content::ViewerToken { tokens } => {
+                let cluster = tokens.cluster().ok_or_else(|| format!("{tokens} is not a cluster Secret"))?;
+                let name = tokens.as_str().rsplit('/').next().unwrap_or_default();
+                let at = ObjectRef::namespaced(Kind::Secret, &format!("cluster-{cluster}"), name);
+                let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
+                Some(
+                    found
+                        .as_ref()
+                        .map(secret_data)
+                        .ok_or_else(|| format!("the tokens Secret {tokens} does not exist on seed {}", action.seed))?,
+                )
+            }
+            pki::Content::Copy { namespace, name } => {
+                let at = ObjectRef::namespaced(Kind::Secret, namespace, name);
+                let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
+                Some(
+                    found
+                        .as_ref()
+                        .map(secret_data)
+                        .filter(|d| !d.is_empty())
+                        .ok_or_else(|| missing_credentials(&action.seed, namespace, name))?,
+                )
+            }
+            pki::Content::Kubeconfig { .. } | pki::Content::TokenUsers => None,
+        };
+        let request = request.clone();
+        let now = self.settings.now;
+        tokio::task::spawn_blocking(move || {
+            let inputs = pki::Inputs { existing: existing.as_ref(), source: source.as_ref() };
+            pki::make(&request, issuer.as_deref(), inputs, now)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{object}: {e}"))
     }
 
     /// The CA at `address`: issued in this run, or read from the seed.
@@ -338,9 +403,11 @@ fn secret_manifest(object: &ObjectRef, labels: &BTreeMap<String, String>, data: 
     })
 }
 
-/// The decoded `data` of a Secret (undecodable entries are left out).
+/// The decoded `data` of a Secret, with `stringData` on top as the API server would merge it
+/// (a hand-written Secret in a directory target may use either; undecodable entries are left
+/// out).
 fn secret_data(secret: &Value) -> BTreeMap<String, Vec<u8>> {
-    secret
+    let mut out: BTreeMap<String, Vec<u8>> = secret
         .get("data")
         .and_then(Value::as_object)
         .map(|data| {
@@ -348,5 +415,19 @@ fn secret_data(secret: &Value) -> BTreeMap<String, Vec<u8>> {
                 .filter_map(|(k, v)| Some((k.clone(), base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok()?)))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(strings) = secret.get("stringData").and_then(Value::as_object) {
+        out.extend(strings.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.as_bytes().to_vec()))));
+    }
+    out
+}
+
+/// The error for cloud credentials that are not on the seed, with how to provide them.
+fn missing_credentials(seed: &str, namespace: &str, name: &str) -> String {
+    format!(
+        "the cloud credentials Secret {namespace}/{name} (the cluster's credentialsReference) does not exist on seed {seed} or holds no data\n  \
+         fix: create it on the seed (kubectl -n {namespace} create secret generic {name} --from-literal=<key>=<value> ..., with the \
+         provider's keys, e.g. accessKeyId and secretAccessKey for AWS); for a directory target write it as \
+         <dir>/{seed}/{namespace}/secret-{name}.yaml"
+    )
 }

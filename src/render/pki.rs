@@ -1,20 +1,76 @@
-//! The PKI Secrets of a user cluster (KKP `GetSecretReconcilers`), as certificate requests.
+//! The Secrets of a user cluster's control plane (KKP `GetSecretReconcilers`, the cluster
+//! credentials controller and the monitoring controller's client certificate): CAs, leaves,
+//! kubeconfigs, tokens and copied credentials as requests whose content apply makes, and the
+//! cloud config where it holds no credentials as a plain Secret.
 
 use super::meta::{self, object_labels};
-use super::{Body, DesiredNode};
+use super::{Body, DesiredNode, manifest};
 use crate::address::Address;
 use crate::object::Kind;
 use crate::object::ObjectRef;
-use crate::pki::{CertKind, CertRequest, KeyAlgorithm, SecretLayout, Usage};
+use crate::pki::{CertKind, CertRequest, Content, KeyAlgorithm, SecretLayout, TokenUser, Usage};
 use crate::role::Role;
-use crate::topology::{Cluster, ExposeStrategy};
+use crate::topology::{Cluster, ExposeStrategy, Tunnel};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Every PKI Secret of the cluster, CAs first.
+/// One Secret whose content apply makes.
+struct Issued {
+    name: &'static str,
+    /// KKP component whose labels the Secret carries.
+    component: &'static str,
+    request: CertRequest,
+    /// Besides the issuer and the Secret the content is made from.
+    deps: Vec<Address>,
+}
+
+fn issued(name: &'static str, component: &'static str, request: CertRequest) -> Issued {
+    Issued { name, component, request, deps: Vec::new() }
+}
+
+/// The in-cluster apiserver URL of KKP's internal kubeconfigs (`status.address.internalURL`).
+pub fn internal_server(cluster: &Cluster) -> String {
+    format!("https://apiserver-external.{}.svc.cluster.local.", cluster.namespace())
+}
+
+/// The cluster's external URL (`status.address.url`): the external name and the port the
+/// apiserver-external Service publishes (the apiserver's own port when tunneled).
+pub fn external_url(cluster: &Cluster) -> String {
+    let port = match cluster.expose_strategy {
+        ExposeStrategy::Tunneling => super::apiserver::SECURE_PORT,
+        _ => 443,
+    };
+    format!("https://{}:{port}", cluster.external_name)
+}
+
+/// A kubeconfig Secret with a client certificate signed by `ca` (KKP's
+/// `GetInternalKubeconfigReconciler`).
+fn internal_kubeconfig(cluster: &Cluster, ca: &Address, common_name: &str, organizations: &[&str]) -> CertRequest {
+    let mut request = CertRequest::leaf(common_name, ca.clone(), vec![Usage::ClientAuth], SecretLayout::named("kubeconfig", false));
+    request.organizations = organizations.iter().map(|o| o.to_string()).collect();
+    request.content = Some(Content::Kubeconfig { server: internal_server(cluster), cluster: cluster.name.clone() });
+    request
+}
+
+/// A webhook serving certificate as `triple.NewServerKeyPair` makes it: CN the Service's FQDN
+/// with a trailing dot, which is also a SAN with the Service's short names.
+fn webhook_serving(cluster: &Cluster, ca: &Address, service: &str, cert: &str, key: &str) -> CertRequest {
+    let ns = cluster.namespace();
+    let fqdn = format!("{service}.{ns}.svc.cluster.local.");
+    let layout = SecretLayout { cert: cert.into(), key: key.into(), ca: Some("ca.crt".into()), tls_copy: false };
+    let mut request = CertRequest::leaf(&fqdn, ca.clone(), vec![Usage::ServerAuth], layout);
+    request.dns_names =
+        vec![fqdn.clone(), service.into(), format!("{service}.{ns}"), format!("{service}.{ns}.svc"), format!("{service}.{ns}.svc.")];
+    request
+}
+
+/// Every Secret of the cluster's control plane, CAs first.
 pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
     let ca = meta::secret(cluster, "ca");
     let front_proxy_ca = meta::secret(cluster, "front-proxy-ca");
-    let openvpn_ca = meta::secret(cluster, "openvpn-ca");
+    let tokens = meta::secret(cluster, "tokens");
     let ns = cluster.namespace();
     let apiserver_ip: Option<IpAddr> = cluster.network.apiserver_ip();
     let localhost: IpAddr = [127, 0, 0, 1].into();
@@ -59,60 +115,153 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
         usages: Vec::new(),
         validity_days: 0,
         issuer: None,
-        layout: SecretLayout { cert: "sa.pub".into(), key: "sa.key".into(), ca: None },
+        layout: SecretLayout { cert: "sa.pub".into(), key: "sa.key".into(), ca: None, tls_copy: false },
+        content: None,
     };
 
-    let mut openvpn_ca_request = CertRequest::ca("CA", KeyAlgorithm::EcdsaP256);
-    openvpn_ca_request.dns_names.clear();
-    let ecdsa = |mut req: CertRequest| {
-        req.key = KeyAlgorithm::EcdsaP256;
-        req
+    let kubeconfig = |cn: &str| internal_kubeconfig(cluster, &ca, cn, &[]);
+    let token_kubeconfig = |user| {
+        CertRequest::generated(
+            Content::TokenKubeconfig { server: external_url(cluster), cluster: cluster.name.clone(), tokens: tokens.clone(), user },
+            Some(ca.clone()),
+        )
     };
-    let openvpn_server = ecdsa(CertRequest::leaf(
-        "openvpn-server",
-        openvpn_ca.clone(),
-        vec![Usage::ServerAuth],
-        SecretLayout { cert: "server.crt".into(), key: "server.key".into(), ca: None },
-    ));
-    let openvpn_client = ecdsa(CertRequest::leaf(
-        "internal-client",
-        openvpn_ca.clone(),
-        vec![Usage::ClientAuth],
-        SecretLayout { cert: "client.crt".into(), key: "client.key".into(), ca: Some("ca.crt".into()) },
-    ));
 
-    let requests = [
-        ("ca", "apiserver", CertRequest::ca(&format!("root-ca.{}", cluster.external_name), KeyAlgorithm::Rsa2048)),
-        ("front-proxy-ca", "apiserver", CertRequest::ca("front-proxy-ca", KeyAlgorithm::Rsa2048)),
-        ("apiserver-tls", "apiserver", apiserver_tls),
-        ("etcd-tls-certificate", "etcd", etcd_tls),
-        ("apiserver-etcd-client-certificate", "apiserver", client("apiserver", &ca, "apiserver-etcd-client")),
-        ("kubelet-client-certificates", "apiserver", kubelet_client),
-        ("apiserver-proxy-client-certificate", "apiserver", client("apiserver-aggregator", &front_proxy_ca, "apiserver-proxy-client")),
-        ("service-account-key", "apiserver", service_account_key),
-        ("openvpn-ca", "openvpn-server", openvpn_ca_request),
-        ("openvpn-server-certificates", "openvpn-server", openvpn_server),
-        ("openvpn-client-certificates", "openvpn-server", openvpn_client),
-        ("prometheus-apiserver-certificate", "prometheus", client("prometheus", &ca, "prometheus-client")),
+    let mut secrets = vec![
+        issued("ca", "apiserver", CertRequest::ca(&format!("root-ca.{}", cluster.external_name), KeyAlgorithm::Rsa2048)),
+        issued("front-proxy-ca", "apiserver", CertRequest::ca("front-proxy-ca", KeyAlgorithm::Rsa2048)),
+        Issued {
+            deps: vec![meta::object(cluster, Kind::Service, "apiserver-external")],
+            ..issued("apiserver-tls", "apiserver", apiserver_tls)
+        },
+        issued("etcd-tls-certificate", "etcd", etcd_tls),
+        issued("apiserver-etcd-client-certificate", "apiserver", client("apiserver", &ca, "apiserver-etcd-client")),
+        issued("kubelet-client-certificates", "apiserver", kubelet_client),
+        issued(
+            "apiserver-proxy-client-certificate",
+            "apiserver",
+            client("apiserver-aggregator", &front_proxy_ca, "apiserver-proxy-client"),
+        ),
+        issued("service-account-key", "apiserver", service_account_key),
+        issued("prometheus-apiserver-certificate", "prometheus", client("prometheus", &ca, "prometheus-client")),
+        issued(
+            "usercluster-webhook-serving-cert",
+            "usercluster-webhook",
+            webhook_serving(cluster, &ca, "usercluster-webhook", "serving.crt", "serving.key"),
+        ),
+        issued(
+            "operating-system-manager-webhook-serving-cert",
+            "operating-system-manager-webhook",
+            webhook_serving(cluster, &ca, "operating-system-manager-webhook", "tls.crt", "tls.key"),
+        ),
+        issued("scheduler-kubeconfig", "scheduler", kubeconfig("system:kube-scheduler")),
+        issued("machinecontroller-kubeconfig", "machine-controller", kubeconfig("machine-controller")),
+        issued("operatingsystemmanager-kubeconfig", "operating-system-manager", kubeconfig("operating-system-manager")),
+        issued("controllermanager-kubeconfig", "controller-manager", kubeconfig("system:kube-controller-manager")),
+        issued("kube-state-metrics-kubeconfig", "kube-state-metrics", kubeconfig("kube-state-metrics")),
+        issued(
+            "internal-admin-kubeconfig",
+            "usercluster-controller",
+            internal_kubeconfig(cluster, &ca, "kubermatic-controllers", &["system:masters"]),
+        ),
+        issued("vcloud-csi-kubeconfig", "csi", kubeconfig("kubermatic:vcloud-csi")),
+        issued(
+            "operatingsystemmanager-webhook-kubeconfig",
+            "operating-system-manager-webhook",
+            kubeconfig("operating-system-manager-webhook"),
+        ),
+        issued("tokens", "apiserver", CertRequest::generated(Content::TokenUsers, None)),
+        issued("viewer-token", "apiserver", CertRequest::generated(Content::ViewerToken { tokens: tokens.clone() }, None)),
+        issued("admin-kubeconfig", "apiserver", token_kubeconfig(TokenUser::Admin)),
+        issued("viewer-kubeconfig", "apiserver", token_kubeconfig(TokenUser::Viewer)),
     ];
-    requests
+    if cluster.provider != "edge" {
+        secrets.push(issued(
+            "machinecontroller-webhook-serving-cert",
+            "machine-controller-webhook",
+            webhook_serving(cluster, &ca, "machine-controller-webhook", "cert.pem", "key.pem"),
+        ));
+    }
+    if cluster.kubernetes_dashboard {
+        secrets.push(issued("kubernetes-dashboard-kubeconfig", "kubernetes-dashboard", kubeconfig("kubermatic:kubernetes-dashboard")));
+    }
+    match cluster.tunnel {
+        Tunnel::Konnectivity => {
+            let mut proxy_tls = CertRequest::leaf(
+                "konnectivity-proxy",
+                ca.clone(),
+                vec![Usage::ServerAuth],
+                SecretLayout::named("konnectivityproxy-tls", false),
+            );
+            proxy_tls.dns_names = vec![cluster.external_name.clone(), format!("konnectivity-server.{}", cluster.external_name)];
+            proxy_tls.ip_addresses = apiserver_ip.into_iter().chain([localhost]).collect();
+            secrets.push(issued("konnectivityproxy-tls", "konnectivity-server", proxy_tls));
+            secrets.push(issued("konnectivity-kubeconfig", "konnectivity-server", kubeconfig("system:konnectivity-server")));
+        }
+        Tunnel::OpenVpn => {
+            let openvpn_ca = meta::secret(cluster, "openvpn-ca");
+            let mut openvpn_ca_request = CertRequest::ca("CA", KeyAlgorithm::EcdsaP256);
+            openvpn_ca_request.dns_names.clear();
+            let ecdsa = |mut req: CertRequest| {
+                req.key = KeyAlgorithm::EcdsaP256;
+                req
+            };
+            let pair = |base: &str, ca_copy: bool| SecretLayout {
+                cert: format!("{base}.crt"),
+                key: format!("{base}.key"),
+                ca: ca_copy.then(|| "ca.crt".into()),
+                tls_copy: false,
+            };
+            let openvpn_server =
+                ecdsa(CertRequest::leaf("openvpn-server", openvpn_ca.clone(), vec![Usage::ServerAuth], pair("server", false)));
+            let openvpn_client =
+                ecdsa(CertRequest::leaf("internal-client", openvpn_ca.clone(), vec![Usage::ClientAuth], pair("client", true)));
+            let metrics_dns = "metrics-server.kube-system.svc";
+            let mut metrics_serving = CertRequest::leaf(
+                metrics_dns,
+                ca.clone(),
+                vec![Usage::ServerAuth],
+                SecretLayout { cert: "serving.crt".into(), key: "serving.key".into(), ca: None, tls_copy: true },
+            );
+            metrics_serving.dns_names = vec![metrics_dns.into()];
+            secrets.extend([
+                issued("openvpn-ca", "openvpn-server", openvpn_ca_request),
+                issued("openvpn-server-certificates", "openvpn-server", openvpn_server),
+                issued("openvpn-client-certificates", "openvpn-server", openvpn_client),
+                issued("metrics-server-serving-cert", "metrics-server", metrics_serving),
+                issued("metrics-server", "metrics-server", kubeconfig("metrics-server")),
+                issued("kubeletdnatcontroller-kubeconfig", "openvpn-server", kubeconfig("kubermatic:kubeletdnat-controller")),
+            ]);
+        }
+    }
+    if cluster.features.get("externalCloudProvider").copied().unwrap_or(false) {
+        secrets.push(issued(
+            "cloud-controller-manager-kubeconfig",
+            "cloud-controller-manager",
+            kubeconfig("system:cloud-controller-manager"),
+        ));
+    }
+    if let Some(credentials) = &cluster.cloud.credentials {
+        secrets.push(issued(
+            "cloud-credentials",
+            "apiserver",
+            CertRequest::generated(Content::Copy { namespace: credentials.namespace.clone(), name: credentials.name.clone() }, None),
+        ));
+    }
+
+    let mut nodes: Vec<DesiredNode> = secrets
         .into_iter()
-        .map(|(name, component, mut request)| {
+        .map(|Issued { name, component, mut request, deps: extra }| {
             if request.key == KeyAlgorithm::Rsa2048 {
                 request.key = cluster.key_algorithm;
             }
-            let mut deps = Vec::new();
-            deps.extend(request.issuer.clone());
-            // The serving certificate names the address the external Service publishes.
-            if name == "apiserver-tls" {
-                deps.push(meta::object(cluster, Kind::Service, "apiserver-external"));
+            let mut deps: Vec<Address> = request.issuer.iter().cloned().collect();
+            if let Some(Content::TokenKubeconfig { tokens, .. } | Content::ViewerToken { tokens }) = &request.content {
+                deps.push(tokens.clone());
             }
+            deps.extend(extra);
             let object = ObjectRef::namespaced(Kind::Secret, &ns, name);
-            let role = match request.kind {
-                CertKind::Ca => Role::CertificateAuthority,
-                CertKind::Leaf => Role::Certificate,
-                CertKind::KeyPair => Role::KeyPair,
-            };
+            let role = role_of(&request);
             meta::cluster_node(
                 cluster,
                 Kind::Secret,
@@ -122,5 +271,75 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
                 Body::Secret { object, labels: object_labels(component, cluster), request },
             )
         })
-        .collect()
+        .collect();
+    nodes.extend(cloud_config(cluster));
+    nodes
+}
+
+/// The role a request's Secret plays.
+fn role_of(request: &CertRequest) -> Role {
+    match (&request.content, request.kind) {
+        (Some(Content::Kubeconfig { .. } | Content::TokenKubeconfig { .. }), _) => Role::Kubeconfig,
+        (Some(Content::TokenUsers | Content::ViewerToken { .. }), _) => Role::Tokens,
+        (Some(Content::Copy { .. }), _) => Role::Credentials,
+        (None, CertKind::Ca) => Role::CertificateAuthority,
+        (None, CertKind::KeyPair) => Role::KeyPair,
+        (None, _) => Role::Certificate,
+    }
+}
+
+/// The `cloud-config` Secret (key `config`, plus the fake VMware UUID KKP writes for every
+/// provider) for providers whose config holds no credentials, rendered like any object.
+fn cloud_config(cluster: &Cluster) -> Option<DesiredNode> {
+    let config = match cluster.provider.as_str() {
+        "aws" => aws_cloud_config(cluster),
+        _ => return None,
+    };
+    let mut labels = BTreeMap::from([("app".to_string(), "cloud-config".to_string())]);
+    labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
+    let secret = Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("cloud-config".into()),
+            namespace: Some(cluster.namespace()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([
+            ("config".to_string(), ByteString(config.into_bytes())),
+            ("fakeVmwareUUID".to_string(), ByteString(b"VMware-42 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00".to_vec())),
+        ])),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    };
+    Some(meta::cluster_node(
+        cluster,
+        Kind::Secret,
+        "cloud-config",
+        Role::Config,
+        Vec::new(),
+        Body::Object { manifest: manifest(&secret), fingerprints: Vec::new() },
+    ))
+}
+
+/// KKP's AWS cloud config: an INI `[global]` section, strings quoted.
+fn aws_cloud_config(cluster: &Cluster) -> String {
+    let setting = |from: &serde_json::Value, key: &str| from.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    let region = setting(&cluster.cloud.datacenter_settings, "region");
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut lines = vec![
+        "[global]".to_string(),
+        format!("Zone = {}", quote(&format!("{region}x"))),
+        format!("VPC = {}", quote(&setting(&cluster.cloud.cluster_settings, "vpcID"))),
+        format!("SubnetID = {}", quote("")),
+        format!("RouteTableID = {}", quote(&setting(&cluster.cloud.cluster_settings, "routeTableID"))),
+        format!("RoleARN = {}", quote(&setting(&cluster.cloud.cluster_settings, "roleARN"))),
+        format!("KubernetesClusterID = {}", quote(&cluster.name)),
+        "DisableSecurityGroupIngress = false".to_string(),
+        format!("ElbSecurityGroup = {}", quote("")),
+    ];
+    let dual_stack = cluster.network.pods.iter().any(|n| n.addr().is_ipv4()) && cluster.network.pods.iter().any(|n| n.addr().is_ipv6());
+    if dual_stack {
+        lines.extend(["ipv4", "ipv6"].map(|family| format!("NodeIPFamilies = {}", quote(family))));
+    }
+    lines.join("\n") + "\n"
 }

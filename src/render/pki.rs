@@ -343,3 +343,209 @@ fn aws_cloud_config(cluster: &Cluster) -> String {
     }
     lines.join("\n") + "\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Cluster;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    fn fixture() -> Cluster {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kkp-fixtures/topology.yaml");
+        crate::topology::load(&[path]).expect("the KKP fixture loads").clusters.into_values().next().expect("one cluster")
+    }
+
+    fn requests(cluster: &Cluster) -> BTreeMap<String, (Role, CertRequest)> {
+        secrets(cluster)
+            .into_iter()
+            .filter_map(|n| match n.body {
+                Body::Secret { object, request, .. } => Some((object.name, (n.role, request))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn names(cluster: &Cluster) -> BTreeSet<String> {
+        secrets(cluster).into_iter().map(|n| n.body.object().unwrap().name).collect()
+    }
+
+    #[test]
+    fn konnectivity_clusters_get_kkps_secrets_and_no_openvpn_pki() {
+        let cluster = fixture();
+        let expected = [
+            "admin-kubeconfig",
+            "apiserver-etcd-client-certificate",
+            "apiserver-proxy-client-certificate",
+            "apiserver-tls",
+            "ca",
+            "cloud-config",
+            "cloud-credentials",
+            "controllermanager-kubeconfig",
+            "etcd-tls-certificate",
+            "front-proxy-ca",
+            "internal-admin-kubeconfig",
+            "konnectivity-kubeconfig",
+            "konnectivityproxy-tls",
+            "kube-state-metrics-kubeconfig",
+            "kubelet-client-certificates",
+            "kubernetes-dashboard-kubeconfig",
+            "machinecontroller-kubeconfig",
+            "machinecontroller-webhook-serving-cert",
+            "operating-system-manager-webhook-serving-cert",
+            "operatingsystemmanager-kubeconfig",
+            "operatingsystemmanager-webhook-kubeconfig",
+            "prometheus-apiserver-certificate",
+            "scheduler-kubeconfig",
+            "service-account-key",
+            "tokens",
+            "usercluster-webhook-serving-cert",
+            "vcloud-csi-kubeconfig",
+            "viewer-kubeconfig",
+            "viewer-token",
+        ];
+        assert_eq!(names(&cluster), expected.iter().map(|s| s.to_string()).collect());
+    }
+
+    #[test]
+    fn every_secret_kkps_golden_workloads_mount_is_rendered() {
+        let cluster = fixture();
+        let rendered = names(&cluster);
+        let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kkp-fixtures/golden");
+        let mut mounted = BTreeSet::new();
+        for entry in std::fs::read_dir(golden).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            mounted.extend(text.lines().filter_map(|l| l.trim().strip_prefix("secretName: ")).map(str::to_string));
+        }
+        // The authentication configuration needs the OIDC settings, not yet an input of kkp.
+        mounted.remove("apiserver-authentication-configuration");
+        let missing: Vec<_> = mounted.difference(&rendered).collect();
+        assert!(missing.is_empty(), "mounted by KKP but not rendered: {missing:?}");
+    }
+
+    #[test]
+    fn the_openvpn_tunnel_swaps_konnectivity_for_kkps_openvpn_secrets() {
+        let mut cluster = fixture();
+        cluster.tunnel = Tunnel::OpenVpn;
+        cluster.kubernetes_dashboard = false;
+        cluster.features.insert("externalCloudProvider".into(), true);
+        let names = names(&cluster);
+        for present in [
+            "openvpn-ca",
+            "openvpn-server-certificates",
+            "openvpn-client-certificates",
+            "metrics-server",
+            "metrics-server-serving-cert",
+            "kubeletdnatcontroller-kubeconfig",
+            "cloud-controller-manager-kubeconfig",
+        ] {
+            assert!(names.contains(present), "{present} missing");
+        }
+        for absent in ["konnectivityproxy-tls", "konnectivity-kubeconfig", "kubernetes-dashboard-kubeconfig"] {
+            assert!(!names.contains(absent), "{absent} rendered");
+        }
+        let requests = requests(&cluster);
+        let (_, server) = &requests["openvpn-server-certificates"];
+        assert_eq!((server.common_name.as_str(), server.key), ("openvpn-server", KeyAlgorithm::EcdsaP256));
+        assert_eq!(server.issuer.as_ref().unwrap().as_str(), "cluster/de-test-01/secret/openvpn-ca");
+        let (_, metrics) = &requests["metrics-server-serving-cert"];
+        assert_eq!(metrics.dns_names, ["metrics-server.kube-system.svc"]);
+        assert!(metrics.layout.tls_copy && metrics.layout.cert == "serving.crt");
+        let (_, dnat) = &requests["kubeletdnatcontroller-kubeconfig"];
+        assert_eq!(dnat.common_name, "kubermatic:kubeletdnat-controller");
+    }
+
+    #[test]
+    fn kubeconfigs_carry_kkps_users_and_the_internal_server() {
+        let cluster = fixture();
+        let requests = requests(&cluster);
+        let server = "https://apiserver-external.cluster-de-test-01.svc.cluster.local.";
+        for (secret, cn, orgs) in [
+            ("scheduler-kubeconfig", "system:kube-scheduler", &[][..]),
+            ("controllermanager-kubeconfig", "system:kube-controller-manager", &[]),
+            ("machinecontroller-kubeconfig", "machine-controller", &[]),
+            ("operatingsystemmanager-kubeconfig", "operating-system-manager", &[]),
+            ("operatingsystemmanager-webhook-kubeconfig", "operating-system-manager-webhook", &[]),
+            ("kube-state-metrics-kubeconfig", "kube-state-metrics", &[]),
+            ("kubernetes-dashboard-kubeconfig", "kubermatic:kubernetes-dashboard", &[]),
+            ("internal-admin-kubeconfig", "kubermatic-controllers", &["system:masters"][..]),
+            ("konnectivity-kubeconfig", "system:konnectivity-server", &[]),
+        ] {
+            let (role, request) = &requests[secret];
+            assert_eq!(*role, Role::Kubeconfig, "{secret}");
+            assert_eq!(request.kind, CertKind::Leaf, "{secret} renews like a leaf");
+            assert_eq!(request.common_name, cn, "{secret}");
+            assert_eq!(request.organizations, orgs, "{secret}");
+            assert_eq!(request.usages, [Usage::ClientAuth], "{secret}");
+            assert_eq!(request.issuer.as_ref().unwrap().as_str(), "cluster/de-test-01/secret/ca", "{secret}");
+            assert_eq!(request.content, Some(Content::Kubeconfig { server: server.into(), cluster: "de-test-01".into() }), "{secret}");
+        }
+        let (role, admin) = &requests["admin-kubeconfig"];
+        assert_eq!(*role, Role::Kubeconfig);
+        let Some(Content::TokenKubeconfig { server, user, tokens, .. }) = &admin.content else { panic!("admin-kubeconfig uses a token") };
+        assert_eq!((server.as_str(), *user), ("https://de-test-01.test-seed.dev.kubermatic.io:443", TokenUser::Admin));
+        assert_eq!(tokens.as_str(), "cluster/de-test-01/secret/tokens");
+        assert_eq!(requests["tokens"].0, Role::Tokens);
+        assert_eq!(requests["viewer-token"].0, Role::Tokens);
+        assert_eq!(requests["cloud-credentials"].0, Role::Credentials);
+        assert_eq!(
+            requests["cloud-credentials"].1.content,
+            Some(Content::Copy { namespace: "kubermatic".into(), name: "credential-aws-de-test-01".into() })
+        );
+        // Token users and what reads them depend on the tokens Secret.
+        let node = secrets(&cluster).into_iter().find(|n| n.address.as_str() == "cluster/de-test-01/secret/viewer-kubeconfig").unwrap();
+        assert!(node.deps.iter().any(|d| d.as_str() == "cluster/de-test-01/secret/tokens"));
+        assert!(node.deps.iter().any(|d| d.as_str() == "cluster/de-test-01/secret/ca"));
+    }
+
+    #[test]
+    fn serving_certificates_name_their_services() {
+        let cluster = fixture();
+        let requests = requests(&cluster);
+        let ns = "cluster-de-test-01";
+        for (secret, service, cert, key) in [
+            ("machinecontroller-webhook-serving-cert", "machine-controller-webhook", "cert.pem", "key.pem"),
+            ("operating-system-manager-webhook-serving-cert", "operating-system-manager-webhook", "tls.crt", "tls.key"),
+            ("usercluster-webhook-serving-cert", "usercluster-webhook", "serving.crt", "serving.key"),
+        ] {
+            let (role, request) = &requests[secret];
+            assert_eq!(*role, Role::Certificate);
+            let fqdn = format!("{service}.{ns}.svc.cluster.local.");
+            assert_eq!(request.common_name, fqdn);
+            let sans: BTreeSet<&str> = request.dns_names.iter().map(String::as_str).collect();
+            let want =
+                [fqdn.clone(), service.into(), format!("{service}.{ns}"), format!("{service}.{ns}.svc"), format!("{service}.{ns}.svc.")];
+            assert_eq!(sans, want.iter().map(String::as_str).collect());
+            assert_eq!((request.layout.cert.as_str(), request.layout.key.as_str()), (cert, key));
+            assert_eq!(request.layout.ca.as_deref(), Some("ca.crt"));
+            assert_eq!(request.usages, [Usage::ServerAuth]);
+        }
+        let (_, proxy) = &requests["konnectivityproxy-tls"];
+        assert_eq!(proxy.common_name, "konnectivity-proxy");
+        assert_eq!(
+            proxy.dns_names,
+            ["de-test-01.test-seed.dev.kubermatic.io", "konnectivity-server.de-test-01.test-seed.dev.kubermatic.io"]
+        );
+        assert_eq!(proxy.ip_addresses, ["10.240.16.1".parse::<IpAddr>().unwrap(), [127, 0, 0, 1].into()]);
+        assert_eq!(proxy.layout, SecretLayout::named("konnectivityproxy-tls", false));
+    }
+
+    #[test]
+    fn the_aws_cloud_config_is_kkps_ini() {
+        let mut cluster = fixture();
+        assert_eq!(
+            aws_cloud_config(&cluster),
+            "[global]\nZone = \"us-central1x\"\nVPC = \"\"\nSubnetID = \"\"\nRouteTableID = \"\"\nRoleARN = \"\"\n\
+             KubernetesClusterID = \"de-test-01\"\nDisableSecurityGroupIngress = false\nElbSecurityGroup = \"\"\n"
+        );
+        cluster.cloud.cluster_settings = serde_json::json!({"vpcID": "vpc-1", "routeTableID": "rt\"1", "roleARN": "arn"});
+        cluster.network.pods.push("fd01::/48".parse().unwrap());
+        let config = aws_cloud_config(&cluster);
+        assert!(config.contains("VPC = \"vpc-1\"\n") && config.contains("RouteTableID = \"rt\\\"1\"\n"));
+        assert!(config.ends_with("NodeIPFamilies = \"ipv4\"\nNodeIPFamilies = \"ipv6\"\n"));
+        let node = cloud_config(&cluster).unwrap();
+        assert_eq!(node.role, Role::Config);
+        cluster.provider = "hetzner".into();
+        assert!(cloud_config(&cluster).is_none(), "providers whose config holds credentials are not rendered purely");
+    }
+}

@@ -208,6 +208,16 @@ pub struct ConfigurationSpec {
     pub user_cluster: Option<UserClusterDefaults>,
     #[serde(default)]
     pub feature_gates: BTreeMap<String, bool>,
+    pub auth: Option<Auth>,
+}
+
+/// `KubermaticConfiguration.spec.auth`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth {
+    pub token_issuer: Option<String>,
+    #[serde(rename = "issuerClientID")]
+    pub issuer_client_id: Option<String>,
 }
 
 /// `KubermaticConfiguration.spec.ingress`.

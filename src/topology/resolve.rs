@@ -216,7 +216,11 @@ struct Configuration {
     node_port_range: String,
     etcd_launcher: bool,
     key_algorithm: crate::pki::KeyAlgorithm,
+    oidc: Option<super::Oidc>,
 }
+
+/// KKP's default OIDC client (`spec.auth.issuerClientID`).
+const DEFAULT_AUTH_CLIENT_ID: &str = "kubermaticIssuer";
 
 /// The base domain when no KubermaticConfiguration is given.
 const DEFAULT_DOMAIN: &str = "kkp.local";
@@ -231,6 +235,7 @@ impl Default for Configuration {
             node_port_range: DEFAULT_NODE_PORT_RANGE.into(),
             etcd_launcher: true,
             key_algorithm: crate::pki::KeyAlgorithm::Rsa2048,
+            oidc: None,
         }
     }
 }
@@ -303,7 +308,16 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
             crate::pki::KeyAlgorithm::Rsa2048
         }
     };
-    Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher, key_algorithm }
+    // KKP's seed controller enables OIDC authentication with its OpenIDAuthPlugin feature gate
+    // (off by default); the issuer and client default as KKP's configuration defaulting does.
+    let oidc = spec.feature_gates.get("OpenIDAuthPlugin").copied().unwrap_or(false).then(|| {
+        let auth = spec.auth.as_ref();
+        super::Oidc {
+            issuer_url: auth.and_then(|a| a.token_issuer.clone()).unwrap_or_else(|| format!("https://{domain}/dex")),
+            client_id: auth.and_then(|a| a.issuer_client_id.clone()).unwrap_or_else(|| DEFAULT_AUTH_CLIENT_ID.into()),
+        }
+    });
+    Configuration { domain, expose_strategy, apiserver_replicas, etcd_disk_size, node_port_range, etcd_launcher, key_algorithm, oidc }
 }
 
 fn expose_strategy(r: &mut Resolver, doc: &Document, path: &[&str], subject: &str, value: &str) -> ExposeStrategy {
@@ -651,6 +665,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 features: spec.features.clone(),
                 kubernetes_dashboard: spec.kubernetes_dashboard.as_ref().and_then(|d| d.enabled).unwrap_or(true),
                 seed_proxy: seed.proxy.clone(),
+                oidc: config.oidc.clone(),
                 source: doc.source(),
             },
         );

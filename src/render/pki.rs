@@ -273,7 +273,57 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
         })
         .collect();
     nodes.extend(cloud_config(cluster));
+    nodes.extend(authentication_configuration(cluster));
     nodes
+}
+
+/// A Secret KKP renders whose content holds nothing secret, rendered like any object.
+fn plain_secret(cluster: &Cluster, name: &str, labels: BTreeMap<String, String>, data: BTreeMap<String, Vec<u8>>) -> DesiredNode {
+    let mut labels = labels;
+    labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
+    let secret = Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(cluster.namespace()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    };
+    meta::cluster_node(
+        cluster,
+        Kind::Secret,
+        name,
+        Role::Config,
+        Vec::new(),
+        Body::Object { manifest: manifest(&secret), fingerprints: Vec::new() },
+    )
+}
+
+/// `apiserver-authentication-configuration` (key `authentication-configuration.yaml`) when
+/// OIDC is on: KKP's default JWT authenticator for its own issuer (username from `email`,
+/// groups from `groups` prefixed `oidc:`), `v1beta1` before Kubernetes 1.34.
+fn authentication_configuration(cluster: &Cluster) -> Option<DesiredNode> {
+    let oidc = cluster.oidc.as_ref()?;
+    let api_version =
+        if cluster.version < semver::Version::new(1, 34, 0) { "apiserver.config.k8s.io/v1beta1" } else { "apiserver.config.k8s.io/v1" };
+    let config = serde_json::json!({
+        "apiVersion": api_version,
+        "kind": "AuthenticationConfiguration",
+        "jwt": [{
+            "issuer": {"url": oidc.issuer_url, "audiences": [oidc.client_id]},
+            "claimMappings": {
+                "username": {"claim": "email", "prefix": ""},
+                "groups": {"claim": "groups", "prefix": "oidc:"},
+                "uid": {},
+            },
+        }],
+    });
+    let yaml = serde_saphyr::to_string(&config).expect("JSON values serialise to YAML");
+    let data = BTreeMap::from([("authentication-configuration.yaml".to_string(), yaml.into_bytes())]);
+    Some(plain_secret(cluster, "apiserver-authentication-configuration", BTreeMap::new(), data))
 }
 
 /// The role a request's Secret plays.
@@ -295,30 +345,12 @@ fn cloud_config(cluster: &Cluster) -> Option<DesiredNode> {
         "aws" => aws_cloud_config(cluster),
         _ => return None,
     };
-    let mut labels = BTreeMap::from([("app".to_string(), "cloud-config".to_string())]);
-    labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
-    let secret = Secret {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some("cloud-config".into()),
-            namespace: Some(cluster.namespace()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([
-            ("config".to_string(), ByteString(config.into_bytes())),
-            ("fakeVmwareUUID".to_string(), ByteString(b"VMware-42 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00".to_vec())),
-        ])),
-        type_: Some("Opaque".into()),
-        ..Default::default()
-    };
-    Some(meta::cluster_node(
-        cluster,
-        Kind::Secret,
-        "cloud-config",
-        Role::Config,
-        Vec::new(),
-        Body::Object { manifest: manifest(&secret), fingerprints: Vec::new() },
-    ))
+    let labels = BTreeMap::from([("app".to_string(), "cloud-config".to_string())]);
+    let data = BTreeMap::from([
+        ("config".to_string(), config.into_bytes()),
+        ("fakeVmwareUUID".to_string(), b"VMware-42 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00".to_vec()),
+    ]);
+    Some(plain_secret(cluster, "cloud-config", labels, data))
 }
 
 /// KKP's AWS cloud config: an INI `[global]` section, strings quoted.
@@ -375,6 +407,7 @@ mod tests {
         let cluster = fixture();
         let expected = [
             "admin-kubeconfig",
+            "apiserver-authentication-configuration",
             "apiserver-etcd-client-certificate",
             "apiserver-proxy-client-certificate",
             "apiserver-tls",
@@ -417,8 +450,6 @@ mod tests {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             mounted.extend(text.lines().filter_map(|l| l.trim().strip_prefix("secretName: ")).map(str::to_string));
         }
-        // The authentication configuration needs the OIDC settings, not yet an input of kkp.
-        mounted.remove("apiserver-authentication-configuration");
         let missing: Vec<_> = mounted.difference(&rendered).collect();
         assert!(missing.is_empty(), "mounted by KKP but not rendered: {missing:?}");
     }
@@ -547,5 +578,29 @@ mod tests {
         assert_eq!(node.role, Role::Config);
         cluster.provider = "hetzner".into();
         assert!(cloud_config(&cluster).is_none(), "providers whose config holds credentials are not rendered purely");
+    }
+
+    #[test]
+    fn oidc_clusters_get_kkps_default_authentication_configuration() {
+        let mut cluster = fixture();
+        let node = authentication_configuration(&cluster).expect("the fixture turns OIDC on");
+        let Body::Object { manifest, .. } = &node.body else { panic!("a plain Secret") };
+        use base64::Engine;
+        let encoded = manifest["data"]["authentication-configuration.yaml"].as_str().unwrap();
+        let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+        let config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(config["apiVersion"], "apiserver.config.k8s.io/v1beta1", "Kubernetes 1.33 reads v1beta1");
+        assert_eq!(config["jwt"][0]["issuer"]["url"], "https://dev.kubermatic.io/dex");
+        assert_eq!(config["jwt"][0]["issuer"]["audiences"][0], "kubermaticIssuer");
+        assert_eq!(config["jwt"][0]["claimMappings"]["groups"]["prefix"], "oidc:");
+        assert_eq!(config["jwt"][0]["claimMappings"]["username"]["prefix"], "");
+        cluster.version = semver::Version::new(1, 34, 0);
+        let Body::Object { manifest, .. } = authentication_configuration(&cluster).unwrap().body else { unreachable!() };
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(manifest["data"]["authentication-configuration.yaml"].as_str().unwrap())
+            .unwrap();
+        assert!(String::from_utf8(text).unwrap().contains("apiserver.config.k8s.io/v1\n"));
+        cluster.oidc = None;
+        assert!(authentication_configuration(&cluster).is_none());
     }
 }

@@ -249,9 +249,7 @@ impl Context {
                 Action::Create => self.existing(action, object).await?,
                 _ => super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?,
             };
-            if action.action == Action::Create {
-                self.check_ownership(action, existing.as_ref())?;
-            }
+            self.check_ownership(action, existing.as_ref())?;
             existing.as_ref().map(secret_data)
         };
         let source = match content {

@@ -241,6 +241,14 @@ pub fn inspect(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>, issuer: Opti
     if cn != req.common_name {
         return None;
     }
+    // KKP compares the organisation set too (it carries groups such as system:masters).
+    let mut orgs: Vec<&str> = cert.subject().iter_organization().filter_map(|o| o.as_str().ok()).collect();
+    let mut want_orgs: Vec<&str> = req.organizations.iter().map(String::as_str).collect();
+    orgs.sort_unstable();
+    want_orgs.sort_unstable();
+    if orgs != want_orgs {
+        return None;
+    }
     let mut dns: Vec<String> = Vec::new();
     let mut ips: Vec<std::net::IpAddr> = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -333,6 +341,11 @@ mod tests {
 
         // A different subject, another CA, or the renewal window all refuse adoption.
         assert!(inspect(&leaf("other"), &cert.data, Some(&ca), NOW).is_none());
+        let mut masters = leaf("kube-apiserver");
+        masters.organizations = vec!["system:masters".into()];
+        assert!(inspect(&masters, &cert.data, Some(&ca), NOW).is_none(), "the organisations must match too");
+        let with_org = issue(&masters, Some(&ca), NOW).unwrap();
+        assert!(inspect(&masters, &with_org.data, Some(&ca), NOW).is_some());
         let other_ca = Authority::new(issue(&CertRequest::ca("x", KeyAlgorithm::EcdsaP256), None, NOW).unwrap().material).unwrap();
         assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&other_ca), NOW).is_none());
         assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&ca), NOW + 340 * 86_400).is_none());

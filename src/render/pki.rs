@@ -339,10 +339,15 @@ fn role_of(request: &CertRequest) -> Role {
 }
 
 /// The `cloud-config` Secret (key `config`, plus the fake VMware UUID KKP writes for every
-/// provider) for providers whose config holds no credentials, rendered like any object.
+/// provider) for providers whose config holds no credentials, rendered like any object; None
+/// for the providers whose config embeds them.
 fn cloud_config(cluster: &Cluster) -> Option<DesiredNode> {
     let config = match cluster.provider.as_str() {
         "aws" => aws_cloud_config(cluster),
+        "kubevirt" => kubevirt_cloud_config(cluster),
+        // KKP writes an empty config for providers without one.
+        "alibaba" | "anexia" | "baremetal" | "bringyourown" | "digitalocean" | "edge" | "fake" | "hetzner" | "nutanix" => String::new(),
+        // Azure, GCP, OpenStack, VMware Cloud Director and vSphere embed credentials.
         _ => return None,
     };
     let labels = BTreeMap::from([("app".to_string(), "cloud-config".to_string())]);
@@ -351,6 +356,25 @@ fn cloud_config(cluster: &Cluster) -> Option<DesiredNode> {
         ("fakeVmwareUUID".to_string(), b"VMware-42 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00".to_vec()),
     ]);
     Some(plain_secret(cluster, "cloud-config", labels, data))
+}
+
+/// KKP's KubeVirt cloud config (YAML as yaml.v3 writes it): the infra kubeconfig path, the
+/// namespace VMs live in (the datacenter's namespaced mode, else the cluster namespace), and
+/// the CCM switches the datacenter may turn off.
+fn kubevirt_cloud_config(cluster: &Cluster) -> String {
+    let dc = &cluster.cloud.datacenter_settings;
+    let namespaced = dc.pointer("/namespacedMode/enabled").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let namespace = if namespaced {
+        dc.pointer("/namespacedMode/name").and_then(serde_json::Value::as_str).unwrap_or("kubevirt-workload").to_string()
+    } else {
+        cluster.namespace()
+    };
+    let enabled = |key: &str| dc.get(key).and_then(serde_json::Value::as_bool).unwrap_or(true);
+    format!(
+        "kubeconfig: /etc/kubernetes/cloud/infra-kubeconfig\nnamespace: {namespace}\ninstancesV2:\n    zoneAndRegionEnabled: {}\nloadBalancer:\n    enabled: {}\n",
+        enabled("ccmZoneAndRegionEnabled"),
+        enabled("ccmLoadBalancerEnabled")
+    )
 }
 
 /// KKP's AWS cloud config: an INI `[global]` section, strings quoted.
@@ -576,8 +600,26 @@ mod tests {
         assert!(config.ends_with("NodeIPFamilies = \"ipv4\"\nNodeIPFamilies = \"ipv6\"\n"));
         let node = cloud_config(&cluster).unwrap();
         assert_eq!(node.role, Role::Config);
-        cluster.provider = "hetzner".into();
+        cluster.provider = "openstack".into();
         assert!(cloud_config(&cluster).is_none(), "providers whose config holds credentials are not rendered purely");
+        cluster.provider = "hetzner".into();
+        let Body::Object { manifest, .. } = cloud_config(&cluster).unwrap().body else { unreachable!() };
+        assert_eq!(manifest["data"]["config"], "", "KKP writes an empty config for providers without one");
+    }
+
+    #[test]
+    fn the_kubevirt_cloud_config_follows_the_datacenter() {
+        let mut cluster = fixture();
+        cluster.provider = "kubevirt".into();
+        cluster.cloud.datacenter_settings = serde_json::json!({});
+        assert_eq!(
+            kubevirt_cloud_config(&cluster),
+            "kubeconfig: /etc/kubernetes/cloud/infra-kubeconfig\nnamespace: cluster-de-test-01\ninstancesV2:\n    \
+             zoneAndRegionEnabled: true\nloadBalancer:\n    enabled: true\n"
+        );
+        cluster.cloud.datacenter_settings = serde_json::json!({"namespacedMode": {"enabled": true}, "ccmLoadBalancerEnabled": false});
+        let config = kubevirt_cloud_config(&cluster);
+        assert!(config.contains("namespace: kubevirt-workload\n") && config.ends_with("enabled: false\n"));
     }
 
     #[test]

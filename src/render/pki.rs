@@ -645,4 +645,63 @@ mod tests {
         cluster.oidc = None;
         assert!(authentication_configuration(&cluster).is_none());
     }
+
+    /// Plans the KKP fixture against its own simulated apply after `edit`, keeping only the
+    /// Secret actions (other components are not this module's concern).
+    fn secret_actions_after(edit: impl Fn(&mut crate::state::State)) -> BTreeMap<String, crate::plan::Action> {
+        const NOW: i64 = 1_790_000_000;
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kkp-fixtures/topology.yaml");
+        let topology = crate::topology::load(&[path]).unwrap();
+        // Re-issuing a CA needs the operator's consent, as on the command line.
+        let allow_destroy = vec![Address::cluster_object("de-test-01", Kind::Secret, "ca")];
+        let options = crate::plan::Options { now: NOW, allow_destroy, ..Default::default() };
+        let first = crate::plan::create(&topology, None, &|_| None, &options).unwrap();
+        let mut state = crate::state::State::new("lineage".into());
+        crate::apply::simulate::record(&first, &mut state, NOW, &mut |_, _| {});
+        edit(&mut state);
+        state.clusters.clear();
+        let plan = crate::plan::create(&topology, Some(&state), &|_| None, &options).unwrap();
+        plan.actions
+            .iter()
+            .filter(|a| a.address.as_str().contains("/secret/"))
+            .map(|a| (a.address.as_str().to_string(), a.action))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_ca_reissues_every_kubeconfig_and_leaf_it_signed_but_keeps_tokens_and_credentials() {
+        use crate::plan::Action;
+        assert!(secret_actions_after(|_| {}).is_empty(), "an applied cluster plans no Secret changes");
+        let replaced = secret_actions_after(|state| {
+            let ca = Address::cluster_object("de-test-01", Kind::Secret, "ca");
+            state.nodes.get_mut(&ca).unwrap().certificate.as_mut().unwrap().request_digest = "sha256:another-ca".into();
+        });
+        for secret in [
+            "ca",
+            "apiserver-tls",
+            "scheduler-kubeconfig",
+            "internal-admin-kubeconfig",
+            "konnectivity-kubeconfig",
+            "admin-kubeconfig",
+            "viewer-kubeconfig",
+            "usercluster-webhook-serving-cert",
+            "konnectivityproxy-tls",
+        ] {
+            assert_eq!(replaced.get(&format!("cluster/de-test-01/secret/{secret}")), Some(&Action::Replace), "{secret}");
+        }
+        for kept in
+            ["tokens", "viewer-token", "cloud-credentials", "front-proxy-ca", "apiserver-proxy-client-certificate", "service-account-key"]
+        {
+            assert!(!replaced.contains_key(&format!("cluster/de-test-01/secret/{kept}")), "{kept} is not signed by ca");
+        }
+    }
+
+    #[test]
+    fn a_kubeconfig_inside_the_renewal_window_is_renewed_alone() {
+        let renewed = secret_actions_after(|state| {
+            let at = Address::cluster_object("de-test-01", Kind::Secret, "scheduler-kubeconfig");
+            state.nodes.get_mut(&at).unwrap().certificate.as_mut().unwrap().not_after = Some(1_790_000_000 + 10 * 86_400);
+        });
+        assert_eq!(renewed, BTreeMap::from([("cluster/de-test-01/secret/scheduler-kubeconfig".to_string(), crate::plan::Action::Replace)]));
+    }
 }

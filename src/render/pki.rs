@@ -16,18 +16,19 @@ use k8s_openapi::api::core::v1::Secret;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// One Secret whose content apply makes.
-struct Issued {
+/// One Secret whose content apply makes, before it becomes a node.
+struct Planned {
     name: &'static str,
     /// KKP component whose labels the Secret carries.
     component: &'static str,
     request: CertRequest,
-    /// Besides the issuer and the Secret the content is made from.
+    /// Dependencies besides the issuer and the Secret the content is made from.
     deps: Vec<Address>,
 }
 
-fn issued(name: &'static str, component: &'static str, request: CertRequest) -> Issued {
-    Issued { name, component, request, deps: Vec::new() }
+/// A Secret with no dependencies besides its issuer and source.
+fn issued(name: &'static str, component: &'static str, request: CertRequest) -> Planned {
+    Planned { name, component, request, deps: Vec::new() }
 }
 
 /// The in-cluster apiserver URL of KKP's internal kubeconfigs (`status.address.internalURL`).
@@ -130,7 +131,7 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
     let mut secrets = vec![
         issued("ca", "apiserver", CertRequest::ca(&format!("root-ca.{}", cluster.external_name), KeyAlgorithm::Rsa2048)),
         issued("front-proxy-ca", "apiserver", CertRequest::ca("front-proxy-ca", KeyAlgorithm::Rsa2048)),
-        Issued {
+        Planned {
             deps: vec![meta::object(cluster, Kind::Service, "apiserver-external")],
             ..issued("apiserver-tls", "apiserver", apiserver_tls)
         },
@@ -251,7 +252,7 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
 
     let mut nodes: Vec<DesiredNode> = secrets
         .into_iter()
-        .map(|Issued { name, component, mut request, deps: extra }| {
+        .map(|Planned { name, component, mut request, deps: extra }| {
             if request.key == KeyAlgorithm::Rsa2048 {
                 request.key = cluster.key_algorithm;
             }

@@ -52,7 +52,8 @@ pub enum Role {
 
 impl Role {
     /// True for Secrets whose content kkp makes at apply time (keys, certificates, tokens,
-    /// kubeconfigs, copied credentials); their bodies in plans and state are requests, never the content.
+    /// kubeconfigs, copied credentials); their bodies in plans and state are requests, never
+    /// the content.
     pub fn is_issued(self) -> bool {
         matches!(self, Role::CertificateAuthority | Role::Certificate | Role::KeyPair | Role::Tokens | Role::Kubeconfig | Role::Credentials)
     }

@@ -27,6 +27,9 @@ pub enum Role {
     /// A kubeconfig Secret: a client certificate signed by a CA (or a token) and the server
     /// to reach, made at apply.
     Kubeconfig,
+    /// A copy of credentials kept elsewhere on the seed (the cloud provider's credentials
+    /// Secret), made at apply: plans and state hold where it comes from, never its content.
+    Credentials,
     /// Configuration a workload reads (ConfigMap).
     Config,
     /// A Service.
@@ -49,9 +52,10 @@ pub enum Role {
 
 impl Role {
     /// True for Secrets whose content kkp makes at apply time (keys, certificates, tokens,
-    /// kubeconfigs); their bodies in plans and state are requests, never the content.
+    /// kubeconfigs, copied credentials); their bodies in plans and state are requests, never
+    /// the content.
     pub fn is_issued(self) -> bool {
-        matches!(self, Role::CertificateAuthority | Role::Certificate | Role::KeyPair | Role::Tokens | Role::Kubeconfig)
+        matches!(self, Role::CertificateAuthority | Role::Certificate | Role::KeyPair | Role::Tokens | Role::Kubeconfig | Role::Credentials)
     }
 
     /// True for workloads that run pods; the ones others depend on are waited for.
@@ -100,6 +104,7 @@ impl Role {
             Role::KeyPair => "key-pair",
             Role::Tokens => "tokens",
             Role::Kubeconfig => "kubeconfig",
+            Role::Credentials => "credentials",
             Role::Config => "config",
             Role::Service => "service",
             Role::DataStore => "data-store",

@@ -193,20 +193,7 @@ impl Context {
                     let authority = Authority::new(issued.material.clone()).map_err(|e| e.to_string())?;
                     self.authorities.lock().expect("lock").insert(action.address.clone(), Arc::new(authority));
                 }
-                let recorded = recorded_value(body);
-                let node = NodeState {
-                    seed: action.seed.clone(),
-                    role: action.role,
-                    object: Some(object.clone()),
-                    digest: String::new(),
-                    certificate: Some(CertificateState {
-                        request_digest: request.digest(),
-                        fingerprint: issued.fingerprint,
-                        not_after: issued.not_after,
-                        issuer_fingerprint: issued.issuer_fingerprint,
-                    }),
-                };
-                Ok(Recorded::put(action, node, recorded))
+                Ok(issued_record(&action.address, &action.seed, action.role, body, issued))
             }
         }
     }
@@ -220,6 +207,9 @@ impl Context {
             None => None,
         };
         let now = self.settings.now;
+        if let Some(content) = &request.content {
+            return self.content(action, object, request, content, issuer).await;
+        }
         if action.action != Action::Replace {
             let existing = match action.action {
                 Action::Create => self.existing(action, object).await?,
@@ -237,6 +227,66 @@ impl Context {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
+    }
+
+    /// Makes a Secret's [`pki::Content`]: reads what it is made from (the tokens, the
+    /// credentials) and what is there now, which is kept when still valid (tokens always: they
+    /// are never rotated).
+    async fn content(
+        &self,
+        action: &PlannedAction,
+        object: &ObjectRef,
+        request: &CertRequest,
+        content: &pki::Content,
+        issuer: Option<Arc<Authority>>,
+    ) -> Result<Issued, String> {
+        let target = self.target(&action.seed)?;
+        let keeps_on_replace = matches!(content, pki::Content::TokenUsers);
+        let existing = if action.action == Action::Replace && !keeps_on_replace {
+            None
+        } else {
+            let existing = match action.action {
+                Action::Create => self.existing(action, object).await?,
+                _ => super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?,
+            };
+            self.check_ownership(action, existing.as_ref())?;
+            existing.as_ref().map(secret_data)
+        };
+        let source = match content {
+            pki::Content::TokenKubeconfig { tokens, .. } | pki::Content::ViewerToken { tokens } => {
+                let cluster = tokens.cluster().ok_or_else(|| format!("{tokens} is not a cluster Secret"))?;
+                let name = tokens.as_str().rsplit('/').next().unwrap_or_default();
+                let at = ObjectRef::namespaced(Kind::Secret, &format!("cluster-{cluster}"), name);
+                let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
+                Some(
+                    found
+                        .as_ref()
+                        .map(secret_data)
+                        .ok_or_else(|| format!("the tokens Secret {tokens} does not exist on seed {}", action.seed))?,
+                )
+            }
+            pki::Content::Copy { namespace, name } => {
+                let at = ObjectRef::namespaced(Kind::Secret, namespace, name);
+                let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
+                Some(
+                    found
+                        .as_ref()
+                        .map(secret_data)
+                        .filter(|d| !d.is_empty())
+                        .ok_or_else(|| missing_credentials(&action.seed, namespace, name))?,
+                )
+            }
+            pki::Content::Kubeconfig { .. } | pki::Content::TokenUsers => None,
+        };
+        let request = request.clone();
+        let now = self.settings.now;
+        tokio::task::spawn_blocking(move || {
+            let inputs = pki::Inputs { existing: existing.as_ref(), source: source.as_ref() };
+            pki::make(&request, issuer.as_deref(), inputs, now)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{object}: {e}"))
     }
 
     /// The CA at `address`: issued in this run, or read from the seed.
@@ -326,6 +376,25 @@ impl Recorded {
     }
 }
 
+/// What state records of an issued Secret: the request (never the content) and the
+/// certificate's digests. `body` must be a [`Body::Secret`].
+fn issued_record(address: &Address, seed: &str, role: crate::role::Role, body: &Body, issued: Issued) -> Recorded {
+    let Body::Secret { object, request, .. } = body else { unreachable!("issued_record is called for Secret bodies") };
+    let node = NodeState {
+        seed: seed.to_string(),
+        role,
+        object: Some(object.clone()),
+        digest: String::new(),
+        certificate: Some(CertificateState {
+            request_digest: request.digest(),
+            fingerprint: issued.fingerprint,
+            not_after: issued.not_after,
+            issuer_fingerprint: issued.issuer_fingerprint,
+        }),
+    };
+    Recorded { change: Change::Put { address: address.clone(), node }, body: Some(recorded_value(body)) }
+}
+
 /// The Secret written to the target: the request's labels and the issued data.
 fn secret_manifest(object: &ObjectRef, labels: &BTreeMap<String, String>, data: &BTreeMap<String, Vec<u8>>) -> Value {
     let encoded: BTreeMap<&String, String> = data.iter().map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v))).collect();
@@ -338,9 +407,11 @@ fn secret_manifest(object: &ObjectRef, labels: &BTreeMap<String, String>, data: 
     })
 }
 
-/// The decoded `data` of a Secret (undecodable entries are left out).
+/// The decoded `data` of a Secret, with `stringData` on top as the API server would merge it
+/// (a hand-written Secret in a directory target may use either; undecodable entries are left
+/// out).
 fn secret_data(secret: &Value) -> BTreeMap<String, Vec<u8>> {
-    secret
+    let mut out: BTreeMap<String, Vec<u8>> = secret
         .get("data")
         .and_then(Value::as_object)
         .map(|data| {
@@ -348,5 +419,95 @@ fn secret_data(secret: &Value) -> BTreeMap<String, Vec<u8>> {
                 .filter_map(|(k, v)| Some((k.clone(), base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok()?)))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if let Some(strings) = secret.get("stringData").and_then(Value::as_object) {
+        out.extend(strings.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.as_bytes().to_vec()))));
+    }
+    out
+}
+
+/// The error for cloud credentials that are not on the seed, with how to provide them.
+fn missing_credentials(seed: &str, namespace: &str, name: &str) -> String {
+    format!(
+        "the cloud credentials Secret {namespace}/{name} (the cluster's credentialsReference) does not exist on seed {seed} or holds no data\n  \
+         fix: create it on the seed (kubectl -n {namespace} create secret generic {name} --from-literal=<key>=<value> ..., with the \
+         provider's keys, e.g. accessKeyId and secretAccessKey for AWS); for a directory target write it as \
+         <dir>/{seed}/{namespace}/secret-{name}.yaml"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::DesiredNode;
+    use std::path::PathBuf;
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn fixture_secrets() -> Vec<DesiredNode> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/kkp-fixtures/topology.yaml");
+        let topology = crate::topology::load(&[path]).expect("the KKP fixture loads");
+        let cluster = topology.clusters.values().next().expect("one cluster");
+        crate::render::cluster(cluster).into_iter().filter(|n| matches!(n.body, Body::Secret { .. })).collect()
+    }
+
+    /// Issues every Secret of the KKP fixture the way apply does (CAs first, tokens before what
+    /// reads them, the credentials from a source Secret) and checks that nothing recorded holds
+    /// key, certificate, token or credential bytes.
+    #[test]
+    fn recorded_changes_hold_no_secret_bytes() {
+        let credentials = BTreeMap::from([
+            ("accessKeyId".to_string(), b"AKIAFIXTUREKEYID".to_vec()),
+            ("secretAccessKey".to_string(), b"fixture/secret+access-key".to_vec()),
+        ]);
+        let mut authorities: HashMap<Address, Authority> = HashMap::new();
+        let mut tokens: Option<BTreeMap<String, Vec<u8>>> = None;
+        let mut secrets_written: Vec<String> = Vec::new();
+        let mut recorded_text = String::new();
+        let nodes = fixture_secrets();
+        // Render lists CAs and tokens before the Secrets made from them.
+        for node in &nodes {
+            let Body::Secret { request, .. } = &node.body else { continue };
+            let issuer = request.issuer.as_ref().map(|a| authorities.get(a).expect("issuer issued first"));
+            let issued = match &request.content {
+                None => pki::issue(request, issuer, NOW).unwrap(),
+                Some(content) => {
+                    let source = match content {
+                        pki::Content::Copy { .. } => Some(&credentials),
+                        pki::Content::TokenKubeconfig { .. } | pki::Content::ViewerToken { .. } => tokens.as_ref(),
+                        _ => None,
+                    };
+                    pki::make(request, issuer, pki::Inputs { existing: None, source }, NOW).unwrap()
+                }
+            };
+            if request.kind == pki::CertKind::Ca {
+                authorities.insert(node.address.clone(), Authority::new(issued.material.clone()).unwrap());
+            }
+            if request.content == Some(pki::Content::TokenUsers) {
+                tokens = Some(issued.data.clone());
+            }
+            for value in issued.data.values() {
+                secrets_written.push(String::from_utf8_lossy(value).into_owned());
+            }
+            let (change, body) = issued_record(&node.address, &node.seed, node.role, &node.body, issued).seal();
+            recorded_text.push_str(&serde_json::to_string(&change).unwrap());
+            recorded_text.push_str(&String::from_utf8(body.unwrap().1).unwrap());
+        }
+        assert!(tokens.is_some() && authorities.contains_key(&Address::cluster_object("de-test-01", Kind::Secret, "ca")));
+        for marker in ["-----BEGIN", "PRIVATE KEY", "AKIAFIXTUREKEYID", "fixture/secret+access-key", "client-key-data", "token:"] {
+            assert!(!recorded_text.contains(marker), "state records {marker:?}");
+        }
+        let csv = String::from_utf8(tokens.unwrap()["tokens.csv"].clone()).unwrap();
+        for token in csv.lines().filter_map(|line| line.split(',').next()) {
+            assert!(!recorded_text.contains(token), "state records a token");
+        }
+        // Nor any line of what was written, raw or base64-encoded (as Secret data would be).
+        for written in &secrets_written {
+            for line in written.lines().filter(|l| l.len() >= 24 && !l.starts_with("-----")) {
+                assert!(!recorded_text.contains(line), "state records written content: {line}");
+            }
+            let encoded = base64::engine::general_purpose::STANDARD.encode(written.as_bytes());
+            assert!(encoded.len() < 24 || !recorded_text.contains(&encoded[..24]), "state records base64 content");
+        }
+    }
 }

@@ -56,8 +56,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                                 .or_else(|| state.nodes.get(issuer).and_then(|n| n.certificate.as_ref()).map(|c| c.fingerprint.clone()))
                                 .unwrap_or_default()
                         });
-                        let not_after =
-                            (request.kind != crate::pki::CertKind::KeyPair).then(|| now + i64::from(request.validity_days) * 86_400);
+                        let not_after = request.kind.expires().then(|| now + i64::from(request.validity_days) * 86_400);
                         let recorded = recorded_value(body);
                         on_body(&digest(&recorded), &recorded);
                         NodeState {

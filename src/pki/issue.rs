@@ -28,6 +28,12 @@ pub enum Error {
     /// Stored CA material could not be parsed.
     #[error("the CA Secret's {0} does not hold a usable PEM")]
     BadIssuer(&'static str),
+    /// The OS's random source failed.
+    #[error("no random bytes for a token")]
+    Random,
+    /// Content could not be made from its inputs.
+    #[error("cannot make the Secret's content: {0}")]
+    Content(String),
 }
 
 /// A certificate (or public key) and its private key, as PEM. `Debug` never shows the key.
@@ -59,6 +65,16 @@ impl Authority {
         let signer = Issuer::from_ca_cert_pem(&material.cert_pem, key).map_err(|_| Error::BadIssuer("certificate"))?;
         let fingerprint = fingerprint_of_pem(&material.cert_pem).ok_or(Error::BadIssuer("certificate"))?;
         Ok(Authority { material, signer, fingerprint })
+    }
+
+    /// The CA's certificate PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.material.cert_pem
+    }
+
+    /// sha256 of the CA's certificate DER.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 }
 
@@ -111,6 +127,9 @@ fn generate_key(req: &CertRequest) -> Result<KeyPair, Error> {
 /// Issues fresh material for `req` at `now` (unix seconds). Leaves need their CA's material.
 pub fn issue(req: &CertRequest, issuer: Option<&Authority>, now: i64) -> Result<Issued, Error> {
     let err = |source| Error::Issue { common_name: req.common_name.clone(), source };
+    if req.kind == CertKind::Generated {
+        return Err(Error::Content("generated content has no key to issue; see pki::make".into()));
+    }
     let key = generate_key(req)?;
     if req.kind == CertKind::KeyPair {
         let public_pem = key.public_key_pem();
@@ -170,6 +189,10 @@ pub fn issue(req: &CertRequest, issuer: Option<&Authority>, now: i64) -> Result<
     let mut data = BTreeMap::new();
     data.insert(req.layout.cert.clone(), material.cert_pem.clone().into_bytes());
     data.insert(req.layout.key.clone(), material.key_pem.clone().into_bytes());
+    if req.layout.tls_copy {
+        data.insert("tls.crt".into(), material.cert_pem.clone().into_bytes());
+        data.insert("tls.key".into(), material.key_pem.clone().into_bytes());
+    }
     if let (Some(ca_key), Some(pem)) = (&req.layout.ca, ca_pem) {
         data.insert(ca_key.clone(), pem.into_bytes());
     }
@@ -216,6 +239,14 @@ pub fn inspect(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>, issuer: Opti
     }
     let cn = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).unwrap_or_default();
     if cn != req.common_name {
+        return None;
+    }
+    // KKP compares the organisation set too (it carries groups such as system:masters).
+    let mut orgs: Vec<&str> = cert.subject().iter_organization().filter_map(|o| o.as_str().ok()).collect();
+    let mut want_orgs: Vec<&str> = req.organizations.iter().map(String::as_str).collect();
+    orgs.sort_unstable();
+    want_orgs.sort_unstable();
+    if orgs != want_orgs {
         return None;
     }
     let mut dns: Vec<String> = Vec::new();
@@ -310,6 +341,11 @@ mod tests {
 
         // A different subject, another CA, or the renewal window all refuse adoption.
         assert!(inspect(&leaf("other"), &cert.data, Some(&ca), NOW).is_none());
+        let mut masters = leaf("kube-apiserver");
+        masters.organizations = vec!["system:masters".into()];
+        assert!(inspect(&masters, &cert.data, Some(&ca), NOW).is_none(), "the organisations must match too");
+        let with_org = issue(&masters, Some(&ca), NOW).unwrap();
+        assert!(inspect(&masters, &with_org.data, Some(&ca), NOW).is_some());
         let other_ca = Authority::new(issue(&CertRequest::ca("x", KeyAlgorithm::EcdsaP256), None, NOW).unwrap().material).unwrap();
         assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&other_ca), NOW).is_none());
         assert!(inspect(&leaf("kube-apiserver"), &cert.data, Some(&ca), NOW + 340 * 86_400).is_none());
@@ -319,7 +355,7 @@ mod tests {
     fn key_pairs_and_debug_output_hold_no_key_text() {
         let mut req = CertRequest::ca("", KeyAlgorithm::EcdsaP256);
         req.kind = CertKind::KeyPair;
-        req.layout = SecretLayout { cert: "sa.pub".into(), key: "sa.key".into(), ca: None };
+        req.layout = SecretLayout { cert: "sa.pub".into(), key: "sa.key".into(), ca: None, tls_copy: false };
         let pair = issue(&req, None, NOW).unwrap();
         assert!(String::from_utf8_lossy(&pair.data["sa.key"]).contains("PRIVATE KEY"));
         assert!(!format!("{pair:?}").contains("PRIVATE"));

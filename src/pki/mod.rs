@@ -1,11 +1,14 @@
 //! Certificates: what each Secret must hold ([`CertRequest`], pure), and issuing it with rcgen
-//! ([`issue`], used only by apply).
+//! ([`issue`], used only by apply), and the content made around or instead of certificates
+//! (kubeconfigs, tokens, copied credentials: [`make`]).
 //!
 //! State and plans carry a request's digest, the certificate's fingerprint (sha256 of its DER)
 //! and its not-after time; private keys exist only in the Secrets on the target.
 
+mod content;
 mod issue;
 mod request;
 
+pub use content::{Inputs, KUBECONFIG_KEY, TOKENS_KEY, Tokens, VIEWER_TOKEN_KEY, kubeconfig, make};
 pub use issue::{Authority, Error, Issued, KeyMaterial, inspect, issue};
-pub use request::{CertKind, CertRequest, KeyAlgorithm, RENEWAL_WINDOW_DAYS, Renewal, SecretLayout, Usage};
+pub use request::{CertKind, CertRequest, Content, KeyAlgorithm, RENEWAL_WINDOW_DAYS, Renewal, SecretLayout, TokenUser, Usage};

@@ -45,6 +45,64 @@ pub struct CertRequest {
     pub issuer: Option<Address>,
     /// Which Secret data keys hold what.
     pub layout: SecretLayout,
+    /// What the Secret holds instead of the bare certificate and key (None: just those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// Secret content made at apply around (or instead of) a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum Content {
+    /// A kubeconfig (key `kubeconfig`) carrying the leaf's client certificate and key, its
+    /// cluster and context named `cluster`, its user `default` (KKP's internal kubeconfigs).
+    #[serde(rename_all = "camelCase")]
+    Kubeconfig {
+        /// The apiserver URL.
+        server: String,
+        /// Cluster and context name.
+        cluster: String,
+    },
+    /// A kubeconfig (key `kubeconfig`) authenticating with a token of the [`Content::TokenUsers`]
+    /// Secret `tokens`; the issuer is the CA it trusts.
+    #[serde(rename_all = "camelCase")]
+    TokenKubeconfig {
+        /// The apiserver URL.
+        server: String,
+        /// Cluster and context name.
+        cluster: String,
+        /// The Secret holding the tokens.
+        tokens: Address,
+        /// Whose token.
+        user: TokenUser,
+    },
+    /// The apiserver's static token users (key `tokens.csv`): a random admin and viewer token,
+    /// made once and kept.
+    TokenUsers,
+    /// The viewer token alone (key `viewerToken`), read from the [`Content::TokenUsers`] Secret.
+    #[serde(rename_all = "camelCase")]
+    ViewerToken {
+        /// The Secret holding the tokens.
+        tokens: Address,
+    },
+    /// A copy of another Secret's data on the same seed (the cloud credentials).
+    #[serde(rename_all = "camelCase")]
+    Copy {
+        /// The source Secret's namespace.
+        namespace: String,
+        /// The source Secret's name.
+        name: String,
+    },
+}
+
+/// A static token user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TokenUser {
+    /// `admin` in group `system:masters`.
+    Admin,
+    /// `viewer` in group `viewers`.
+    Viewer,
 }
 
 /// The kind of material in a Secret.
@@ -57,6 +115,16 @@ pub enum CertKind {
     Leaf,
     /// A key pair without a certificate (the service-account signing key).
     KeyPair,
+    /// No key of its own: content made at apply from random tokens, other Secrets or a CA's
+    /// certificate (see [`Content`]); never renewed for age.
+    Generated,
+}
+
+impl CertKind {
+    /// Whether material of this kind has a not-after time.
+    pub fn expires(self) -> bool {
+        matches!(self, CertKind::Ca | CertKind::Leaf)
+    }
 }
 
 /// Key algorithms KKP uses.
@@ -91,12 +159,15 @@ pub struct SecretLayout {
     /// Key under which the issuing CA's certificate is copied, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
+    /// Also store the certificate and key as `tls.crt`/`tls.key` (KKP's generic serving certs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_copy: bool,
 }
 
 impl SecretLayout {
     /// `<base>.crt` / `<base>.key`, optionally with `ca.crt`.
     pub fn named(base: &str, with_ca: bool) -> Self {
-        SecretLayout { cert: format!("{base}.crt"), key: format!("{base}.key"), ca: with_ca.then(|| "ca.crt".into()) }
+        SecretLayout { cert: format!("{base}.crt"), key: format!("{base}.key"), ca: with_ca.then(|| "ca.crt".into()), tls_copy: false }
     }
 }
 
@@ -115,6 +186,7 @@ impl CertRequest {
             validity_days: 3650,
             issuer: None,
             layout: SecretLayout::named("ca", false),
+            content: None,
         }
     }
 
@@ -131,6 +203,24 @@ impl CertRequest {
             validity_days: 365,
             issuer: Some(issuer),
             layout,
+            content: None,
+        }
+    }
+
+    /// Content made at apply without a key of its own (tokens, copies, token kubeconfigs).
+    pub fn generated(content: Content, issuer: Option<Address>) -> Self {
+        CertRequest {
+            kind: CertKind::Generated,
+            key: KeyAlgorithm::Rsa2048,
+            common_name: String::new(),
+            organizations: Vec::new(),
+            dns_names: Vec::new(),
+            ip_addresses: Vec::new(),
+            usages: Vec::new(),
+            validity_days: 0,
+            issuer,
+            layout: SecretLayout { cert: String::new(), key: String::new(), ca: None, tls_copy: false },
+            content: Some(content),
         }
     }
 

@@ -495,6 +495,7 @@ impl Planner<'_> {
                 crate::pki::CertKind::Ca => Reason::NewCertificateAuthority { common_name: request.common_name.clone() },
                 crate::pki::CertKind::Leaf => Reason::NewCertificate { common_name: request.common_name.clone() },
                 crate::pki::CertKind::KeyPair => Reason::NewKeyPair,
+                crate::pki::CertKind::Generated => Reason::NewSecret,
             };
             return (Some(Action::Create), vec![what], None);
         };

@@ -212,6 +212,7 @@ pub struct ConfigurationSpec {
     pub feature_gates: BTreeMap<String, bool>,
     pub versions: Option<Versioning>,
     pub ca_bundle: Option<TypedLocalObjectReference>,
+    pub auth: Option<Auth>,
 }
 
 /// `KubermaticConfiguration.spec.versions`.
@@ -263,6 +264,15 @@ pub struct TypedLocalObjectReference {
     _api_group: Option<serde::de::IgnoredAny>,
     #[serde(rename = "kind")]
     _kind: Option<serde::de::IgnoredAny>,
+}
+
+/// `KubermaticConfiguration.spec.auth`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth {
+    pub token_issuer: Option<String>,
+    #[serde(rename = "issuerClientID")]
+    pub issuer_client_id: Option<String>,
 }
 
 /// `KubermaticConfiguration.spec.ingress`.

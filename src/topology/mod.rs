@@ -242,6 +242,9 @@ pub struct Cluster {
     /// so it stays out of the input digest).
     #[serde(skip)]
     pub pause_reason: Option<String>,
+    /// The OIDC issuer the apiserver trusts, when KKP's `OpenIDAuthPlugin` feature gate is on
+    /// (KubermaticConfiguration `spec.featureGates`; issuer and client from `spec.auth`).
+    pub oidc: Option<Oidc>,
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,
@@ -262,6 +265,16 @@ pub enum Tunnel {
     /// OpenVPN (legacy; `konnectivityEnabled: false`): an openvpn-server Deployment and an
     /// OpenVPN client sidecar in the apiserver.
     OpenVpn,
+}
+
+/// An OIDC issuer (KubermaticConfiguration `spec.auth`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Oidc {
+    /// `spec.auth.tokenIssuer` (KKP's default: `https://<ingress domain>/dex`).
+    pub issuer_url: String,
+    /// `spec.auth.issuerClientID` (KKP's default: `kubermaticIssuer`).
+    pub client_id: String,
 }
 
 /// A Secret reference.

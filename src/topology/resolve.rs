@@ -296,6 +296,7 @@ struct Configuration {
     versions: Versions,
     /// `spec.caBundle`: the ConfigMap (namespace, name) holding `ca-bundle.pem`.
     ca_bundle: (String, String),
+    oidc: Option<super::Oidc>,
 }
 
 /// KKP's namespace, where the KubermaticConfiguration and the ConfigMaps it names live.
@@ -303,6 +304,9 @@ const KKP_NAMESPACE: &str = "kubermatic";
 /// KKP's default `spec.caBundle.name`; the PEM bundle is its key `ca-bundle.pem`.
 const DEFAULT_CA_BUNDLE: &str = "ca-bundle";
 const CA_BUNDLE_KEY: &str = "ca-bundle.pem";
+
+/// KKP's default OIDC client (`spec.auth.issuerClientID`).
+const DEFAULT_AUTH_CLIENT_ID: &str = "kubermaticIssuer";
 
 /// The base domain when no KubermaticConfiguration is given.
 const DEFAULT_DOMAIN: &str = "kkp.local";
@@ -319,6 +323,7 @@ impl Default for Configuration {
             key_algorithm: crate::pki::KeyAlgorithm::Rsa2048,
             versions: Versions::default(),
             ca_bundle: (KKP_NAMESPACE.into(), DEFAULT_CA_BUNDLE.into()),
+            oidc: None,
         }
     }
 }
@@ -394,6 +399,15 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
             crate::pki::KeyAlgorithm::Rsa2048
         }
     };
+    // KKP's seed controller enables OIDC authentication with its OpenIDAuthPlugin feature gate
+    // (off by default); the issuer and client default as KKP's configuration defaulting does.
+    let oidc = spec.feature_gates.get("OpenIDAuthPlugin").copied().unwrap_or(false).then(|| {
+        let auth = spec.auth.as_ref();
+        super::Oidc {
+            issuer_url: auth.and_then(|a| a.token_issuer.clone()).unwrap_or_else(|| format!("https://{domain}/dex")),
+            client_id: auth.and_then(|a| a.issuer_client_id.clone()).unwrap_or_else(|| DEFAULT_AUTH_CLIENT_ID.into()),
+        }
+    });
     let versions = resolve_versions(r, config.doc, &subject, spec.versions.as_ref());
     let ca_bundle = (
         config.value.metadata.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| KKP_NAMESPACE.into()),
@@ -409,6 +423,7 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
         key_algorithm,
         versions,
         ca_bundle,
+        oidc,
     }
 }
 
@@ -903,6 +918,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 seed_proxy: seed.proxy.clone(),
                 ca_bundle: String::new(),
                 pause_reason: spec.pause_reason.clone().filter(|r| !r.is_empty()),
+                oidc: config.oidc.clone(),
                 source: doc.source(),
             },
         );

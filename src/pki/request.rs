@@ -209,8 +209,20 @@ impl CertRequest {
 
     /// Content made at apply without a key of its own (tokens, copies, token kubeconfigs).
     pub fn generated(content: Content, issuer: Option<Address>) -> Self {
+        let layout = SecretLayout { cert: String::new(), key: String::new(), ca: None, tls_copy: false };
+        CertRequest { kind: CertKind::Generated, issuer, content: Some(content), ..Self::bare(layout) }
+    }
+
+    /// A bare RSA-2048 key pair (no certificate): the public key under `public`, the private
+    /// key under `private`.
+    pub fn key_pair(public: &str, private: &str) -> Self {
+        Self::bare(SecretLayout { cert: public.into(), key: private.into(), ca: None, tls_copy: false })
+    }
+
+    /// A key pair with no subject, issuer or content, the base of the two above.
+    fn bare(layout: SecretLayout) -> Self {
         CertRequest {
-            kind: CertKind::Generated,
+            kind: CertKind::KeyPair,
             key: KeyAlgorithm::Rsa2048,
             common_name: String::new(),
             organizations: Vec::new(),
@@ -218,9 +230,9 @@ impl CertRequest {
             ip_addresses: Vec::new(),
             usages: Vec::new(),
             validity_days: 0,
-            issuer,
-            layout: SecretLayout { cert: String::new(), key: String::new(), ca: None, tls_copy: false },
-            content: Some(content),
+            issuer: None,
+            layout,
+            content: None,
         }
     }
 

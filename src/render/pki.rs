@@ -106,19 +106,7 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
     let mut kubelet_client = client("kube-apiserver-kubelet-client", &ca, "kubelet-client");
     kubelet_client.organizations = vec!["system:masters".into()];
 
-    let service_account_key = CertRequest {
-        kind: CertKind::KeyPair,
-        key: KeyAlgorithm::Rsa2048,
-        common_name: String::new(),
-        organizations: Vec::new(),
-        dns_names: Vec::new(),
-        ip_addresses: Vec::new(),
-        usages: Vec::new(),
-        validity_days: 0,
-        issuer: None,
-        layout: SecretLayout { cert: "sa.pub".into(), key: "sa.key".into(), ca: None, tls_copy: false },
-        content: None,
-    };
+    let service_account_key = CertRequest::key_pair("sa.pub", "sa.key");
 
     let kubeconfig = |cn: &str| internal_kubeconfig(cluster, &ca, cn, &[]);
     let token_kubeconfig = |user| {

@@ -652,6 +652,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 kubernetes_dashboard: spec.kubernetes_dashboard.as_ref().and_then(|d| d.enabled).unwrap_or(true),
                 seed_proxy: seed.proxy.clone(),
                 source: doc.source(),
+                project_id: parsed.value.metadata.labels.get("project-id").cloned(),
             },
         );
     }

@@ -10,8 +10,17 @@
 //! ([`FingerprintRef`]), and plan/apply fill those in.
 
 mod apiserver;
+mod component;
+mod controller_manager;
+mod dashboard;
 mod etcd;
+mod http_prober;
+mod kube_state_metrics;
+mod machine_controller;
 mod meta;
+mod operating_system_manager;
+mod scheduler;
+mod usercluster;
 
 pub use meta::MANAGED_BY;
 mod namespace;
@@ -141,6 +150,13 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(apiserver::render(cluster));
     nodes.extend(openvpn::render(cluster));
     nodes.extend(prometheus::render(cluster));
+    nodes.extend(controller_manager::render(cluster));
+    nodes.extend(scheduler::render(cluster));
+    nodes.extend(kube_state_metrics::render(cluster));
+    nodes.extend(dashboard::render(cluster));
+    nodes.extend(usercluster::render(cluster));
+    nodes.extend(machine_controller::render(cluster));
+    nodes.extend(operating_system_manager::render(cluster));
     nodes
 }
 

@@ -438,4 +438,28 @@ mod tests {
         let role = nodes.iter().find(|n| n.address == meta::object(&fixture_cluster(), Kind::Role, CONTROLLER_ROLE)).unwrap();
         assert_eq!(role.role, NodeRole::Access);
     }
+
+    #[test]
+    fn the_webhook_names_the_project_from_the_clusters_label() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kkp-fixtures/topology.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("  name: de-test-01\n", "  name: de-test-01\n  labels:\n    project-id: my-project\n");
+        let topology = crate::topology::load_str(&path, &text).unwrap();
+        assert!(webhook_flags(&topology.clusters["de-test-01"]).contains(&"-project-id=my-project".to_string()));
+    }
+
+    #[test]
+    fn rbac_objects_survive_a_round_trip_through_their_typed_structs() {
+        fn roundtrip<T: serde::de::DeserializeOwned + serde::Serialize>(manifest: &serde_json::Value) {
+            let typed: T = serde_json::from_value(manifest.clone()).expect("parses as its typed struct");
+            assert_eq!(&serde_json::to_value(typed).unwrap(), manifest);
+        }
+        let nodes = render(&fixture_cluster());
+        roundtrip::<k8s_openapi::api::core::v1::ServiceAccount>(&find(&nodes, Kind::ServiceAccount, WEBHOOK_SERVICE_ACCOUNT).unwrap());
+        roundtrip::<Role>(&find(&nodes, Kind::Role, CONTROLLER_ROLE).unwrap());
+        roundtrip::<RoleBinding>(&find(&nodes, Kind::RoleBinding, CONTROLLER_ROLE).unwrap());
+        roundtrip::<k8s_openapi::api::apps::v1::Deployment>(&find(&nodes, Kind::Deployment, CONTROLLER).unwrap());
+        roundtrip::<k8s_openapi::api::core::v1::Service>(&find(&nodes, Kind::Service, WEBHOOK).unwrap());
+    }
 }

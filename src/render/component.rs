@@ -291,7 +291,7 @@ pub fn cloud_env(cluster: &Cluster) -> Vec<EnvVar> {
         "gcp" => vars.push(credential("GOOGLE_SERVICE_ACCOUNT", "serviceAccount", false)),
         "kubevirt" => {
             vars.push(credential("KUBEVIRT_KUBECONFIG", "kubeConfig", false));
-            vars.push(env("PROJECT_ID", ""));
+            vars.push(env("PROJECT_ID", cluster.project_id.as_deref().unwrap_or_default()));
             vars.push(env("CLUSTER_ID", &cluster.name));
         }
         "alibaba" => {

@@ -129,7 +129,7 @@ pub fn fill_fingerprints(
 pub fn topology(topology: &Topology) -> Vec<DesiredNode> {
     let mut nodes = Vec::new();
     for seed in topology.seeds.values() {
-        nodes.extend(seed::render(seed));
+        nodes.extend(self::seed(seed));
     }
     for cluster in topology.clusters.values() {
         nodes.extend(self::cluster(cluster));
@@ -139,7 +139,9 @@ pub fn topology(topology: &Topology) -> Vec<DesiredNode> {
 
 /// The desired nodes of one seed (logical seed and datacenter nodes, namespace `kubermatic`).
 pub fn seed(seed: &crate::topology::Seed) -> Vec<DesiredNode> {
-    seed::render(seed)
+    let mut nodes = seed::render(seed);
+    nodes.extend(usercluster::seed_cluster_roles(seed));
+    nodes
 }
 
 /// The desired nodes of one user cluster, in dependency order.

@@ -9,12 +9,14 @@ use super::component::{
 };
 use super::meta::{self, MANAGED_BY, configmap_volume, mount, secret_volume};
 use super::{Body, DesiredNode, apiserver, manifest};
+use crate::address::Address;
 use crate::object::Kind;
 use crate::role::Role as NodeRole;
+use crate::topology::Seed;
 use crate::topology::{Cluster, ExposeStrategy, Tunnel};
 use k8s_openapi::api::apps::v1::{DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, EmptyDirVolumeSource, PodSpec, Probe, TCPSocketAction, Volume, VolumeMount};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -28,8 +30,10 @@ pub const WEBHOOK: &str = "usercluster-webhook";
 pub const CONTROLLER_SERVICE_ACCOUNT: &str = "kubermatic-usercluster-controller-manager";
 /// The webhook's ServiceAccount.
 pub const WEBHOOK_SERVICE_ACCOUNT: &str = "usercluster-webhook";
-/// Name of the controller's Role and RoleBinding.
+/// Name of the controller's Role, RoleBinding and ClusterRole.
 pub const CONTROLLER_ROLE: &str = "kubermatic:usercluster-controller-manager";
+/// Name of the webhook's ClusterRole.
+pub const WEBHOOK_ROLE: &str = "kubermatic:usercluster-webhook";
 const ADMIN_KUBECONFIG: &str = "internal-admin-kubeconfig";
 const WEBHOOK_SERVING_CERT: &str = "usercluster-webhook-serving-cert";
 const IMAGE_REPOSITORY: &str = "quay.io/kubermatic/kubermatic";
@@ -48,6 +52,8 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         component::service_account(cluster, WEBHOOK_SERVICE_ACCOUNT),
         role(cluster),
         role_binding(cluster),
+        cluster_role_binding(cluster, CONTROLLER_ROLE, CONTROLLER_SERVICE_ACCOUNT),
+        cluster_role_binding(cluster, WEBHOOK_ROLE, WEBHOOK_SERVICE_ACCOUNT),
         controller(cluster),
         component::cluster_ip_service(
             cluster,
@@ -58,16 +64,87 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     ]
 }
 
+fn rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        resource_names: (!names.is_empty()).then(|| strings(names)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
+}
+
+fn managed_by() -> BTreeMap<String, String> {
+    BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
+}
+
+/// The ClusterRoles KKP gives the user-cluster controller and webhook on the seed. Every
+/// cluster on the seed binds the same two, so they are seed nodes, not any one cluster's.
+pub fn seed_cluster_roles(seed: &Seed) -> Vec<DesiredNode> {
+    let read = ["get", "list", "watch"];
+    let controller_rules = vec![
+        rule(&["kubermatic.k8c.io"], &["clusters", "clusters/status"], &[], &["get", "list", "watch", "patch", "update"]),
+        rule(&["kubermatic.k8c.io"], &["resourcequotas"], &[], &read),
+        rule(&["apiextensions.k8s.io"], &["customresourcedefinitions"], &[], &read),
+        rule(&["operatingsystemmanager.k8c.io"], &["operatingsystemprofiles", "operatingsystemconfigs"], &[], &["*"]),
+        rule(&["apps.kubermatic.k8c.io"], &["applicationdefinitions"], &[], &read),
+        rule(&["kubermatic.k8c.io"], &["policytemplates"], &[], &read),
+        rule(&["kubermatic.k8c.io"], &["policybindings", "policybindings/status"], &[], &["*"]),
+    ];
+    let webhook_rules = vec![
+        rule(&["apps.kubermatic.k8c.io"], &["applicationdefinitions", "applicationdefinitions/status"], &[], &read),
+        rule(&["kubermatic.k8c.io"], &["resourcequotas", "resourcequotas/status"], &[], &read),
+    ];
+    [(CONTROLLER_ROLE, controller_rules), (WEBHOOK_ROLE, webhook_rules)]
+        .into_iter()
+        .map(|(name, rules)| {
+            let role = ClusterRole {
+                metadata: ObjectMeta { name: Some(name.into()), labels: Some(managed_by()), ..Default::default() },
+                rules: Some(rules),
+                ..Default::default()
+            };
+            DesiredNode {
+                address: Address::seed_object(&seed.name, Kind::ClusterRole, name),
+                seed: seed.name.clone(),
+                cluster: None,
+                role: NodeRole::Access,
+                deps: vec![Address::seed(&seed.name)],
+                body: Body::Object { manifest: manifest(&role), fingerprints: Vec::new() },
+            }
+        })
+        .collect()
+}
+
+/// The cluster's binding of a seed ClusterRole to its ServiceAccount (KKP names it
+/// `<role>-<namespace>`).
+fn cluster_role_binding(cluster: &Cluster, role: &str, service_account: &str) -> DesiredNode {
+    let name = format!("{role}-{}", cluster.namespace());
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta { name: Some(name.clone()), labels: Some(managed_by()), ..Default::default() },
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: role.into() },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: service_account.into(),
+            namespace: Some(cluster.namespace()),
+            ..Default::default()
+        }]),
+    };
+    let deps =
+        vec![Address::seed_object(&cluster.seed, Kind::ClusterRole, role), meta::object(cluster, Kind::ServiceAccount, service_account)];
+    meta::cluster_node(
+        cluster,
+        Kind::ClusterRoleBinding,
+        &name,
+        NodeRole::Access,
+        deps,
+        Body::Object { manifest: manifest(&binding), fingerprints: Vec::new() },
+    )
+}
+
 /// The in-namespace rights KKP gives the controller: read Secrets and ConfigMaps, create
 /// Secrets, update `admin-kubeconfig`, manage constraints and addons.
 fn role(cluster: &Cluster) -> DesiredNode {
-    let rule = |groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]| PolicyRule {
-        api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
-        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
-        resource_names: (!names.is_empty()).then(|| names.iter().map(|s| s.to_string()).collect()),
-        verbs: verbs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
     let role = Role {
         metadata: rbac_meta(cluster),
         rules: Some(vec![
@@ -110,7 +187,7 @@ fn rbac_meta(cluster: &Cluster) -> ObjectMeta {
     ObjectMeta {
         name: Some(CONTROLLER_ROLE.into()),
         namespace: Some(cluster.namespace()),
-        labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])),
+        labels: Some(managed_by()),
         ..Default::default()
     }
 }
@@ -450,6 +527,23 @@ mod tests {
     }
 
     #[test]
+    fn cluster_roles_are_the_seeds_and_bindings_the_clusters() {
+        let topology = crate::render::component::tests::fixture_topology();
+        let roles = seed_cluster_roles(&topology.seeds["test-seed"]);
+        assert_eq!(roles.len(), 2);
+        assert!(roles.iter().all(|n| n.cluster.is_none() && n.role == NodeRole::Access));
+        let cluster = fixture_cluster();
+        let nodes = render(&cluster);
+        let name = "kubermatic:usercluster-webhook-cluster-de-test-01";
+        let binding = find(&nodes, Kind::ClusterRoleBinding, name).unwrap();
+        assert_eq!(binding["roleRef"]["name"], WEBHOOK_ROLE);
+        assert_eq!(binding["subjects"][0]["namespace"], "cluster-de-test-01");
+        assert!(binding["metadata"].get("namespace").is_none());
+        let node = nodes.iter().find(|n| n.address == meta::object(&cluster, Kind::ClusterRoleBinding, name)).unwrap();
+        assert!(node.deps.contains(&roles[1].address));
+    }
+
+    #[test]
     fn rbac_objects_survive_a_round_trip_through_their_typed_structs() {
         fn roundtrip<T: serde::de::DeserializeOwned + serde::Serialize>(manifest: &serde_json::Value) {
             let typed: T = serde_json::from_value(manifest.clone()).expect("parses as its typed struct");
@@ -461,5 +555,12 @@ mod tests {
         roundtrip::<RoleBinding>(&find(&nodes, Kind::RoleBinding, CONTROLLER_ROLE).unwrap());
         roundtrip::<k8s_openapi::api::apps::v1::Deployment>(&find(&nodes, Kind::Deployment, CONTROLLER).unwrap());
         roundtrip::<k8s_openapi::api::core::v1::Service>(&find(&nodes, Kind::Service, WEBHOOK).unwrap());
+        let binding = find(&nodes, Kind::ClusterRoleBinding, "kubermatic:usercluster-controller-manager-cluster-de-test-01").unwrap();
+        roundtrip::<ClusterRoleBinding>(&binding);
+        let topology = crate::render::component::tests::fixture_topology();
+        for role in seed_cluster_roles(&topology.seeds["test-seed"]) {
+            let Body::Object { manifest, .. } = &role.body else { panic!("ClusterRoles are objects") };
+            roundtrip::<ClusterRole>(manifest);
+        }
     }
 }

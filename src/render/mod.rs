@@ -10,8 +10,17 @@
 //! ([`FingerprintRef`]), and plan/apply fill those in.
 
 mod apiserver;
+mod component;
+mod controller_manager;
+mod dashboard;
 mod etcd;
+mod http_prober;
+mod kube_state_metrics;
+mod machine_controller;
 mod meta;
+mod operating_system_manager;
+mod scheduler;
+mod usercluster;
 
 pub use meta::MANAGED_BY;
 mod namespace;
@@ -120,7 +129,7 @@ pub fn fill_fingerprints(
 pub fn topology(topology: &Topology) -> Vec<DesiredNode> {
     let mut nodes = Vec::new();
     for seed in topology.seeds.values() {
-        nodes.extend(seed::render(seed));
+        nodes.extend(self::seed(seed));
     }
     for cluster in topology.clusters.values() {
         nodes.extend(self::cluster(cluster));
@@ -130,7 +139,9 @@ pub fn topology(topology: &Topology) -> Vec<DesiredNode> {
 
 /// The desired nodes of one seed (logical seed and datacenter nodes, namespace `kubermatic`).
 pub fn seed(seed: &crate::topology::Seed) -> Vec<DesiredNode> {
-    seed::render(seed)
+    let mut nodes = seed::render(seed);
+    nodes.extend(usercluster::seed_cluster_roles(seed));
+    nodes
 }
 
 /// The desired nodes of one user cluster, in dependency order.
@@ -141,6 +152,13 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(apiserver::render(cluster));
     nodes.extend(openvpn::render(cluster));
     nodes.extend(prometheus::render(cluster));
+    nodes.extend(controller_manager::render(cluster));
+    nodes.extend(scheduler::render(cluster));
+    nodes.extend(kube_state_metrics::render(cluster));
+    nodes.extend(dashboard::render(cluster));
+    nodes.extend(usercluster::render(cluster));
+    nodes.extend(machine_controller::render(cluster));
+    nodes.extend(operating_system_manager::render(cluster));
     nodes
 }
 

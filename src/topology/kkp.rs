@@ -29,6 +29,8 @@ pub struct Metadata {
     pub namespace: Option<String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Metadata keys ignored without a note: labels and annotations steer nothing kkp renders, and

@@ -248,6 +248,9 @@ pub struct Cluster {
     /// Where the Cluster document starts.
     #[serde(skip)]
     pub source: Source,
+    /// The `project-id` label: the KKP project the cluster belongs to (the user-cluster webhook
+    /// checks project quotas with it).
+    pub project_id: Option<String>,
 }
 
 impl Cluster {

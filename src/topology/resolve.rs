@@ -920,6 +920,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 pause_reason: spec.pause_reason.clone().filter(|r| !r.is_empty()),
                 oidc: config.oidc.clone(),
                 source: doc.source(),
+                project_id: parsed.value.metadata.labels.get("project-id").cloned(),
             },
         );
     }

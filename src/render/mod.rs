@@ -13,6 +13,7 @@ mod apiserver;
 mod component;
 mod controller_manager;
 mod dashboard;
+mod dockercfg;
 mod etcd;
 mod http_prober;
 mod kube_state_metrics;
@@ -148,6 +149,7 @@ pub fn seed(seed: &crate::topology::Seed) -> Vec<DesiredNode> {
 pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     let mut nodes = vec![namespace::cluster_namespace(cluster)];
     nodes.extend(pki::secrets(cluster));
+    nodes.extend(dockercfg::render(cluster));
     nodes.extend(etcd::render(cluster));
     nodes.extend(apiserver::render(cluster));
     nodes.extend(openvpn::render(cluster));

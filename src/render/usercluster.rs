@@ -519,11 +519,12 @@ mod tests {
     #[test]
     fn the_webhook_names_the_project_from_the_clusters_label() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kkp-fixtures/topology.yaml");
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("  name: de-test-01\n", "  name: de-test-01\n  labels:\n    project-id: my-project\n");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("    project-id: my-project\n"), "the fixture cluster carries KKP's project label");
         let topology = crate::topology::load_str(&path, &text).unwrap();
         assert!(webhook_flags(&topology.clusters["de-test-01"]).contains(&"-project-id=my-project".to_string()));
+        let unlabelled = crate::topology::load_str(&path, &text.replace("    project-id: my-project\n", "    team: payments\n")).unwrap();
+        assert!(webhook_flags(&unlabelled.clusters["de-test-01"]).contains(&"-project-id=".to_string()));
     }
 
     #[test]

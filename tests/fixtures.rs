@@ -12,20 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Items that differ from KKP by design: (kind, object name, item prefix, reason).
-const ACCEPTED: &[(&str, &str, &str, &str)] = &[
-    (
-        "service",
-        "apiserver-external",
-        "ports",
-        "KKP's secure port is the NodePort its fake status allocated (30000); kkp's apiserver listens on a fixed port",
-    ),
-    (
-        "deployment",
-        "apiserver",
-        "container apiserver flags",
-        "--secure-port follows the NodePort allocated by KKP's fake status; kkp's port is fixed",
-    ),
-];
+const ACCEPTED: &[(&str, &str, &str, &str)] = &[];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,281 @@
+//! KKP's own rendering fixtures against kkp's rendering: for every golden object (one per file,
+//! `<kind>-<provider>-<version>-<name>.yaml`) the object kkp renders for the same inputs must exist
+//! and agree on what makes the pod run (containers, ports, flag names, volumes, mounts, env,
+//! probes, resources, selectors, Service ports, PDB bounds, CronJob schedule).
+//!
+//! The default directory is testdata/kkp-fixtures/golden; `KKP_FIXTURES_DIR` points at another
+//! directory of KKP fixtures (other providers and versions). Items that differ by design are in
+//! [`ACCEPTED`]; every other mismatch of every object is reported at once.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Items that differ from KKP by design: (kind, object name, item prefix, reason).
+const ACCEPTED: &[(&str, &str, &str, &str)] = &[];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One golden file: kind, provider, version, name, object.
+struct Golden {
+    kind: String,
+    provider: String,
+    version: String,
+    name: String,
+    object: Value,
+}
+
+fn goldens(dir: &Path) -> Vec<Golden> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")) {
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let mut parts = stem.splitn(4, '-');
+        let (Some(kind), Some(provider), Some(version), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            panic!("{}: not <kind>-<provider>-<version>-<name>.yaml", path.display())
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let object: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        out.push(Golden { kind: kind.into(), provider: provider.into(), version: version.into(), name: name.into(), object });
+    }
+    out
+}
+
+/// The datacenter spec block and the cluster cloud block KKP's tests use for `provider`.
+fn provider_blocks(provider: &str) -> (String, String) {
+    let creds = format!("credentialsReference:\n        name: credential-{provider}-de-test-01\n        namespace: kubermatic");
+    let (dc, cloud) = match provider {
+        "aws" => ("aws:\n          region: us-central1".to_string(), format!("aws:\n      {creds}")),
+        "azure" => ("azure:\n          location: westeurope".into(), format!("azure:\n      {creds}")),
+        "gcp" => ("gcp:\n          region: europe-west3".into(), format!("gcp:\n      {creds}")),
+        "digitalocean" => ("digitalocean:\n          region: fra1".into(), format!("digitalocean:\n      {creds}")),
+        "hetzner" => ("hetzner:\n          datacenter: nbg1-dc3".into(), format!("hetzner:\n      {creds}")),
+        "openstack" => (
+            "openstack:\n          authURL: https://example.com:5000/v3\n          region: dbl\n          availabilityZone: dbl1".into(),
+            format!("openstack:\n      {creds}"),
+        ),
+        "vsphere" => (
+            "vsphere:\n          endpoint: https://vsphere.example.com\n          datacenter: dc-1\n          datastore: datastore-1\n          cluster: cl-1".into(),
+            format!("vsphere:\n      {creds}"),
+        ),
+        "kubevirt" => ("kubevirt: {}".into(), format!("kubevirt:\n      {creds}")),
+        other => panic!("no topology block for provider {other}; add one to provider_blocks"),
+    };
+    (dc, cloud)
+}
+
+/// The fixture topology with `provider` and `version` substituted.
+fn topology_for(provider: &str, version: &str) -> kkp::topology::Topology {
+    let base = std::fs::read_to_string(repo().join("testdata/kkp-fixtures/topology.yaml")).unwrap();
+    let (dc, cloud) = provider_blocks(provider);
+    let (aws_dc, aws_cloud) = provider_blocks("aws");
+    assert!(base.contains(&aws_dc) && base.contains(&aws_cloud), "topology.yaml no longer holds the aws blocks this test replaces");
+    let text = base
+        .replace(&aws_dc, &dc)
+        .replace(&aws_cloud, &cloud)
+        .replace("providerName: aws", &format!("providerName: {provider}"))
+        .replace("version: 1.33.0", &format!("version: {version}"));
+    kkp::topology::load_str(Path::new("fixture-topology.yaml"), &text).unwrap_or_else(|e| panic!("{provider} {version}: {e:#}"))
+}
+
+/// Rendered manifests of every cluster, keyed by (lower-case kind, name).
+fn rendered(topology: &kkp::topology::Topology) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    for cluster in topology.clusters.values() {
+        for node in kkp::render::cluster(cluster) {
+            let (identity, manifest) = match &node.body {
+                kkp::render::Body::Object { manifest, .. } => (kkp::object::ObjectRef::of(manifest), manifest.clone()),
+                kkp::render::Body::Secret { object, .. } => (Some(object.clone()), Value::Null),
+                kkp::render::Body::Logical { .. } => (None, Value::Null),
+            };
+            if let Some(id) = identity {
+                out.insert((id.kind.name().to_lowercase(), id.name.clone()), manifest);
+            }
+        }
+    }
+    out
+}
+
+/// The comparable items of an object: item name -> normalised value.
+fn items(kind: &str, object: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let spec = &object["spec"];
+    match kind {
+        "service" => {
+            let ports: BTreeSet<String> = spec["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let target = p.get("targetPort").map(|t| t.to_string()).unwrap_or_else(|| p["port"].to_string());
+                    format!("{}:{}->{}/{}", p["name"].as_str().unwrap_or(""), p["port"], target, p["protocol"].as_str().unwrap_or("TCP"))
+                })
+                .collect();
+            out.insert("ports".into(), serde_json::json!(ports));
+            out.insert("selector".into(), spec["selector"].clone());
+        }
+        "poddisruptionbudget" => {
+            out.insert("minAvailable".into(), spec["minAvailable"].clone());
+            out.insert("maxUnavailable".into(), spec["maxUnavailable"].clone());
+            out.insert("selector".into(), spec["selector"].clone());
+        }
+        "cronjob" => {
+            out.insert("schedule".into(), spec["schedule"].clone());
+            pod_items(&spec["jobTemplate"]["spec"]["template"]["spec"], &mut out);
+        }
+        "deployment" | "statefulset" => {
+            out.insert("selector".into(), spec["selector"].clone());
+            out.insert("template labels".into(), without_revision_labels(&spec["template"]["metadata"]["labels"]));
+            pod_items(&spec["template"]["spec"], &mut out);
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Pod-template labels less KKP's `*-secret-revision`/`*-configmap-revision` labels: kkp rolls
+/// pods by fingerprint annotations instead (docs/deviations/fixtures.md), and KKP's fixture values
+/// come from its fake client.
+fn without_revision_labels(labels: &Value) -> Value {
+    match labels {
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(k, _)| !k.ends_with("-revision")).map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn names(list: &Value, field: &str) -> Value {
+    let set: BTreeSet<&str> = list.as_array().into_iter().flatten().filter_map(|v| v[field].as_str()).collect();
+    serde_json::json!(set)
+}
+
+fn pod_items(pod: &Value, out: &mut BTreeMap<String, Value>) {
+    out.insert("volumes".into(), names(&pod["volumes"], "name"));
+    out.insert("init containers".into(), names(&pod["initContainers"], "name"));
+    out.insert("containers".into(), names(&pod["containers"], "name"));
+    for list in ["initContainers", "containers"] {
+        for c in pod[list].as_array().into_iter().flatten() {
+            let name = c["name"].as_str().unwrap_or("");
+            let p = |item: &str| format!("container {name} {item}");
+            let ports: BTreeSet<String> = c["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| format!("{}:{}/{}", p["name"].as_str().unwrap_or(""), p["containerPort"], p["protocol"].as_str().unwrap_or("TCP")))
+                .collect();
+            out.insert(p("ports"), serde_json::json!(ports));
+            out.insert(p("flags"), serde_json::json!(flag_names(c)));
+            let mounts: BTreeSet<&str> =
+                c["volumeMounts"].as_array().into_iter().flatten().filter_map(|m| m["mountPath"].as_str()).collect();
+            out.insert(p("mounts"), serde_json::json!(mounts));
+            out.insert(p("env"), names(&c["env"], "name"));
+            out.insert(p("resources"), c["resources"].clone());
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                out.insert(p(probe), c[probe].clone());
+            }
+        }
+    }
+}
+
+/// Flag names of a container's command and args; KKP's http-prober carries the real command as
+/// JSON in `-command`, whose flags count as the container's.
+fn flag_names(container: &Value) -> BTreeSet<String> {
+    let words: Vec<String> = ["command", "args"]
+        .iter()
+        .flat_map(|f| container[*f].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    let mut flags = BTreeSet::new();
+    collect_flags(&words, &mut flags);
+    flags
+}
+
+fn collect_flags(words: &[String], flags: &mut BTreeSet<String>) {
+    let mut i = 0;
+    while i < words.len() {
+        let word = &words[i];
+        if let Some(flag) = word.strip_prefix('-').filter(|_| word.len() > 1) {
+            let flag = flag.trim_start_matches('-');
+            let (name, inline) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (flag, None),
+            };
+            if name == "command" {
+                let value = inline.or_else(|| words.get(i + 1).cloned()).unwrap_or_default();
+                if let Ok(Value::Object(wrapped)) = serde_json::from_str::<Value>(&value) {
+                    let inner: Vec<String> = ["command", "args"]
+                        .iter()
+                        .flat_map(|f| wrapped.get(*f).and_then(|v| v.as_array()).cloned().unwrap_or_default())
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect();
+                    collect_flags(&inner, flags);
+                    i += 2;
+                    continue;
+                }
+            }
+            flags.insert(format!("--{name}"));
+        }
+        i += 1;
+    }
+}
+
+fn accepted(kind: &str, name: &str, item: &str) -> bool {
+    ACCEPTED.iter().any(|(k, n, prefix, _)| *k == kind && *n == name && item.starts_with(prefix))
+}
+
+#[test]
+fn accepted_deviations_have_reasons() {
+    for (kind, name, item, reason) in ACCEPTED {
+        assert!(!reason.is_empty(), "{kind}/{name} {item}: no reason");
+    }
+}
+
+#[test]
+fn flags_of_http_prober_wrapped_commands_are_the_real_commands() {
+    let container = serde_json::json!({
+        "command": ["/http-prober-bin/http-prober"],
+        "args": ["-endpoint", "https://x", "-command", "{\"command\":\"/bin/scheduler\",\"args\":[\"--kubeconfig\",\"/k\",\"--v=4\",\"-x\"]}"]
+    });
+    let flags: Vec<_> = flag_names(&container).into_iter().collect();
+    assert_eq!(flags, ["--endpoint", "--kubeconfig", "--v", "--x"]);
+}
+
+#[test]
+fn rendering_matches_kkp_fixtures() {
+    let dir = std::env::var_os("KKP_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("testdata/kkp-fixtures/golden"));
+    let mut groups: BTreeMap<(String, String), Vec<Golden>> = BTreeMap::new();
+    for g in goldens(&dir) {
+        groups.entry((g.provider.clone(), g.version.clone())).or_default().push(g);
+    }
+    let (mut objects, mut found, mut total_items, mut matching) = (0, 0, 0, 0);
+    let mut report = Vec::new();
+    for ((provider, version), goldens) in &groups {
+        let rendered = rendered(&topology_for(provider, version));
+        for g in goldens {
+            objects += 1;
+            let Some(ours) = rendered.get(&(g.kind.clone(), g.name.clone())) else {
+                report.push(format!("{provider} {version} {}/{}: not rendered", g.kind, g.name));
+                continue;
+            };
+            found += 1;
+            let theirs = items(&g.kind, &g.object);
+            let mine = items(&g.kind, ours);
+            for (item, expected) in &theirs {
+                total_items += 1;
+                let actual = mine.get(item).unwrap_or(&Value::Null);
+                if actual == expected || accepted(&g.kind, &g.name, item) {
+                    matching += 1;
+                } else {
+                    report.push(format!("{provider} {version} {}/{} {item}:\n    KKP: {expected}\n    kkp: {actual}", g.kind, g.name));
+                }
+            }
+        }
+    }
+    let summary = format!("{found} of {objects} golden objects rendered, {matching} of {total_items} items match");
+    println!("{summary}");
+    assert!(report.is_empty(), "{summary}\n{}", report.join("\n"));
+}

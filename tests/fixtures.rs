@@ -18,6 +18,30 @@ use std::path::{Path, PathBuf};
 const ACCEPTED: &[(&str, &str, &str, &str)] = &[
     (
         "deployment",
+        "apiserver",
+        "container apiserver flags --advertise-address",
+        "KKP advertises the IP it resolves for the external name after apply; kkp cannot know it and lets the apiserver advertise its pod IP",
+    ),
+    (
+        "deployment",
+        "apiserver",
+        "container apiserver ports",
+        "KKP listens on the NodePort it learns after creating apiserver-external; kkp uses 6443 for every expose strategy",
+    ),
+    (
+        "deployment",
+        "apiserver",
+        "container apiserver livenessProbe",
+        "the probe port is the listen port (6443, see the ports deviation); path and timings are KKP's",
+    ),
+    (
+        "deployment",
+        "apiserver",
+        "container apiserver readinessProbe",
+        "the probe port is the listen port (6443, see the ports deviation); path and timings are KKP's",
+    ),
+    (
+        "deployment",
         "controller-manager",
         "container controller-manager flags --node-cidr-mask-size",
         "KKP's fixture cluster has no nodeCidrMaskSizeIPv4; a defaulted cluster has 24, for which KKP passes the flag",

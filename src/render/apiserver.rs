@@ -1,17 +1,21 @@
-//! kube-apiserver: Service `apiserver-external`, Deployment `apiserver`, PodDisruptionBudget
-//! (KKP `pkg/resources/apiserver`).
+//! kube-apiserver (KKP `pkg/resources/apiserver`): Deployment `apiserver` with the
+//! `etcd-running` init container and the tunnel's sidecar, Service `apiserver-external`, PDB,
+//! and the ConfigMaps it reads (`adm-control`, `audit-config`, `ca-bundle`). The tunnel's own
+//! objects are rendered by [`super::konnectivity`] and [`super::openvpn`].
 
-use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
+use super::component::{self, Component, http_probe};
+use super::konnectivity;
+use super::meta::{self, mount, secret_volume};
 use super::{Body, DesiredNode, manifest};
 use crate::object::Kind;
 use crate::role::Role;
-use crate::topology::{Cluster, ExposeStrategy};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use crate::topology::{Cluster, ExposeStrategy, Tunnel};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, HTTPGetAction, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, KeyToPath, PodSpec, SecretVolumeSource, Service,
+    ServiceSpec, Volume,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
@@ -19,187 +23,472 @@ use std::collections::BTreeMap;
 /// LoadBalancer clusters; kkp cannot know it before apply and uses KKP's Tunneling port for all.
 pub const SECURE_PORT: i32 = 6443;
 
-/// Secrets the apiserver pods mount.
-const MOUNTED_SECRETS: [&str; 8] = [
-    "ca",
-    "front-proxy-ca",
-    "apiserver-tls",
-    "apiserver-etcd-client-certificate",
-    "kubelet-client-certificates",
-    "apiserver-proxy-client-certificate",
-    "service-account-key",
-    "openvpn-client-certificates",
-];
-const CA_SECRETS: [&str; 2] = ["ca", "front-proxy-ca"];
+const NAME: &str = "apiserver";
+/// The ServiceAccount KKP runs the apiserver as (its init container asks etcd-launcher).
+pub const SERVICE_ACCOUNT: &str = "etcd-launcher";
+/// KKP's etcd-launcher image, whose `is-running` command waits for etcd.
+pub const ETCD_LAUNCHER_IMAGE: &str = "quay.io/kubermatic/etcd-launcher:v2.31.0";
+const AUTHENTICATION_SECRET: &str = "apiserver-authentication-configuration";
+const AUDIT_LOG: &str = "audit-log";
+
+/// KKP's TLS cipher suites for the apiserver (`--tls-cipher-suites`).
+const CIPHER_SUITES: &str = "TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256,\
+TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,\
+TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305";
+
+/// KKP's default admission plugins, sorted as KKP passes them.
+const ADMISSION_PLUGINS: &str = "DefaultStorageClass,DefaultTolerationSeconds,LimitRanger,MutatingAdmissionWebhook,NamespaceLifecycle,\
+NodeRestriction,Priority,ResourceQuota,ServiceAccount,ValidatingAdmissionWebhook";
 
 /// The apiserver nodes.
 pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
-    let service_address = meta::object(cluster, Kind::Service, "apiserver-external");
-    let deployment_address = meta::object(cluster, Kind::Deployment, "apiserver");
-    let (annotations, fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
-    let mut pod_annotations = annotations;
-    pod_annotations.insert("prometheus.io/scrape_with_kube_cert".into(), "true".into());
-    pod_annotations.insert("prometheus.io/path".into(), "/metrics".into());
-    pod_annotations.insert("prometheus.io/port".into(), SECURE_PORT.to_string());
+    let mut nodes = vec![external_service(cluster), deployment(cluster), pdb(cluster)];
+    nodes.extend(config_maps(cluster));
+    nodes
+}
 
-    let mut pod_labels = selector_labels("apiserver", cluster);
-    pod_labels.insert("app.kubernetes.io/version".into(), cluster.version.to_string());
-    let deployment = Deployment {
-        metadata: object_meta("apiserver", "apiserver", cluster),
-        spec: Some(DeploymentSpec {
-            replicas: Some(cluster.apiserver_replicas),
-            selector: selector("apiserver", cluster),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(pod_labels), annotations: Some(pod_annotations), ..Default::default() }),
-                spec: Some(PodSpec {
-                    service_account_name: Some("etcd-launcher".into()),
-                    containers: vec![container(cluster)],
-                    volumes: Some(meta::secret_volumes(&MOUNTED_SECRETS, &CA_SECRETS)),
+/// The Secrets the apiserver mounts or reads env from.
+fn secrets(cluster: &Cluster) -> Vec<&'static str> {
+    let mut secrets = vec![
+        "apiserver-tls",
+        "tokens",
+        "kubelet-client-certificates",
+        "ca",
+        "service-account-key",
+        "apiserver-etcd-client-certificate",
+        "apiserver-proxy-client-certificate",
+        "front-proxy-ca",
+    ];
+    if super::pki::renders_cloud_config(cluster) {
+        secrets.push("cloud-config");
+    }
+    if cluster.oidc.is_some() {
+        secrets.push(AUTHENTICATION_SECRET);
+    }
+    secrets.extend(match cluster.tunnel {
+        Tunnel::Konnectivity => konnectivity::SIDECAR_SECRETS.as_slice(),
+        Tunnel::OpenVpn => super::openvpn::SIDECAR_SECRETS.as_slice(),
+    });
+    secrets
+}
+
+fn deployment(cluster: &Cluster) -> DesiredNode {
+    let mut secrets = secrets(cluster);
+    let env = {
+        let mut env = vec![component::env("SSL_CERT_FILE", "/etc/kubernetes/pki/ca-bundle/ca-bundle.pem")];
+        env.extend(component::aws_in_tree_env(cluster));
+        env.extend(component::proxy_env(cluster));
+        env
+    };
+    if component::reads_credentials(&env) {
+        secrets.push(component::CLOUD_CREDENTIALS);
+    }
+    let mut mounts = vec![
+        mount("apiserver-tls", "/etc/kubernetes/tls"),
+        mount("tokens", "/etc/kubernetes/tokens"),
+        mount("kubelet-client-certificates", "/etc/kubernetes/kubelet"),
+        mount("ca", "/etc/kubernetes/pki/ca"),
+        mount(component::CA_BUNDLE, "/etc/kubernetes/pki/ca-bundle"),
+        mount("service-account-key", "/etc/kubernetes/service-account-key"),
+    ];
+    if secrets.contains(&"cloud-config") {
+        mounts.push(mount("cloud-config", "/etc/kubernetes/cloud"));
+    }
+    mounts.extend([
+        mount("apiserver-etcd-client-certificate", "/etc/etcd/pki/client"),
+        mount("apiserver-proxy-client-certificate", "/etc/kubernetes/pki/front-proxy/client"),
+        mount("front-proxy-ca", "/etc/kubernetes/pki/front-proxy/ca"),
+        mount("audit-config", "/etc/kubernetes/audit"),
+        writable_mount(AUDIT_LOG, "/var/log/kubernetes/audit"),
+        mount("adm-control", "/etc/kubernetes/adm-control"),
+    ]);
+    let mut volumes = vec![
+        secret_volume("apiserver-tls"),
+        secret_volume("tokens"),
+        secret_volume("kubelet-client-certificates"),
+        meta::ca_cert_volume("ca"),
+        meta::configmap_volume(component::CA_BUNDLE),
+        secret_volume("service-account-key"),
+    ];
+    if secrets.contains(&"cloud-config") {
+        volumes.push(secret_volume("cloud-config"));
+    }
+    volumes.extend([
+        secret_volume("apiserver-etcd-client-certificate"),
+        secret_volume("apiserver-proxy-client-certificate"),
+        secret_volume("front-proxy-ca"),
+        Volume {
+            name: "audit-config".into(),
+            config_map: Some(ConfigMapVolumeSource { name: "audit-config".into(), optional: Some(false), ..Default::default() }),
+            ..Default::default()
+        },
+        empty_dir(AUDIT_LOG),
+        meta::configmap_volume("adm-control"),
+    ]);
+    let mut configmaps = vec![component::CA_BUNDLE, "audit-config", "adm-control"];
+    let mut evictable = vec![AUDIT_LOG];
+    let mut containers = Vec::new();
+    match cluster.tunnel {
+        Tunnel::Konnectivity => {
+            containers.push(konnectivity::sidecar(cluster));
+            volumes.extend(konnectivity::apiserver_volumes());
+            mounts.extend(konnectivity::apiserver_mounts());
+            configmaps.push(konnectivity::EGRESS_CONFIGMAP);
+            evictable.push(konnectivity::UDS_VOLUME);
+        }
+        Tunnel::OpenVpn => {
+            containers.extend(super::openvpn::apiserver_sidecars(cluster));
+            volumes.extend(super::openvpn::apiserver_volumes());
+        }
+    }
+    if cluster.oidc.is_some() {
+        mounts.push(mount("authentication-configuration", "/etc/kubernetes/authentication-config"));
+        volumes.push(Volume {
+            name: "authentication-configuration".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(AUTHENTICATION_SECRET.into()),
+                items: Some(vec![KeyToPath {
+                    key: "authentication-configuration.yaml".into(),
+                    path: "authentication-configuration.yaml".into(),
                     ..Default::default()
-                }),
-            },
+                }]),
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
+        });
+    }
+    containers.push(Container {
+        name: NAME.into(),
+        image: Some(format!("registry.k8s.io/kube-apiserver:v{}", cluster.version)),
+        command: Some(vec!["/usr/local/bin/kube-apiserver".into()]),
+        args: Some(flags(cluster)),
+        env: Some(env),
+        ports: Some(vec![ContainerPort { container_port: SECURE_PORT, protocol: Some("TCP".into()), ..Default::default() }]),
+        liveness_probe: Some(http_probe("/healthz", SECURE_PORT, "HTTPS", 8, 10, Some(15))),
+        readiness_probe: Some(http_probe("/healthz", SECURE_PORT, "HTTPS", 3, 5, None)),
+        resources: Some(component::resources("100m", "256Mi", "2", "4Gi")),
+        volume_mounts: Some(mounts),
         ..Default::default()
-    };
-    let pdb = PodDisruptionBudget {
-        metadata: object_meta("apiserver", "apiserver", cluster),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(selector("apiserver", cluster)),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    });
 
-    let mut deployment_deps = vec![service_address.clone(), meta::object(cluster, Kind::StatefulSet, "etcd")];
-    deployment_deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
-    vec![
-        meta::cluster_node(
-            cluster,
-            Kind::Service,
-            "apiserver-external",
-            Role::Service,
-            Vec::new(),
-            Body::Object { manifest: manifest(&external_service(cluster)), fingerprints: Vec::new() },
-        ),
-        meta::cluster_node(
-            cluster,
-            Kind::Deployment,
-            "apiserver",
-            Role::Workload,
-            deployment_deps,
-            Body::Object { manifest: manifest(&deployment), fingerprints },
-        ),
-        meta::cluster_node(
-            cluster,
-            Kind::PodDisruptionBudget,
-            "apiserver",
-            Role::DisruptionBudget,
-            vec![deployment_address],
-            Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
-        ),
-    ]
+    let annotations = BTreeMap::from([
+        (component::SAFE_TO_EVICT.to_string(), evictable.join(",")),
+        ("prometheus.io/path".to_string(), "/metrics".to_string()),
+        ("prometheus.io/port".to_string(), SECURE_PORT.to_string()),
+        ("prometheus.io/scrape_with_kube_cert".to_string(), "true".to_string()),
+    ]);
+    let pod = PodSpec {
+        automount_service_account_token: Some(true),
+        containers,
+        init_containers: Some(vec![etcd_running(cluster)]),
+        dns_policy: Some("ClusterFirst".into()),
+        service_account_name: Some(SERVICE_ACCOUNT.into()),
+        volumes: Some(volumes),
+        ..Default::default()
+    };
+    let mut node = Component {
+        cluster,
+        name: NAME,
+        replicas: cluster.apiserver_replicas,
+        extra_pod_labels: BTreeMap::from([("app.kubernetes.io/version".to_string(), cluster.version.to_string())]),
+        annotations,
+        pod,
+        wrap: None,
+        strategy: None,
+        secrets,
+        configmaps,
+        image_pull_secret: true,
+    }
+    .into_node();
+    // The apiserver starts only on a running etcd (its init container waits for it too).
+    node.deps.push(meta::object(cluster, Kind::StatefulSet, "etcd"));
+    node.deps.push(meta::object(cluster, Kind::Service, "apiserver-external"));
+    node
+}
+
+/// KKP's apiserver flags for the cluster's version, provider, tunnel and authentication.
+fn flags(cluster: &Cluster) -> Vec<String> {
+    let services = cluster.network.services.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let issuer = super::pki::external_url(cluster);
+    let mut audiences = vec![issuer.clone()];
+    if cluster.tunnel == Tunnel::Konnectivity {
+        audiences.push("system:konnectivity-server".into());
+    }
+    let mut flags: Vec<String> = Vec::new();
+    let mut flag = |name: &str, value: String| flags.extend([name.to_string(), value]);
+    if let Some(ip) = advertise_address(cluster) {
+        flag("--advertise-address", ip);
+    }
+    flag("--secure-port", SECURE_PORT.to_string());
+    flag("--etcd-servers", meta::etcd_client_endpoints(cluster).join(","));
+    flag("--etcd-cafile", "/etc/etcd/pki/client/ca.crt".into());
+    flag("--etcd-certfile", "/etc/etcd/pki/client/apiserver-etcd-client.crt".into());
+    flag("--etcd-keyfile", "/etc/etcd/pki/client/apiserver-etcd-client.key".into());
+    flag("--storage-backend", "etcd3".into());
+    flag("--enable-admission-plugins", ADMISSION_PLUGINS.into());
+    flag("--admission-control-config-file", "/etc/kubernetes/adm-control/admission-control.yaml".into());
+    flag("--external-hostname", cluster.external_name.clone());
+    flag("--token-auth-file", "/etc/kubernetes/tokens/tokens.csv".into());
+    let mut flags_tail: Vec<String> = vec!["--enable-bootstrap-token-auth".into()];
+    let mut tail = |name: &str, value: &str| flags_tail.extend([name.to_string(), value.to_string()]);
+    tail("--service-account-key-file", "/etc/kubernetes/service-account-key/sa.key");
+    tail("--service-cluster-ip-range", &services);
+    tail("--service-node-port-range", &cluster.node_port_range);
+    flags_tail.push("--allow-privileged".into());
+    let mut tail = |name: &str, value: &str| flags_tail.extend([name.to_string(), value.to_string()]);
+    tail("--audit-log-maxage", "30");
+    tail("--audit-log-maxbackup", "3");
+    tail("--audit-log-maxsize", "100");
+    tail("--audit-log-path", "/var/log/kubernetes/audit/audit.log");
+    tail("--tls-cert-file", "/etc/kubernetes/tls/apiserver-tls.crt");
+    tail("--tls-cipher-suites", CIPHER_SUITES);
+    tail("--tls-private-key-file", "/etc/kubernetes/tls/apiserver-tls.key");
+    tail("--proxy-client-cert-file", "/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.crt");
+    tail("--proxy-client-key-file", "/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.key");
+    tail("--client-ca-file", "/etc/kubernetes/pki/ca/ca.crt");
+    tail("--kubelet-client-certificate", "/etc/kubernetes/kubelet/kubelet-client.crt");
+    tail("--kubelet-client-key", "/etc/kubernetes/kubelet/kubelet-client.key");
+    tail("--authorization-mode", "Node,RBAC");
+    tail("--kubelet-certificate-authority", "/etc/kubernetes/pki/ca/ca.crt");
+    tail("--requestheader-client-ca-file", "/etc/kubernetes/pki/front-proxy/ca/ca.crt");
+    tail("--requestheader-allowed-names", "apiserver-aggregator");
+    tail("--requestheader-extra-headers-prefix", "X-Remote-Extra-");
+    tail("--requestheader-group-headers", "X-Remote-Group");
+    tail("--requestheader-username-headers", "X-Remote-User");
+    tail("--endpoint-reconciler-type", "none");
+    flags_tail.push("--profiling=false".into());
+    let mut tail = |name: &str, value: &str| flags_tail.extend([name.to_string(), value.to_string()]);
+    tail("--service-account-issuer", &issuer);
+    tail("--service-account-signing-key-file", "/etc/kubernetes/service-account-key/sa.key");
+    tail("--api-audiences", &audiences.join(","));
+    tail("--kubelet-preferred-address-types", "InternalIP,ExternalIP");
+    if let Some(provider) = super::controller_manager::kubernetes_cloud_provider(cluster) {
+        tail("--cloud-provider", provider);
+        if provider != "external" && super::pki::renders_cloud_config(cluster) {
+            tail("--cloud-config", "/etc/kubernetes/cloud/config");
+        }
+    }
+    let mut gates = Vec::new();
+    if cluster.oidc.is_some() {
+        tail("--authentication-config", "/etc/kubernetes/authentication-config/authentication-configuration.yaml");
+        // Structured authentication is GA from 1.34 on; before, the gate turns it on.
+        if (cluster.version.major, cluster.version.minor) < (1, 34) {
+            gates.push("StructuredAuthenticationConfiguration=true");
+        }
+    }
+    // KKP enforces CEL cost limits of admission policies and webhooks (gates GA in 1.32+ but
+    // still accepted, as KKP passes them).
+    gates.extend(["StrictCostEnforcementForVAP=true", "StrictCostEnforcementForWebhooks=true"]);
+    tail("--feature-gates", &gates.join(","));
+    if cluster.tunnel == Tunnel::Konnectivity {
+        tail("--egress-selector-config-file", konnectivity::EGRESS_CONFIG_PATH);
+    }
+    flags.extend(flags_tail);
+    flags
+}
+
+/// `--advertise-address`: the tunneling agent's IP for Tunneling clusters; for the others
+/// KKP advertises the IP it learns from DNS after apply, which kkp cannot know (the apiserver
+/// then advertises its pod IP).
+fn advertise_address(cluster: &Cluster) -> Option<String> {
+    (cluster.expose_strategy == ExposeStrategy::Tunneling).then(|| cluster.network.tunneling_agent_ip.map(|ip| ip.to_string())).flatten()
+}
+
+/// KKP's `etcd-running` init container: waits until etcd answers.
+fn etcd_running(cluster: &Cluster) -> Container {
+    Container {
+        name: "etcd-running".into(),
+        image: Some(ETCD_LAUNCHER_IMAGE.into()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        command: Some(vec![
+            "/etcd-launcher".into(),
+            "is-running".into(),
+            "--etcd-ca-file=/etc/etcd/pki/client/ca.crt".into(),
+            "--etcd-client-cert-file=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
+            "--etcd-client-key-file=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
+            format!("--cluster={}", cluster.name),
+        ]),
+        volume_mounts: Some(vec![mount("apiserver-etcd-client-certificate", "/etc/etcd/pki/client")]),
+        ..Default::default()
+    }
 }
 
 /// Service `apiserver-external` with the nodeport-proxy annotations of the expose strategy.
-fn external_service(cluster: &Cluster) -> Service {
-    let mut metadata = object_meta("apiserver-external", "apiserver", cluster);
-    let annotations = match cluster.expose_strategy {
+fn external_service(cluster: &Cluster) -> DesiredNode {
+    let mut metadata = component::metadata("apiserver-external", cluster);
+    metadata.annotations = Some(expose_annotations(cluster, "secure", &cluster.external_name));
+    let service = Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            type_: Some(cluster.apiserver_service_type.as_str().into()),
+            selector: Some(component::app_labels(NAME)),
+            ports: Some(vec![component::service_port(Some("secure"), 443, SECURE_PORT)]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    meta::cluster_node(
+        cluster,
+        Kind::Service,
+        "apiserver-external",
+        Role::Service,
+        Vec::new(),
+        Body::Object { manifest: manifest(&service), fingerprints: Vec::new() },
+    )
+}
+
+/// The nodeport-proxy annotations KKP puts on a Service the seed exposes, by expose strategy.
+/// `port` names the Service port Tunneling maps to the SNI `host`.
+pub fn expose_annotations(cluster: &Cluster, port: &str, host: &str) -> BTreeMap<String, String> {
+    match cluster.expose_strategy {
         ExposeStrategy::NodePort => BTreeMap::from([("nodeport-proxy.k8s.io/expose".to_string(), "NodePort".to_string())]),
         ExposeStrategy::LoadBalancer => BTreeMap::from([("nodeport-proxy.k8s.io/expose-namespaced".to_string(), "true".to_string())]),
         ExposeStrategy::Tunneling => BTreeMap::from([
             ("nodeport-proxy.k8s.io/expose".to_string(), "SNI,Tunneling".to_string()),
-            ("nodeport-proxy.k8s.io/port-mapping".to_string(), format!("{{\"secure\": \"{}\"}}", cluster.external_name)),
+            ("nodeport-proxy.k8s.io/port-mapping".to_string(), format!("{{\"{port}\": \"{host}\"}}")),
         ]),
-    };
-    metadata.annotations = Some(annotations);
-    Service {
-        metadata,
-        spec: Some(ServiceSpec {
-            type_: Some(cluster.apiserver_service_type.as_str().into()),
-            selector: Some(selector_labels("apiserver", cluster)),
-            ports: Some(vec![ServicePort {
-                name: Some("secure".into()),
-                port: 443,
-                protocol: Some("TCP".into()),
-                target_port: Some(IntOrString::Int(SECURE_PORT)),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-        ..Default::default()
     }
 }
 
-fn container(cluster: &Cluster) -> Container {
-    let services = cluster.network.services.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-    let mut args = vec![
-        format!("--etcd-servers={}", meta::etcd_client_endpoints(cluster).join(",")),
-        "--etcd-cafile=/etc/etcd/pki/client/ca.crt".to_string(),
-        "--etcd-certfile=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
-        "--etcd-keyfile=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
-        "--storage-backend=etcd3".into(),
-        format!("--secure-port={SECURE_PORT}"),
-        "--tls-cert-file=/etc/kubernetes/tls/apiserver-tls.crt".into(),
-        "--tls-private-key-file=/etc/kubernetes/tls/apiserver-tls.key".into(),
-        "--client-ca-file=/etc/kubernetes/pki/ca/ca.crt".into(),
-        "--kubelet-client-certificate=/etc/kubernetes/kubelet/kubelet-client.crt".into(),
-        "--kubelet-client-key=/etc/kubernetes/kubelet/kubelet-client.key".into(),
-        "--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.crt".into(),
-        "--proxy-client-key-file=/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.key".into(),
-        "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy/ca/ca.crt".into(),
-        "--requestheader-allowed-names=apiserver-aggregator".into(),
-        "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
-        "--requestheader-group-headers=X-Remote-Group".into(),
-        "--requestheader-username-headers=X-Remote-User".into(),
-        "--service-account-key-file=/etc/kubernetes/service-account-key/sa.pub".into(),
-        "--service-account-signing-key-file=/etc/kubernetes/service-account-key/sa.key".into(),
-        format!("--service-account-issuer=https://{}", cluster.external_name),
-        format!("--external-hostname={}", cluster.external_name),
-        format!("--service-cluster-ip-range={services}"),
-        format!("--service-node-port-range={}", cluster.node_port_range),
-        "--endpoint-reconciler-type=none".into(),
-        "--allow-privileged".into(),
-        "--enable-bootstrap-token-auth".into(),
-        "--enable-admission-plugins=NamespaceLifecycle,NodeRestriction,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,Priority,ResourceQuota".into(),
-    ];
-    if let Some(ip) = cluster.network.tunneling_agent_ip {
-        args.push(format!("--advertise-address={ip}"));
-    }
-    let mounts = [
-        ("ca", "/etc/kubernetes/pki/ca"),
-        ("front-proxy-ca", "/etc/kubernetes/pki/front-proxy/ca"),
-        ("apiserver-tls", "/etc/kubernetes/tls"),
-        ("apiserver-etcd-client-certificate", "/etc/etcd/pki/client"),
-        ("kubelet-client-certificates", "/etc/kubernetes/kubelet"),
-        ("apiserver-proxy-client-certificate", "/etc/kubernetes/pki/front-proxy/client"),
-        ("service-account-key", "/etc/kubernetes/service-account-key"),
-        ("openvpn-client-certificates", "/etc/openvpn/pki/client"),
-    ];
-    let probe = |path: &str| Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.into()),
-            port: IntOrString::Int(SECURE_PORT),
-            scheme: Some("HTTPS".into()),
+fn pdb(cluster: &Cluster) -> DesiredNode {
+    let pdb = PodDisruptionBudget {
+        metadata: component::metadata(NAME, cluster),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector { match_labels: Some(component::app_labels(NAME)), ..Default::default() }),
             ..Default::default()
         }),
         ..Default::default()
     };
-    Container {
-        name: "apiserver".into(),
-        image: Some(format!("registry.k8s.io/kube-apiserver:v{}", cluster.version)),
-        command: Some(vec!["/usr/local/bin/kube-apiserver".into()]),
-        args: Some(args),
-        ports: Some(vec![ContainerPort {
-            name: Some("secure".into()),
-            container_port: SECURE_PORT,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }]),
-        readiness_probe: Some(probe("/readyz")),
-        liveness_probe: Some(probe("/livez")),
-        volume_mounts: Some(mounts.iter().map(|(name, path)| mount(name, path)).collect()),
+    meta::cluster_node(
+        cluster,
+        Kind::PodDisruptionBudget,
+        NAME,
+        Role::DisruptionBudget,
+        vec![meta::object(cluster, Kind::Deployment, NAME)],
+        Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
+    )
+}
+
+/// `adm-control` (KKP's admission configuration, no plugin configured), `audit-config` (KKP's
+/// `metadata` audit preset) and `ca-bundle` (the bundle components trust).
+fn config_maps(cluster: &Cluster) -> Vec<DesiredNode> {
+    let admission = "kind: AdmissionConfiguration\napiVersion: apiserver.config.k8s.io/v1\n";
+    let audit = "# policyPreset: metadata\napiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n";
+    [
+        ("adm-control", "admission-control.yaml", admission.to_string()),
+        ("audit-config", "policy.yaml", audit.to_string()),
+        (component::CA_BUNDLE, "ca-bundle.pem", cluster.ca_bundle.clone()),
+    ]
+    .into_iter()
+    .map(|(name, key, text)| config_map(cluster, name, key, text))
+    .collect()
+}
+
+/// A ConfigMap with one key, labelled only with kkp's managed-by (KKP gives these none).
+pub fn config_map(cluster: &Cluster, name: &str, key: &str, text: String) -> DesiredNode {
+    let config_map = ConfigMap {
+        metadata: meta::managed_meta(name, cluster),
+        data: Some(BTreeMap::from([(key.to_string(), text)])),
         ..Default::default()
+    };
+    meta::cluster_node(
+        cluster,
+        Kind::ConfigMap,
+        name,
+        Role::Config,
+        Vec::new(),
+        Body::Object { manifest: manifest(&config_map), fingerprints: Vec::new() },
+    )
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume { name: name.into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }
+}
+
+fn writable_mount(name: &str, path: &str) -> k8s_openapi::api::core::v1::VolumeMount {
+    k8s_openapi::api::core::v1::VolumeMount { name: name.into(), mount_path: path.into(), ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::component::tests::{cluster_with, find, fixture_cluster, golden};
+
+    fn container<'a>(deployment: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+        deployment["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()
+    }
+
+    fn flag_names(args: &serde_json::Value) -> Vec<String> {
+        let mut names: Vec<String> = args
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|a| a.starts_with('-'))
+            .map(|a| a.split('=').next().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn flags_volumes_and_selector_match_kkps_golden() {
+        let nodes = render(&fixture_cluster());
+        let ours = find(&nodes, Kind::Deployment, "apiserver").unwrap();
+        let theirs = golden("deployment-aws-1.33.0-apiserver.yaml");
+        // KKP advertises the IP it resolves for the external name after apply (docs/architecture.md).
+        let mut expected = flag_names(&container(&theirs, "apiserver")["args"]);
+        expected.retain(|f| f != "--advertise-address");
+        assert_eq!(flag_names(&container(&ours, "apiserver")["args"]), expected);
+        assert_eq!(ours["spec"]["selector"], theirs["spec"]["selector"]);
+        let volumes = |d: &serde_json::Value| {
+            let mut v: Vec<String> = d["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(volumes(&ours), volumes(&theirs));
+        assert_eq!(container(&ours, "konnectivity-server")["args"], container(&theirs, "konnectivity-server")["args"]);
+    }
+
+    #[test]
+    fn the_legacy_tunnel_swaps_the_konnectivity_sidecar_for_openvpn() {
+        let legacy = cluster_with(|c| c.tunnel = Tunnel::OpenVpn);
+        let nodes = render(&legacy);
+        let deployment = find(&nodes, Kind::Deployment, "apiserver").unwrap();
+        let names: Vec<&str> =
+            deployment["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["openvpn-client", "dnat-controller", "apiserver"]);
+        let args = container(&deployment, "apiserver")["args"].to_string();
+        assert!(!args.contains("--egress-selector-config-file") && !args.contains("system:konnectivity-server"), "{args}");
+    }
+
+    #[test]
+    fn structured_authentication_needs_its_gate_before_1_34_only() {
+        let gates = |minor: u64| {
+            let cluster = cluster_with(|c| c.version = semver::Version::new(1, minor, 2));
+            let args = container(&find(&render(&cluster), Kind::Deployment, "apiserver").unwrap(), "apiserver")["args"].clone();
+            let list: Vec<String> = args.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            list[list.iter().position(|a| a == "--feature-gates").unwrap() + 1].clone()
+        };
+        assert!(gates(33).starts_with("StructuredAuthenticationConfiguration=true,"));
+        assert!(!gates(34).contains("StructuredAuthenticationConfiguration"));
+    }
+
+    #[test]
+    fn config_maps_carry_kkps_content() {
+        let nodes = render(&fixture_cluster());
+        for (name, file) in
+            [("adm-control", "configmap-aws-1.33.0-adm-control.yaml"), ("audit-config", "configmap-aws-1.33.0-audit-config.yaml")]
+        {
+            assert_eq!(find(&nodes, Kind::ConfigMap, name).unwrap()["data"], golden(file)["data"], "{name}");
+        }
+        let bundle = find(&nodes, Kind::ConfigMap, "ca-bundle").unwrap();
+        assert!(bundle["data"]["ca-bundle.pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
     }
 }

@@ -336,6 +336,21 @@ pub fn cloud_env(cluster: &Cluster) -> Vec<EnvVar> {
     vars
 }
 
+/// What the in-tree AWS provider of the apiserver and controller-manager reads: credentials,
+/// VPC and the role to assume (nothing for other providers).
+pub fn aws_in_tree_env(cluster: &Cluster) -> Vec<EnvVar> {
+    if cluster.provider != "aws" {
+        return Vec::new();
+    }
+    vec![
+        credential("AWS_ACCESS_KEY_ID", "accessKeyId", false),
+        credential("AWS_SECRET_ACCESS_KEY", "secretAccessKey", false),
+        env("AWS_VPC_ID", &cluster_setting(cluster, "vpcID")),
+        env("AWS_ASSUME_ROLE_ARN", &cluster_setting(cluster, "assumeRoleARN")),
+        env("AWS_ASSUME_ROLE_EXTERNAL_ID", &cluster_setting(cluster, "assumeRoleExternalID")),
+    ]
+}
+
 /// Azure's credentials (all four keys required).
 pub fn azure_env() -> Vec<EnvVar> {
     vec![

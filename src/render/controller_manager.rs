@@ -118,16 +118,9 @@ pub fn flags(cluster: &Cluster) -> Vec<String> {
 /// service account path, the seed proxy.
 fn env_vars(cluster: &Cluster) -> Vec<EnvVar> {
     let mut vars = vec![env("SSL_CERT_FILE", "/etc/kubernetes/pki/ca-bundle/ca-bundle.pem")];
-    match cluster.provider.as_str() {
-        "aws" => {
-            vars.push(component::credential("AWS_ACCESS_KEY_ID", "accessKeyId", false));
-            vars.push(component::credential("AWS_SECRET_ACCESS_KEY", "secretAccessKey", false));
-            vars.push(env("AWS_VPC_ID", &component::cluster_setting(cluster, "vpcID")));
-            vars.push(env("AWS_ASSUME_ROLE_ARN", &component::cluster_setting(cluster, "assumeRoleARN")));
-            vars.push(env("AWS_ASSUME_ROLE_EXTERNAL_ID", &component::cluster_setting(cluster, "assumeRoleExternalID")));
-        }
-        "gcp" => vars.push(env("GOOGLE_APPLICATION_CREDENTIALS", "/etc/gcp/serviceAccount")),
-        _ => {}
+    vars.extend(component::aws_in_tree_env(cluster));
+    if cluster.provider == "gcp" {
+        vars.push(env("GOOGLE_APPLICATION_CREDENTIALS", "/etc/gcp/serviceAccount"));
     }
     vars.extend(component::proxy_env(cluster));
     vars

@@ -36,6 +36,16 @@ pub fn object_meta(name: &str, component: &str, cluster: &Cluster) -> ObjectMeta
     }
 }
 
+/// Metadata of an object KKP labels with nothing: only kkp's managed-by label.
+pub fn managed_meta(name: &str, cluster: &Cluster) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(cluster.namespace()),
+        labels: Some(BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])),
+        ..Default::default()
+    }
+}
+
 /// A label selector on KKP's component labels.
 pub fn selector(component: &str, cluster: &Cluster) -> LabelSelector {
     LabelSelector { match_labels: Some(selector_labels(component, cluster)), ..Default::default() }

@@ -16,6 +16,7 @@ mod dashboard;
 mod dockercfg;
 mod etcd;
 mod http_prober;
+mod konnectivity;
 mod kube_state_metrics;
 mod machine_controller;
 mod meta;
@@ -152,6 +153,7 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(dockercfg::render(cluster));
     nodes.extend(etcd::render(cluster));
     nodes.extend(apiserver::render(cluster));
+    nodes.extend(konnectivity::render(cluster));
     nodes.extend(openvpn::render(cluster));
     nodes.extend(prometheus::render(cluster));
     nodes.extend(controller_manager::render(cluster));

@@ -1,19 +1,27 @@
-//! OpenVPN (KKP's legacy node-access tunnel): Service `openvpn-server` on 1194, ConfigMap
-//! `openvpn-client-configs`, Deployment `openvpn-server` (KKP `pkg/resources/openvpn`).
+//! OpenVPN (KKP's legacy node-access tunnel, for clusters with `konnectivityEnabled: false`):
+//! Service `openvpn-server` on 1194, ConfigMap `openvpn-client-configs`, Deployment
+//! `openvpn-server` (KKP `pkg/resources/openvpn`), and the apiserver's `openvpn-client` and
+//! `dnat-controller` sidecars (KKP `pkg/resources/vpnsidecar`), which carry its traffic to
+//! the nodes.
 
 use super::meta::{self, fingerprint_annotations, mount, object_meta, selector, selector_labels};
 use super::{Body, DesiredNode, manifest};
 use crate::object::Kind;
 use crate::role::Role;
-use crate::topology::{Cluster, ExposeStrategy};
+use crate::topology::{Cluster, ExposeStrategy, Tunnel};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 const MOUNTED_SECRETS: [&str; 2] = ["openvpn-ca", "openvpn-server-certificates"];
 const IMAGE: &str = "quay.io/kubermatic/openvpn:v2.5.2-r0";
+/// The Secrets the apiserver's sidecars mount.
+pub const SIDECAR_SECRETS: [&str; 2] = ["openvpn-client-certificates", "kubeletdnatcontroller-kubeconfig"];
+const DNAT_CONTROLLER_IMAGE: &str = "quay.io/kubermatic/kubeletdnat-controller:v2.31.0";
 
 /// The IPv4 networks OpenVPN routes (pods, services, node access), as address and netmask.
 fn routed_networks(cluster: &Cluster) -> Vec<(std::net::Ipv4Addr, std::net::Ipv4Addr)> {
@@ -25,8 +33,11 @@ fn routed_networks(cluster: &Cluster) -> Vec<(std::net::Ipv4Addr, std::net::Ipv4
     .collect()
 }
 
-/// The OpenVPN nodes.
+/// The OpenVPN nodes; none with Konnectivity.
 pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
+    if cluster.tunnel != Tunnel::OpenVpn {
+        return Vec::new();
+    }
     let mut service_meta = object_meta("openvpn-server", "openvpn-server", cluster);
     let (service_type, annotations) = match cluster.expose_strategy {
         ExposeStrategy::NodePort => ("NodePort", [("nodeport-proxy.k8s.io/expose", "true")]),
@@ -159,4 +170,76 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
             Body::Object { manifest: manifest(&deployment), fingerprints },
         ),
     ]
+}
+/// The apiserver's sidecars: `openvpn-client` dials the openvpn-server and brings up the
+/// `kube` interface; `dnat-controller` rewrites kubelet addresses onto it.
+pub fn apiserver_sidecars(cluster: &Cluster) -> Vec<Container> {
+    let net_admin = || SecurityContext {
+        capabilities: Some(Capabilities { add: Some(vec!["NET_ADMIN".into()]), ..Default::default() }),
+        ..Default::default()
+    };
+    let client_args = [
+        "--client",
+        "--proto",
+        "tcp",
+        "--dev",
+        "kube",
+        "--auth-nocache",
+        "--nobind",
+        "--connect-timeout",
+        "5",
+        "--persist-key",
+        "--verb",
+        "3",
+        "--ca",
+        "/etc/openvpn/pki/client/ca.crt",
+        "--cert",
+        "/etc/openvpn/pki/client/client.crt",
+        "--key",
+        "/etc/openvpn/pki/client/client.key",
+        "--remote-cert-tls",
+        "server",
+        "--cipher",
+        "AES-256-GCM",
+        "--script-security",
+        "2",
+        "--status",
+        "/run/openvpn/openvpn-status",
+    ];
+    let mut args: Vec<String> = client_args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--remote".into(), format!("openvpn-server.{}.svc.cluster.local", cluster.namespace()), "1194".into()]);
+    vec![
+        Container {
+            name: "openvpn-client".into(),
+            image: Some(IMAGE.into()),
+            command: Some(vec!["/usr/sbin/openvpn".into()]),
+            args: Some(args),
+            security_context: Some(net_admin()),
+            resources: Some(super::component::resources("5m", "5Mi", "100m", "32Mi")),
+            volume_mounts: Some(vec![mount("openvpn-client-certificates", "/etc/openvpn/pki/client")]),
+            ..Default::default()
+        },
+        Container {
+            name: "dnat-controller".into(),
+            image: Some(DNAT_CONTROLLER_IMAGE.into()),
+            command: Some(vec!["/usr/local/bin/kubeletdnat-controller".into()]),
+            args: Some(vec![
+                "-kubeconfig".into(),
+                "/etc/kubernetes/kubeconfig/kubeconfig".into(),
+                "-node-access-network".into(),
+                cluster.network.node_access_network.to_string(),
+                "-vpn-interface".into(),
+                "kube".into(),
+            ]),
+            security_context: Some(net_admin()),
+            resources: Some(super::component::resources("5m", "16Mi", "100m", "64Mi")),
+            volume_mounts: Some(vec![mount("kubeletdnatcontroller-kubeconfig", "/etc/kubernetes/kubeconfig")]),
+            ..Default::default()
+        },
+    ]
+}
+
+/// The volumes of the sidecars' Secrets.
+pub fn apiserver_volumes() -> Vec<Volume> {
+    meta::secret_volumes(&SIDECAR_SECRETS, &[])
 }

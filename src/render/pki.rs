@@ -327,10 +327,19 @@ fn role_of(request: &CertRequest) -> Role {
     }
 }
 
+/// Whether kkp renders Secret `cloud-config` for the cluster's provider (not yet for the
+/// providers whose config embeds credentials).
+pub fn renders_cloud_config(cluster: &Cluster) -> bool {
+    !matches!(cluster.provider.as_str(), "azure" | "gcp" | "openstack" | "vmwareclouddirector" | "vsphere")
+}
+
 /// The `cloud-config` Secret (key `config`, plus the fake VMware UUID KKP writes for every
 /// provider) for providers whose config holds no credentials, rendered like any object; None
 /// for the providers whose config embeds them.
 fn cloud_config(cluster: &Cluster) -> Option<DesiredNode> {
+    if !renders_cloud_config(cluster) {
+        return None;
+    }
     let config = match cluster.provider.as_str() {
         "aws" => aws_cloud_config(cluster),
         "kubevirt" => kubevirt_cloud_config(cluster),

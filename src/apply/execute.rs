@@ -174,6 +174,10 @@ impl Context {
                 if self.has_dependants[i] && action.role.is_workload() {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
+                if object.kind == Kind::Secret {
+                    // As the plan does: a Secret rendered whole is known by its manifest's digest.
+                    self.fingerprints.lock().expect("lock").insert(action.address.clone(), crate::object::digest(&manifest));
+                }
                 let node = NodeState {
                     seed: action.seed.clone(),
                     role: action.role,
@@ -268,13 +272,10 @@ impl Context {
             pki::Content::Copy { namespace, name } => {
                 let at = ObjectRef::namespaced(Kind::Secret, namespace, name);
                 let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
-                Some(
-                    found
-                        .as_ref()
-                        .map(secret_data)
-                        .filter(|d| !d.is_empty())
-                        .ok_or_else(|| missing_credentials(&action.seed, namespace, name))?,
-                )
+                // The seed's copy wins; the topology's documents are the fallback.
+                let on_seed = found.as_ref().map(secret_data).filter(|d| !d.is_empty());
+                let in_topology = || self.settings.topology_secrets.get(&(namespace.clone(), name.clone())).cloned();
+                Some(on_seed.or_else(in_topology).ok_or_else(|| missing_credentials(&action.seed, namespace, name))?)
             }
             pki::Content::Kubeconfig { .. } | pki::Content::TokenUsers => None,
         };
@@ -431,7 +432,8 @@ fn missing_credentials(seed: &str, namespace: &str, name: &str) -> String {
     format!(
         "the cloud credentials Secret {namespace}/{name} (the cluster's credentialsReference) does not exist on seed {seed} or holds no data\n  \
          fix: create it on the seed (kubectl -n {namespace} create secret generic {name} --from-literal=<key>=<value> ..., with the \
-         provider's keys, e.g. accessKeyId and secretAccessKey for AWS); for a directory target write it as \
+         provider's keys, e.g. accessKeyId and secretAccessKey for AWS), or put it among the topology documents \
+         (a v1 Secret {namespace}/{name}); for a directory target it may also be written as \
          <dir>/{seed}/{namespace}/secret-{name}.yaml"
     )
 }

@@ -84,7 +84,13 @@ pub struct Settings {
     /// Take over objects kkp did not write, and fields other managers own
     /// (`--force-conflicts`).
     pub take_over: bool,
+    /// Secrets the topology documents carry, by (namespace, name): where a copied Secret
+    /// (cloud credentials) comes from when its seed has none. Never recorded anywhere.
+    pub topology_secrets: Arc<SecretSources>,
 }
+
+/// Secret data by (namespace, name), then key.
+pub type SecretSources = BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -95,6 +101,7 @@ impl Default for Settings {
             ready_timeout: Duration::from_secs(600),
             retry: retry::Policy::default(),
             take_over: false,
+            topology_secrets: Arc::default(),
         }
     }
 }

@@ -65,6 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         retry: retry::Policy::default(),
         ready_timeout: std::time::Duration::from_secs(args.target.ready_timeout),
         take_over: args.target.force_conflicts,
+        topology_secrets: Arc::new(super::targets::topology_secrets(&args.files)?),
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();

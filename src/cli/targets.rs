@@ -63,6 +63,20 @@ impl TargetArgs {
     }
 }
 
+/// Every Secret among the topology documents, by (namespace, name): the sources of Secrets
+/// apply copies (cloud credentials).
+pub fn topology_secrets(files: &[PathBuf]) -> anyhow::Result<kkp::apply::SecretSources> {
+    if files.is_empty() {
+        return Ok(Default::default());
+    }
+    let topology = kkp::topology::load(files)?;
+    Ok(topology
+        .kubeconfig_secrets
+        .into_iter()
+        .map(|(key, secret)| (key, secret.data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect()))
+        .collect())
+}
+
 /// The kubeconfigs of Seeds whose Secret is among the topology documents.
 fn seed_secrets(files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, (String, String)>> {
     if files.is_empty() {

@@ -420,7 +420,11 @@ impl Planner<'_> {
                     (Some(p), Some(d)) if &p.digest == d => None,
                     _ => Some(Action::Update),
                 };
-                (body, Decision { action, fingerprint: None }, reasons)
+                // A Secret rendered whole (configuration, not issued) is known now: its
+                // fingerprint is its manifest's digest, so workloads mounting it roll when it
+                // changes.
+                let fingerprint = digest.clone().filter(|_| node.body.object().is_some_and(|o| o.kind == crate::object::Kind::Secret));
+                (body, Decision { action, fingerprint }, reasons)
             }
             Body::Logical { settings } => {
                 let digest = digest(settings);

@@ -128,21 +128,22 @@ fn env_vars(cluster: &Cluster) -> Vec<EnvVar> {
 
 /// The controller-manager Deployment.
 pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
-    let mut volumes: Vec<Volume> = vec![
-        secret_volume("ca"),
-        configmap_volume(CA_BUNDLE),
-        secret_volume("service-account-key"),
-        secret_volume("cloud-config"),
-        secret_volume(KUBECONFIG_SECRET),
-    ];
+    let mut volumes: Vec<Volume> = vec![secret_volume("ca"), configmap_volume(CA_BUNDLE), secret_volume("service-account-key")];
     let mut mounts: Vec<VolumeMount> = vec![
         mount("ca", "/etc/kubernetes/pki/ca"),
         mount(CA_BUNDLE, "/etc/kubernetes/pki/ca-bundle"),
         mount("service-account-key", "/etc/kubernetes/service-account-key"),
-        mount("cloud-config", "/etc/kubernetes/cloud"),
-        mount(KUBECONFIG_SECRET, "/etc/kubernetes/kubeconfig"),
     ];
-    let mut secrets = vec!["ca", "service-account-key", "cloud-config", KUBECONFIG_SECRET];
+    let mut secrets = vec!["ca", "service-account-key"];
+    // Not yet for the providers whose cloud config embeds credentials (docs/architecture.md).
+    if super::pki::renders_cloud_config(cluster) {
+        volumes.push(secret_volume("cloud-config"));
+        mounts.push(mount("cloud-config", "/etc/kubernetes/cloud"));
+        secrets.push("cloud-config");
+    }
+    volumes.push(secret_volume(KUBECONFIG_SECRET));
+    mounts.push(mount(KUBECONFIG_SECRET, "/etc/kubernetes/kubeconfig"));
+    secrets.push(KUBECONFIG_SECRET);
     if cluster.provider == "gcp" {
         let mut volume = secret_volume(GOOGLE_SERVICE_ACCOUNT_SECRET);
         volume.name = GOOGLE_SERVICE_ACCOUNT_VOLUME.into();
@@ -150,7 +151,7 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         mounts.push(mount(GOOGLE_SERVICE_ACCOUNT_VOLUME, "/etc/gcp"));
         secrets.push(GOOGLE_SERVICE_ACCOUNT_SECRET);
     }
-    if cluster.provider == "vsphere" {
+    if cluster.provider == "vsphere" && secrets.contains(&"cloud-config") {
         // kube-controller-manager reads the VM's serial from here (kubernetes/kubernetes#65145).
         let mut serial = mount("cloud-config", "/sys/class/dmi/id/product_serial");
         serial.sub_path = Some("fakeVmwareUUID".into());

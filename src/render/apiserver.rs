@@ -24,10 +24,6 @@ use std::collections::BTreeMap;
 pub const SECURE_PORT: i32 = 6443;
 
 const NAME: &str = "apiserver";
-/// The ServiceAccount KKP runs the apiserver as (its init container asks etcd-launcher).
-pub const SERVICE_ACCOUNT: &str = "etcd-launcher";
-/// KKP's etcd-launcher image, whose `is-running` command waits for etcd.
-pub const ETCD_LAUNCHER_IMAGE: &str = "quay.io/kubermatic/etcd-launcher:v2.31.0";
 const AUTHENTICATION_SECRET: &str = "apiserver-authentication-configuration";
 const AUDIT_LOG: &str = "audit-log";
 
@@ -182,7 +178,7 @@ fn deployment(cluster: &Cluster) -> DesiredNode {
         containers,
         init_containers: Some(vec![etcd_running(cluster)]),
         dns_policy: Some("ClusterFirst".into()),
-        service_account_name: Some(SERVICE_ACCOUNT.into()),
+        service_account_name: Some(super::etcd::SERVICE_ACCOUNT.into()),
         volumes: Some(volumes),
         ..Default::default()
     };
@@ -294,19 +290,24 @@ fn advertise_address(cluster: &Cluster) -> Option<String> {
     (cluster.expose_strategy == ExposeStrategy::Tunneling).then(|| cluster.network.tunneling_agent_ip.map(|ip| ip.to_string())).flatten()
 }
 
-/// KKP's `etcd-running` init container: waits until etcd answers.
+/// KKP's `etcd-running` init container: the apiserver starts once etcd answers. KKP runs
+/// `etcd-launcher is-running`, which reads KKP's Cluster object; kkp creates no Cluster objects
+/// on seeds, so it asks etcd's own health endpoint with etcdctl (a failed check is retried by
+/// the kubelet until etcd is up).
 fn etcd_running(cluster: &Cluster) -> Container {
     Container {
         name: "etcd-running".into(),
-        image: Some(ETCD_LAUNCHER_IMAGE.into()),
+        image: Some(super::etcd::image(cluster)),
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(vec![
-            "/etcd-launcher".into(),
-            "is-running".into(),
-            "--etcd-ca-file=/etc/etcd/pki/client/ca.crt".into(),
-            "--etcd-client-cert-file=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
-            "--etcd-client-key-file=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
-            format!("--cluster={}", cluster.name),
+            "/usr/local/bin/etcdctl".into(),
+            format!("--endpoints={}", meta::etcd_client_endpoints(cluster).join(",")),
+            "--cacert=/etc/etcd/pki/client/ca.crt".into(),
+            "--cert=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
+            "--key=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
+            "--command-timeout=10s".into(),
+            "endpoint".into(),
+            "health".into(),
         ]),
         volume_mounts: Some(vec![mount("apiserver-etcd-client-certificate", "/etc/etcd/pki/client")]),
         ..Default::default()

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{
     PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort,
     ServiceSpec,
 };
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role as RbacRole, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -173,6 +174,54 @@ pub fn service_account(cluster: &Cluster, name: &str) -> DesiredNode {
         Vec::new(),
         Body::Object { manifest: manifest(&sa), fingerprints: Vec::new() },
     )
+}
+
+/// An RBAC rule.
+pub fn rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        resource_names: (!names.is_empty()).then(|| strings(names)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
+}
+
+/// Role `name` with `rules`, bound to ServiceAccount `name` in the cluster's namespace (KKP's
+/// pattern for components that read their own namespace).
+pub fn namespace_access(cluster: &Cluster, name: &str, rules: Vec<PolicyRule>) -> Vec<DesiredNode> {
+    let metadata = || meta::managed_meta(name, cluster);
+    let role = RbacRole { metadata: metadata(), rules: Some(rules) };
+    let binding = RoleBinding {
+        metadata: metadata(),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: name.into() },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(cluster.namespace()),
+            ..Default::default()
+        }]),
+    };
+    let deps = vec![meta::object(cluster, Kind::Role, name), meta::object(cluster, Kind::ServiceAccount, name)];
+    vec![
+        meta::cluster_node(
+            cluster,
+            Kind::Role,
+            name,
+            Role::Access,
+            Vec::new(),
+            Body::Object { manifest: manifest(&role), fingerprints: Vec::new() },
+        ),
+        meta::cluster_node(
+            cluster,
+            Kind::RoleBinding,
+            name,
+            Role::Access,
+            deps,
+            Body::Object { manifest: manifest(&binding), fingerprints: Vec::new() },
+        ),
+    ]
 }
 
 /// Resource requests and limits (cpu, memory).

@@ -22,10 +22,13 @@ use std::collections::BTreeMap;
 const MOUNTED_SECRETS: [&str; 3] = ["ca", "etcd-tls-certificate", "apiserver-etcd-client-certificate"];
 
 /// The image KKP pins for the cluster's Kubernetes version.
-fn image(cluster: &Cluster) -> String {
+pub fn image(cluster: &Cluster) -> String {
     let tag = if (cluster.version.major, cluster.version.minor) >= (1, 36) { "3.6.12-0" } else { "3.5.21-0" };
     format!("registry.k8s.io/etcd:{tag}")
 }
+
+/// The ServiceAccount KKP runs etcd (and the apiserver) as.
+pub const SERVICE_ACCOUNT: &str = "etcd-launcher";
 
 /// The etcd nodes.
 pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
@@ -55,7 +58,7 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some("etcd-launcher".into()),
+                    service_account_name: Some(SERVICE_ACCOUNT.into()),
                     containers: vec![container(cluster)],
                     volumes: Some(meta::secret_volumes(&MOUNTED_SECRETS, &["ca"])),
                     ..Default::default()
@@ -91,7 +94,9 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     let statefulset_address = meta::object(cluster, Kind::StatefulSet, "etcd");
     let mut sts_deps = vec![service_address];
     sts_deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
-    vec![
+    sts_deps.push(meta::object(cluster, Kind::ServiceAccount, SERVICE_ACCOUNT));
+    let mut nodes = vec![super::component::service_account(cluster, SERVICE_ACCOUNT)];
+    nodes.extend([
         meta::cluster_node(
             cluster,
             Kind::Service,
@@ -116,7 +121,8 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
             vec![statefulset_address],
             Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
         ),
-    ]
+    ]);
+    nodes
 }
 
 fn port(name: &str, number: i32) -> ServicePort {

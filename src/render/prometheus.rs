@@ -109,7 +109,18 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         meta::object(cluster, Kind::Deployment, "apiserver"),
     ];
     deps.extend(MOUNTED_SECRETS.iter().map(|s| meta::secret(cluster, s)));
-    vec![
+    deps.push(meta::object(cluster, Kind::ServiceAccount, "prometheus"));
+    let mut nodes = vec![super::component::service_account(cluster, "prometheus")];
+    // KKP's Role for Prometheus: discover and scrape what runs in the namespace.
+    nodes.extend(super::component::namespace_access(
+        cluster,
+        "prometheus",
+        vec![
+            super::component::rule(&[""], &["nodes", "services", "endpoints", "pods"], &[], &["get", "list", "watch"]),
+            super::component::rule(&[""], &["configmaps"], &[], &["get"]),
+        ],
+    ));
+    nodes.extend([
         meta::cluster_node(
             cluster,
             Kind::ConfigMap,
@@ -134,7 +145,8 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
             deps,
             Body::Object { manifest: manifest(&statefulset), fingerprints },
         ),
-    ]
+    ]);
+    nodes
 }
 
 /// `prometheus.yaml`: etcd members over mTLS, and the apiserver with Prometheus' client cert.

@@ -16,7 +16,7 @@ use crate::topology::Seed;
 use crate::topology::{Cluster, ExposeStrategy, Tunnel};
 use k8s_openapi::api::apps::v1::{DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, EmptyDirVolumeSource, PodSpec, Probe, TCPSocketAction, Volume, VolumeMount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -64,17 +64,6 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     ]
 }
 
-fn rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str]) -> PolicyRule {
-    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    PolicyRule {
-        api_groups: Some(strings(groups)),
-        resources: Some(strings(resources)),
-        resource_names: (!names.is_empty()).then(|| strings(names)),
-        verbs: strings(verbs),
-        ..Default::default()
-    }
-}
-
 fn managed_by() -> BTreeMap<String, String> {
     BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())])
 }
@@ -84,17 +73,17 @@ fn managed_by() -> BTreeMap<String, String> {
 pub fn seed_cluster_roles(seed: &Seed) -> Vec<DesiredNode> {
     let read = ["get", "list", "watch"];
     let controller_rules = vec![
-        rule(&["kubermatic.k8c.io"], &["clusters", "clusters/status"], &[], &["get", "list", "watch", "patch", "update"]),
-        rule(&["kubermatic.k8c.io"], &["resourcequotas"], &[], &read),
-        rule(&["apiextensions.k8s.io"], &["customresourcedefinitions"], &[], &read),
-        rule(&["operatingsystemmanager.k8c.io"], &["operatingsystemprofiles", "operatingsystemconfigs"], &[], &["*"]),
-        rule(&["apps.kubermatic.k8c.io"], &["applicationdefinitions"], &[], &read),
-        rule(&["kubermatic.k8c.io"], &["policytemplates"], &[], &read),
-        rule(&["kubermatic.k8c.io"], &["policybindings", "policybindings/status"], &[], &["*"]),
+        component::rule(&["kubermatic.k8c.io"], &["clusters", "clusters/status"], &[], &["get", "list", "watch", "patch", "update"]),
+        component::rule(&["kubermatic.k8c.io"], &["resourcequotas"], &[], &read),
+        component::rule(&["apiextensions.k8s.io"], &["customresourcedefinitions"], &[], &read),
+        component::rule(&["operatingsystemmanager.k8c.io"], &["operatingsystemprofiles", "operatingsystemconfigs"], &[], &["*"]),
+        component::rule(&["apps.kubermatic.k8c.io"], &["applicationdefinitions"], &[], &read),
+        component::rule(&["kubermatic.k8c.io"], &["policytemplates"], &[], &read),
+        component::rule(&["kubermatic.k8c.io"], &["policybindings", "policybindings/status"], &[], &["*"]),
     ];
     let webhook_rules = vec![
-        rule(&["apps.kubermatic.k8c.io"], &["applicationdefinitions", "applicationdefinitions/status"], &[], &read),
-        rule(&["kubermatic.k8c.io"], &["resourcequotas", "resourcequotas/status"], &[], &read),
+        component::rule(&["apps.kubermatic.k8c.io"], &["applicationdefinitions", "applicationdefinitions/status"], &[], &read),
+        component::rule(&["kubermatic.k8c.io"], &["resourcequotas", "resourcequotas/status"], &[], &read),
     ];
     [(CONTROLLER_ROLE, controller_rules), (WEBHOOK_ROLE, webhook_rules)]
         .into_iter()
@@ -148,11 +137,11 @@ fn role(cluster: &Cluster) -> DesiredNode {
     let role = Role {
         metadata: rbac_meta(cluster),
         rules: Some(vec![
-            rule(&[""], &["secrets"], &[], &["get", "list", "watch", "create"]),
-            rule(&[""], &["configmaps"], &[], &["get", "list", "watch"]),
-            rule(&[""], &["secrets"], &["admin-kubeconfig"], &["update"]),
-            rule(&["kubermatic.k8c.io"], &["constraints"], &[], &["get", "list", "watch", "patch", "update"]),
-            rule(&["kubermatic.k8c.io"], &["addons"], &[], &["get", "list", "watch", "delete"]),
+            component::rule(&[""], &["secrets"], &[], &["get", "list", "watch", "create"]),
+            component::rule(&[""], &["configmaps"], &[], &["get", "list", "watch"]),
+            component::rule(&[""], &["secrets"], &["admin-kubeconfig"], &["update"]),
+            component::rule(&["kubermatic.k8c.io"], &["constraints"], &[], &["get", "list", "watch", "patch", "update"]),
+            component::rule(&["kubermatic.k8c.io"], &["addons"], &[], &["get", "list", "watch", "delete"]),
         ]),
     };
     meta::cluster_node(

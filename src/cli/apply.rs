@@ -16,7 +16,7 @@ pub struct Args {
     /// A plan saved with `kkp plan -o`; applied exactly, without a new plan.
     planfile: Option<PathBuf>,
     /// Topology to plan from. With PLANFILE it is not planned again; it only supplies the
-    /// Seeds' kubeconfig Secrets.
+    /// Secrets among its documents (Seeds' kubeconfigs, cloud credentials to copy).
     #[arg(short = 'f', long = "filename", value_name = "PATH", required_unless_present = "planfile")]
     files: Vec<PathBuf>,
     #[command(flatten)]

@@ -249,6 +249,11 @@ fn manager_of(query: &HashMap<String, String>, fallback: &str) -> String {
     query.get("fieldManager").filter(|m| !m.is_empty()).cloned().unwrap_or_else(|| fallback.to_string())
 }
 
+/// Kubernetes' `ValidatePathSegmentName`, what RBAC names must be.
+fn is_path_segment(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('%')
+}
+
 fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
@@ -302,7 +307,16 @@ fn check_identity(target: &Target, object: &mut Value, url_name: Option<&str>) -
             None => return Err(ApiError::invalid(&r.kind, "", "metadata.name: Required value: name or generateName is required".into())),
         },
     };
-    if !is_dns_subdomain(&name) {
+    // RBAC objects only need a valid path segment (`system:controller:...`), as in Kubernetes.
+    let rbac = r.group == "rbac.authorization.k8s.io";
+    if rbac && !is_path_segment(&name) {
+        return Err(ApiError::invalid(
+            &r.kind,
+            &name,
+            format!("metadata.name: Invalid value: \"{name}\": may not be '.' or '..' and may not contain '/' or '%'"),
+        ));
+    }
+    if !rbac && !is_dns_subdomain(&name) {
         return Err(ApiError::invalid(
             &r.kind,
             &name,

@@ -63,6 +63,10 @@ async fn crud_with_resource_versions_and_standard_errors() {
     );
     let (status, invalid) = send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, json!({"metadata": {"name": "Bad_Name"}})).await;
     assert_eq!((status, invalid["reason"].as_str()), (422, Some("Invalid")));
+    // RBAC names are path segments, as on a real server: colons are fine, slashes are not.
+    let role = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+    assert_eq!(send(&url, "POST", role, JSON, json!({"metadata": {"name": "kubermatic:viewer"}})).await.0, 201);
+    assert_eq!(send(&url, "POST", role, JSON, json!({"metadata": {"name": ".."}})).await.0, 422);
     let (status, _) = send(&url, "POST", "/api/v1/namespaces/nope/configmaps", JSON, json!({"metadata": {"name": "x"}})).await;
     assert_eq!(status, 404, "writes into a missing namespace fail");
 }

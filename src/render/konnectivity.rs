@@ -14,8 +14,16 @@ use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, SecretVolumeSource, Service, ServiceSpec, Volume, VolumeMount,
 };
 
-/// The proxy-server image KKP runs.
-const IMAGE: &str = "registry.k8s.io/kas-network-proxy/proxy-server:v0.33.1";
+/// The proxy-server image KKP runs: the network-proxy release for the cluster's minor.
+fn image(cluster: &Cluster) -> String {
+    let release = match (cluster.version.major, cluster.version.minor) {
+        (1, 32) => "v0.32.1",
+        (1, 33) => "v0.33.1",
+        (1, 34) | (1, 35) => "v0.34.0",
+        _ => "v0.35.0",
+    };
+    format!("registry.k8s.io/kas-network-proxy/proxy-server:{release}")
+}
 /// Where agents connect.
 pub const AGENT_PORT: i32 = 8132;
 const ADMIN_PORT: i32 = 8133;
@@ -98,7 +106,7 @@ pub fn sidecar(cluster: &Cluster) -> Container {
     };
     Container {
         name: "konnectivity-server".into(),
-        image: Some(IMAGE.into()),
+        image: Some(image(cluster)),
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(vec!["/proxy-server".into()]),
         args: Some(args.to_vec()),
@@ -161,6 +169,14 @@ mod tests {
     #[test]
     fn nothing_for_the_openvpn_tunnel() {
         assert!(render(&cluster_with(|c| c.tunnel = Tunnel::OpenVpn)).is_empty());
+    }
+
+    #[test]
+    fn the_proxy_server_release_follows_the_kubernetes_minor() {
+        let image = |minor| sidecar(&cluster_with(|c| c.version = semver::Version::new(1, minor, 2))).image.unwrap();
+        assert!(image(33).ends_with(":v0.33.1"));
+        assert!(image(35).ends_with(":v0.34.0"));
+        assert!(image(36).ends_with(":v0.35.0"));
     }
 
     #[test]

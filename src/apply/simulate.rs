@@ -37,6 +37,9 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                         let mut manifest = manifest.clone();
                         fill_fingerprints(&mut manifest, refs, |secret| fingerprints.get(secret).cloned());
                         on_body(&digest(&manifest), &manifest);
+                        if action.object.as_ref().is_some_and(|o| o.kind == crate::object::Kind::Secret) {
+                            fingerprints.insert(&action.address, digest(&manifest));
+                        }
                         NodeState {
                             seed: action.seed.clone(),
                             role: action.role,

@@ -469,7 +469,11 @@ impl Planner<'_> {
                 _ => Reason::FieldsChange { paths: changes.iter().map(|c| c.path.clone()).collect() },
             });
         }
-        let kept = if action == Action::Update { decision.fingerprint } else { None };
+        // A Secret rendered whole is known whatever happens to it; an issued one only when kept.
+        let kept = match (&node.body, action) {
+            (Body::Object { .. }, _) | (_, Action::Update) => decision.fingerprint,
+            _ => None,
+        };
         self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
         self.actions.push(PlannedAction {
             address: node.address.clone(),

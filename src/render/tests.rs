@@ -63,29 +63,36 @@ fn a_cluster_gets_kkps_objects_in_its_namespace() {
         "cluster/qs4k7x2mzp/secret/kubelet-client-certificates",
         "cluster/qs4k7x2mzp/secret/apiserver-proxy-client-certificate",
         "cluster/qs4k7x2mzp/secret/service-account-key",
-        "cluster/qs4k7x2mzp/secret/openvpn-ca",
-        "cluster/qs4k7x2mzp/secret/openvpn-server-certificates",
-        "cluster/qs4k7x2mzp/secret/openvpn-client-certificates",
+        "cluster/qs4k7x2mzp/secret/konnectivityproxy-tls",
+        "cluster/qs4k7x2mzp/secret/konnectivity-kubeconfig",
+        "cluster/qs4k7x2mzp/secret/tokens",
+        "cluster/qs4k7x2mzp/secret/admin-kubeconfig",
+        "cluster/qs4k7x2mzp/secret/internal-admin-kubeconfig",
         "cluster/qs4k7x2mzp/secret/prometheus-apiserver-certificate",
+        "cluster/qs4k7x2mzp/serviceaccount/etcd-launcher",
         "cluster/qs4k7x2mzp/service/etcd",
         "cluster/qs4k7x2mzp/statefulset/etcd",
         "cluster/qs4k7x2mzp/poddisruptionbudget/etcd",
         "cluster/qs4k7x2mzp/service/apiserver-external",
         "cluster/qs4k7x2mzp/deployment/apiserver",
         "cluster/qs4k7x2mzp/poddisruptionbudget/apiserver",
-        "cluster/qs4k7x2mzp/service/openvpn-server",
-        "cluster/qs4k7x2mzp/configmap/openvpn-client-configs",
-        "cluster/qs4k7x2mzp/deployment/openvpn-server",
+        "cluster/qs4k7x2mzp/service/konnectivity-server",
+        "cluster/qs4k7x2mzp/configmap/kube-apiserver-egress",
+        "cluster/qs4k7x2mzp/deployment/controller-manager",
+        "cluster/qs4k7x2mzp/deployment/scheduler",
+        "cluster/qs4k7x2mzp/deployment/machine-controller",
+        "cluster/qs4k7x2mzp/deployment/usercluster-controller",
         "cluster/qs4k7x2mzp/configmap/prometheus",
         "cluster/qs4k7x2mzp/service/prometheus",
         "cluster/qs4k7x2mzp/statefulset/prometheus",
     ] {
         assert!(names.contains(expected), "missing {expected}");
     }
-    assert_eq!(nodes.len(), 25);
+    // Konnectivity is the default tunnel: nothing of OpenVPN.
+    assert!(!names.iter().any(|n| n.contains("openvpn")), "{names:?}");
     for node in &nodes {
         if let Some(object) = node.body.object()
-            && object.kind != crate::object::Kind::Namespace
+            && object.kind.namespaced()
         {
             assert_eq!(object.namespace.as_deref(), Some("cluster-qs4k7x2mzp"), "{}", node.address);
         }
@@ -106,12 +113,14 @@ fn apiserver_points_at_every_etcd_member_and_its_mounted_certificates() {
     let nodes = cluster(&topo.clusters["qs9d3vh6rt"]);
     let deployment = object(&nodes, "cluster/qs9d3vh6rt/deployment/apiserver");
     assert_eq!(deployment["spec"]["replicas"], 3);
-    let args: Vec<&str> =
-        deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-    let etcd = args.iter().find(|a| a.starts_with("--etcd-servers=")).unwrap();
+    let containers = deployment["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+    let apiserver = containers.iter().find(|c| c["name"] == "apiserver").unwrap();
+    let args: Vec<&str> = apiserver["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let value = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
+    let etcd = value("--etcd-servers");
     assert_eq!(etcd.matches("https://etcd-").count(), 5);
     assert!(etcd.contains("https://etcd-4.etcd.cluster-qs9d3vh6rt.svc.cluster.local:2379"));
-    assert!(args.contains(&"--tls-cert-file=/etc/kubernetes/tls/apiserver-tls.crt"));
+    assert_eq!(value("--tls-cert-file"), "/etc/kubernetes/tls/apiserver-tls.crt");
     let sts = object(&nodes, "cluster/qs9d3vh6rt/statefulset/etcd");
     assert_eq!(sts["spec"]["replicas"], 5);
     assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "10Gi");
@@ -141,7 +150,7 @@ fn certificate_subjects_follow_kkp() {
     assert_eq!(tls.issuer.as_ref().unwrap().as_str(), "cluster/qs4k7x2mzp/secret/ca");
     assert_eq!(request("kubelet-client-certificates").organizations, vec!["system:masters"]);
     assert_eq!(request("apiserver-proxy-client-certificate").issuer.unwrap().as_str(), "cluster/qs4k7x2mzp/secret/front-proxy-ca");
-    assert_eq!(request("openvpn-server-certificates").key, crate::pki::KeyAlgorithm::EcdsaP256);
+    assert_eq!(request("konnectivityproxy-tls").issuer.unwrap().as_str(), "cluster/qs4k7x2mzp/secret/ca");
 }
 
 #[test]

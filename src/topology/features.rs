@@ -26,7 +26,8 @@ const FEATURE_GATES: &[(&str, &str)] = &[
         "kkp runs etcd with KKP's plain etcd command line, without etcd-launcher; the gate only sets the member count (clusterSize) and the nine-member etcd SANs",
     ),
     ("EtcdDataCorruptionChecks", "kkp starts etcd without the corruption-check flags"),
-    ("OpenIDAuthPlugin", "kkp passes no OIDC flags to the apiserver"),
+    // Honoured: the apiserver authenticates with the OIDC issuer (structured authentication).
+    ("OpenIDAuthPlugin", ""),
     ("VerticalPodAutoscaler", "kkp sets up no VerticalPodAutoscaler for control-plane components"),
     ("DynamicResourceAllocation", "kkp enables no DynamicResourceAllocation feature gates on control-plane components"),
     ("OIDCKubeCfgEndpoint", "it concerns KKP's API, which kkp does not run"),
@@ -60,7 +61,9 @@ fn notes<'a>(
     let mut out = Vec::new();
     for (name, enabled) in given {
         match table.iter().find(|(known, _)| known == name) {
-            Some((_, instead)) if *enabled => out.push((name.clone(), format!("{field}.{name} is on, but {instead}"))),
+            Some((_, instead)) if *enabled && !instead.is_empty() => {
+                out.push((name.clone(), format!("{field}.{name} is on, but {instead}")))
+            }
             Some(_) => {}
             None => {
                 let closest = table

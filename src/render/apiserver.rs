@@ -210,63 +210,59 @@ fn flags(cluster: &Cluster) -> Vec<String> {
     if cluster.tunnel == Tunnel::Konnectivity {
         audiences.push("system:konnectivity-server".into());
     }
-    let mut flags: Vec<String> = Vec::new();
-    let mut flag = |name: &str, value: String| flags.extend([name.to_string(), value]);
+    let mut flags = Flags::default();
     if let Some(ip) = advertise_address(cluster) {
-        flag("--advertise-address", ip);
+        flags.set("--advertise-address", &ip);
     }
-    flag("--secure-port", SECURE_PORT.to_string());
-    flag("--etcd-servers", meta::etcd_client_endpoints(cluster).join(","));
-    flag("--etcd-cafile", "/etc/etcd/pki/client/ca.crt".into());
-    flag("--etcd-certfile", "/etc/etcd/pki/client/apiserver-etcd-client.crt".into());
-    flag("--etcd-keyfile", "/etc/etcd/pki/client/apiserver-etcd-client.key".into());
-    flag("--storage-backend", "etcd3".into());
-    flag("--enable-admission-plugins", ADMISSION_PLUGINS.into());
-    flag("--admission-control-config-file", "/etc/kubernetes/adm-control/admission-control.yaml".into());
-    flag("--external-hostname", cluster.external_name.clone());
-    flag("--token-auth-file", "/etc/kubernetes/tokens/tokens.csv".into());
-    let mut flags_tail: Vec<String> = vec!["--enable-bootstrap-token-auth".into()];
-    let mut tail = |name: &str, value: &str| flags_tail.extend([name.to_string(), value.to_string()]);
-    tail("--service-account-key-file", "/etc/kubernetes/service-account-key/sa.key");
-    tail("--service-cluster-ip-range", &services);
-    tail("--service-node-port-range", &cluster.node_port_range);
-    flags_tail.push("--allow-privileged".into());
-    let mut tail = |name: &str, value: &str| flags_tail.extend([name.to_string(), value.to_string()]);
-    tail("--audit-log-maxage", "30");
-    tail("--audit-log-maxbackup", "3");
-    tail("--audit-log-maxsize", "100");
-    tail("--audit-log-path", "/var/log/kubernetes/audit/audit.log");
-    tail("--tls-cert-file", "/etc/kubernetes/tls/apiserver-tls.crt");
-    tail("--tls-cipher-suites", CIPHER_SUITES);
-    tail("--tls-private-key-file", "/etc/kubernetes/tls/apiserver-tls.key");
-    tail("--proxy-client-cert-file", "/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.crt");
-    tail("--proxy-client-key-file", "/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.key");
-    tail("--client-ca-file", "/etc/kubernetes/pki/ca/ca.crt");
-    tail("--kubelet-client-certificate", "/etc/kubernetes/kubelet/kubelet-client.crt");
-    tail("--kubelet-client-key", "/etc/kubernetes/kubelet/kubelet-client.key");
-    tail("--authorization-mode", "Node,RBAC");
-    tail("--kubelet-certificate-authority", "/etc/kubernetes/pki/ca/ca.crt");
-    tail("--requestheader-client-ca-file", "/etc/kubernetes/pki/front-proxy/ca/ca.crt");
-    tail("--requestheader-allowed-names", "apiserver-aggregator");
-    tail("--requestheader-extra-headers-prefix", "X-Remote-Extra-");
-    tail("--requestheader-group-headers", "X-Remote-Group");
-    tail("--requestheader-username-headers", "X-Remote-User");
-    tail("--endpoint-reconciler-type", "none");
-    flags_tail.push("--profiling=false".into());
-    let mut tail = |name: &str, value: &str| flags_tail.extend([name.to_string(), value.to_string()]);
-    tail("--service-account-issuer", &issuer);
-    tail("--service-account-signing-key-file", "/etc/kubernetes/service-account-key/sa.key");
-    tail("--api-audiences", &audiences.join(","));
-    tail("--kubelet-preferred-address-types", "InternalIP,ExternalIP");
+    flags.set("--secure-port", &SECURE_PORT.to_string());
+    flags.set("--etcd-servers", &meta::etcd_client_endpoints(cluster).join(","));
+    flags.set("--etcd-cafile", "/etc/etcd/pki/client/ca.crt");
+    flags.set("--etcd-certfile", "/etc/etcd/pki/client/apiserver-etcd-client.crt");
+    flags.set("--etcd-keyfile", "/etc/etcd/pki/client/apiserver-etcd-client.key");
+    flags.set("--storage-backend", "etcd3");
+    flags.set("--enable-admission-plugins", ADMISSION_PLUGINS);
+    flags.set("--admission-control-config-file", "/etc/kubernetes/adm-control/admission-control.yaml");
+    flags.set("--external-hostname", &cluster.external_name);
+    flags.set("--token-auth-file", "/etc/kubernetes/tokens/tokens.csv");
+    flags.switch("--enable-bootstrap-token-auth");
+    flags.set("--service-account-key-file", "/etc/kubernetes/service-account-key/sa.key");
+    flags.set("--service-cluster-ip-range", &services);
+    flags.set("--service-node-port-range", &cluster.node_port_range);
+    flags.switch("--allow-privileged");
+    flags.set("--audit-log-maxage", "30");
+    flags.set("--audit-log-maxbackup", "3");
+    flags.set("--audit-log-maxsize", "100");
+    flags.set("--audit-log-path", "/var/log/kubernetes/audit/audit.log");
+    flags.set("--tls-cert-file", "/etc/kubernetes/tls/apiserver-tls.crt");
+    flags.set("--tls-cipher-suites", CIPHER_SUITES);
+    flags.set("--tls-private-key-file", "/etc/kubernetes/tls/apiserver-tls.key");
+    flags.set("--proxy-client-cert-file", "/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.crt");
+    flags.set("--proxy-client-key-file", "/etc/kubernetes/pki/front-proxy/client/apiserver-proxy-client.key");
+    flags.set("--client-ca-file", "/etc/kubernetes/pki/ca/ca.crt");
+    flags.set("--kubelet-client-certificate", "/etc/kubernetes/kubelet/kubelet-client.crt");
+    flags.set("--kubelet-client-key", "/etc/kubernetes/kubelet/kubelet-client.key");
+    flags.set("--authorization-mode", "Node,RBAC");
+    flags.set("--kubelet-certificate-authority", "/etc/kubernetes/pki/ca/ca.crt");
+    flags.set("--requestheader-client-ca-file", "/etc/kubernetes/pki/front-proxy/ca/ca.crt");
+    flags.set("--requestheader-allowed-names", "apiserver-aggregator");
+    flags.set("--requestheader-extra-headers-prefix", "X-Remote-Extra-");
+    flags.set("--requestheader-group-headers", "X-Remote-Group");
+    flags.set("--requestheader-username-headers", "X-Remote-User");
+    flags.set("--endpoint-reconciler-type", "none");
+    flags.switch("--profiling=false");
+    flags.set("--service-account-issuer", &issuer);
+    flags.set("--service-account-signing-key-file", "/etc/kubernetes/service-account-key/sa.key");
+    flags.set("--api-audiences", &audiences.join(","));
+    flags.set("--kubelet-preferred-address-types", "InternalIP,ExternalIP");
     if let Some(provider) = super::controller_manager::kubernetes_cloud_provider(cluster) {
-        tail("--cloud-provider", provider);
+        flags.set("--cloud-provider", provider);
         if provider != "external" && super::pki::renders_cloud_config(cluster) {
-            tail("--cloud-config", "/etc/kubernetes/cloud/config");
+            flags.set("--cloud-config", "/etc/kubernetes/cloud/config");
         }
     }
     let mut gates = Vec::new();
     if cluster.oidc.is_some() {
-        tail("--authentication-config", "/etc/kubernetes/authentication-config/authentication-configuration.yaml");
+        flags.set("--authentication-config", "/etc/kubernetes/authentication-config/authentication-configuration.yaml");
         // Structured authentication is GA from 1.34 on; before, the gate turns it on.
         if (cluster.version.major, cluster.version.minor) < (1, 34) {
             gates.push("StructuredAuthenticationConfiguration=true");
@@ -275,12 +271,25 @@ fn flags(cluster: &Cluster) -> Vec<String> {
     // KKP enforces CEL cost limits of admission policies and webhooks (gates GA in 1.32+ but
     // still accepted, as KKP passes them).
     gates.extend(["StrictCostEnforcementForVAP=true", "StrictCostEnforcementForWebhooks=true"]);
-    tail("--feature-gates", &gates.join(","));
+    flags.set("--feature-gates", &gates.join(","));
     if cluster.tunnel == Tunnel::Konnectivity {
-        tail("--egress-selector-config-file", konnectivity::EGRESS_CONFIG_PATH);
+        flags.set("--egress-selector-config-file", konnectivity::EGRESS_CONFIG_PATH);
     }
-    flags.extend(flags_tail);
-    flags
+    flags.0
+}
+
+/// A command line in KKP's `--flag value` form.
+#[derive(Default)]
+struct Flags(Vec<String>);
+
+impl Flags {
+    fn set(&mut self, name: &str, value: &str) {
+        self.0.extend([name.to_string(), value.to_string()]);
+    }
+
+    fn switch(&mut self, flag: &str) {
+        self.0.push(flag.to_string());
+    }
 }
 
 /// `--advertise-address`: the tunneling agent's IP for Tunneling clusters; for the others

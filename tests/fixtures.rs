@@ -17,6 +17,12 @@ use std::path::{Path, PathBuf};
 /// both sides while the other flags are still compared.
 const ACCEPTED: &[(&str, &str, &str, &str)] = &[
     (
+        "cronjob",
+        "etcd-defragger",
+        "container defragger flags",
+        "KKP's etcd-launcher defrag reads KKP's Cluster object, which kkp does not create on seeds; kkp runs etcdctl defrag against every member",
+    ),
+    (
         "deployment",
         "apiserver",
         "container etcd-running flags",
@@ -102,7 +108,6 @@ const ACCEPTED: &[(&str, &str, &str, &str)] = &[
 const PENDING: &[(&str, &str, &str)] = &[
     ("statefulset", "etcd", "KKP's etcd-launcher needs KKP's Cluster object; kkp runs etcd's own command line"),
     ("statefulset", "prometheus", "KKP's Prometheus flags, probes, resources and volumes are not rendered yet"),
-    ("cronjob", "etcd-defragger", "not rendered yet"),
     ("etcdbackupconfig", "default-backups", "not rendered yet"),
     ("deployment", "nodeport-proxy-envoy", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
     ("deployment", "nodeport-proxy-lb-updater", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),

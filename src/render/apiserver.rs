@@ -308,16 +308,11 @@ fn etcd_running(cluster: &Cluster) -> Container {
         name: "etcd-running".into(),
         image: Some(super::etcd::image(cluster)),
         image_pull_policy: Some("IfNotPresent".into()),
-        command: Some(vec![
-            "/usr/local/bin/etcdctl".into(),
-            format!("--endpoints={}", meta::etcd_client_endpoints(cluster).join(",")),
-            "--cacert=/etc/etcd/pki/client/ca.crt".into(),
-            "--cert=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
-            "--key=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
-            "--command-timeout=10s".into(),
-            "endpoint".into(),
-            "health".into(),
-        ]),
+        command: Some({
+            let mut command = super::etcd::etcdctl(cluster);
+            command.extend(["endpoint".to_string(), "health".to_string()]);
+            command
+        }),
         volume_mounts: Some(vec![mount("apiserver-etcd-client-certificate", "/etc/etcd/pki/client")]),
         ..Default::default()
     }

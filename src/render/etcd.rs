@@ -7,6 +7,7 @@ use crate::object::Kind;
 use crate::role::Role;
 use crate::topology::Cluster;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, VolumeMount,
@@ -122,7 +123,71 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
             Body::Object { manifest: manifest(&pdb), fingerprints: Vec::new() },
         ),
     ]);
+    nodes.push(defragger(cluster));
     nodes
+}
+
+/// CronJob `etcd-defragger`: every three hours, KKP defragments every etcd member. KKP runs
+/// `etcd-launcher defrag`, which reads KKP's Cluster object; kkp creates none on seeds, so the
+/// job runs etcdctl's own `defrag` against every member (docs/architecture.md).
+fn defragger(cluster: &Cluster) -> DesiredNode {
+    let mut command = etcdctl(cluster);
+    command.push("defrag".into());
+    let pod = PodSpec {
+        containers: vec![Container {
+            name: "defragger".into(),
+            image: Some(image(cluster)),
+            command: Some(command),
+            volume_mounts: Some(vec![mount(CLIENT_CERTIFICATE, "/etc/etcd/pki/client")]),
+            ..Default::default()
+        }],
+        image_pull_secrets: Some(vec![k8s_openapi::api::core::v1::LocalObjectReference {
+            name: super::component::IMAGE_PULL_SECRET.into(),
+        }]),
+        restart_policy: Some("OnFailure".into()),
+        service_account_name: Some(SERVICE_ACCOUNT.into()),
+        volumes: Some(vec![meta::secret_volume(CLIENT_CERTIFICATE)]),
+        ..Default::default()
+    };
+    let cron_job = CronJob {
+        metadata: meta::managed_meta("etcd-defragger", cluster),
+        spec: Some(CronJobSpec {
+            concurrency_policy: Some("Forbid".into()),
+            schedule: "@every 3h".into(),
+            successful_jobs_history_limit: Some(1),
+            job_template: JobTemplateSpec {
+                spec: Some(JobSpec { template: PodTemplateSpec { spec: Some(pod), ..Default::default() }, ..Default::default() }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let deps = vec![meta::secret(cluster, CLIENT_CERTIFICATE), meta::object(cluster, Kind::ServiceAccount, SERVICE_ACCOUNT)];
+    meta::cluster_node(
+        cluster,
+        Kind::CronJob,
+        "etcd-defragger",
+        Role::Job,
+        deps,
+        Body::Object { manifest: manifest(&cron_job), fingerprints: Vec::new() },
+    )
+}
+
+/// The client certificate etcd's clients (the apiserver, the defragger) use.
+const CLIENT_CERTIFICATE: &str = "apiserver-etcd-client-certificate";
+
+/// `etcdctl` pointed at every member with the client certificate, as the apiserver's
+/// `etcd-running` init container and the defragger use it.
+pub fn etcdctl(cluster: &Cluster) -> Vec<String> {
+    vec![
+        "/usr/local/bin/etcdctl".into(),
+        format!("--endpoints={}", meta::etcd_client_endpoints(cluster).join(",")),
+        "--cacert=/etc/etcd/pki/client/ca.crt".into(),
+        "--cert=/etc/etcd/pki/client/apiserver-etcd-client.crt".into(),
+        "--key=/etc/etcd/pki/client/apiserver-etcd-client.key".into(),
+        "--command-timeout=10s".into(),
+    ]
 }
 
 fn port(name: &str, number: i32) -> ServicePort {
@@ -215,5 +280,27 @@ fn container(cluster: &Cluster) -> Container {
             mount("apiserver-etcd-client-certificate", "/etc/etcd/pki/client"),
         ]),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::component::tests::{cluster_with, find, golden};
+
+    #[test]
+    fn the_defragger_runs_like_kkps_on_every_member() {
+        let cluster = cluster_with(|c| c.etcd.cluster_size = 5);
+        let ours = find(&render(&cluster), Kind::CronJob, "etcd-defragger").unwrap();
+        let theirs = golden("cronjob-aws-1.33.0-etcd-defragger.yaml");
+        for field in ["schedule", "concurrencyPolicy", "successfulJobsHistoryLimit"] {
+            assert_eq!(ours["spec"][field], theirs["spec"][field], "{field}");
+        }
+        let pod = &ours["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], "etcd-launcher");
+        assert_eq!(pod["restartPolicy"], "OnFailure");
+        let command = pod["containers"][0]["command"].to_string();
+        assert_eq!(command.matches("https://etcd-").count(), 5, "{command}");
+        assert!(command.ends_with(",\"defrag\"]"), "{command}");
     }
 }

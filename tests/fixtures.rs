@@ -108,7 +108,11 @@ const ACCEPTED: &[(&str, &str, &str, &str)] = &[
 const PENDING: &[(&str, &str, &str)] = &[
     ("statefulset", "etcd", "KKP's etcd-launcher needs KKP's Cluster object; kkp runs etcd's own command line"),
     ("statefulset", "prometheus", "KKP's Prometheus flags, probes, resources and volumes are not rendered yet"),
-    ("etcdbackupconfig", "default-backups", "not rendered yet"),
+    (
+        "etcdbackupconfig",
+        "default-backups",
+        "it names KKP's Cluster object (by uid) for KKP's backup controller; kkp creates no Cluster objects on seeds, so it is not rendered yet",
+    ),
     ("deployment", "nodeport-proxy-envoy", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
     ("deployment", "nodeport-proxy-lb-updater", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
     ("poddisruptionbudget", "nodeport-proxy-envoy", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),

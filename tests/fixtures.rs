@@ -113,10 +113,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "default-backups",
         "it names KKP's Cluster object (by uid) for KKP's backup controller; kkp creates no Cluster objects on seeds, so it is not rendered yet",
     ),
-    ("deployment", "nodeport-proxy-envoy", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
-    ("deployment", "nodeport-proxy-lb-updater", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
-    ("poddisruptionbudget", "nodeport-proxy-envoy", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
-    ("service", "front-loadbalancer", "the per-cluster nodeport-proxy (LoadBalancer) is not rendered yet"),
 ];
 
 fn pending(kind: &str, name: &str) -> bool {

@@ -20,6 +20,7 @@ mod konnectivity;
 mod kube_state_metrics;
 mod machine_controller;
 mod meta;
+mod nodeport_proxy;
 mod operating_system_manager;
 mod scheduler;
 mod usercluster;
@@ -155,6 +156,7 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(apiserver::render(cluster));
     nodes.extend(konnectivity::render(cluster));
     nodes.extend(openvpn::render(cluster));
+    nodes.extend(nodeport_proxy::render(cluster));
     nodes.extend(prometheus::render(cluster));
     nodes.extend(controller_manager::render(cluster));
     nodes.extend(scheduler::render(cluster));

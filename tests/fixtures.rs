@@ -107,7 +107,6 @@ const ACCEPTED: &[(&str, &str, &str, &str)] = &[
 /// is removed from here, so this list only shrinks.
 const PENDING: &[(&str, &str, &str)] = &[
     ("statefulset", "etcd", "KKP's etcd-launcher needs KKP's Cluster object; kkp runs etcd's own command line"),
-    ("statefulset", "prometheus", "KKP's Prometheus flags, probes, resources and volumes are not rendered yet"),
     (
         "etcdbackupconfig",
         "default-backups",

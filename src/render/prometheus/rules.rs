@@ -367,9 +367,27 @@ pub(super) fn rules(cluster: &Cluster) -> Rules {
 federate("job:konnectivity_ready_backend_connections:count", "konnectivity_network_proxy_server_ready_backend_connections"),
 federate("job:konnectivity_dial_failure_rate:by_reason", "sum(rate(konnectivity_network_proxy_server_dial_failure_count[5m])) by (reason)"),
 federate("job:konnectivity_network_proxy_server_full_receive_channels:sum", "sum(konnectivity_network_proxy_server_full_receive_channels)"),
-alert("KonnectivityNoAgents", Critical, "2m", block(&["job:konnectivity_ready_backend_connections:count == 0"]), "Cluster {{ $labels.cluster }} has no Konnectivity agents connected. New tunnels cannot be established."),
-alert("KonnectivityAgentsUnhealthy", Warning, "3m", block(&["job:konnectivity_ready_backend_connections:count < 2"]), "Cluster {{ $labels.cluster }} has only {{ $value }} Konnectivity agent(s) connected (expected: 2)."),
-alert("KonnectivityHighDialFailureRate", Warning, "10m", block(&["job:konnectivity_dial_failure_rate:by_reason > 0.1"]), "Cluster {{ $labels.cluster }} has {{ $value | humanize }} dial failures/sec (reason: {{ $labels.reason }}). Check agent and node health."),
+alert(
+    "KonnectivityNoAgents",
+    Critical,
+    "2m",
+    block(&["job:konnectivity_ready_backend_connections:count == 0"]),
+    "Cluster {{ $labels.cluster }} has no Konnectivity agents connected. New tunnels cannot be established.",
+),
+alert(
+    "KonnectivityAgentsUnhealthy",
+    Warning,
+    "3m",
+    block(&["job:konnectivity_ready_backend_connections:count < 2"]),
+    "Cluster {{ $labels.cluster }} has only {{ $value }} Konnectivity agent(s) connected (expected: 2).",
+),
+alert(
+    "KonnectivityHighDialFailureRate",
+    Warning,
+    "10m",
+    block(&["job:konnectivity_dial_failure_rate:by_reason > 0.1"]),
+    "Cluster {{ $labels.cluster }} has {{ $value | humanize }} dial failures/sec (reason: {{ $labels.reason }}). Check agent and node health.",
+),
             ],
         });
     }

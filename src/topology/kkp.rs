@@ -290,6 +290,18 @@ pub struct UserClusterDefaults {
     pub apiserver_replicas: Option<i32>,
     pub etcd_volume_size: Option<String>,
     pub node_port_range: Option<String>,
+    pub monitoring: Option<UserClusterMonitoring>,
+}
+
+/// `KubermaticConfiguration.spec.userCluster.monitoring`: the per-cluster Prometheus.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserClusterMonitoring {
+    pub disable_default_rules: Option<bool>,
+    pub disable_default_scraping_configs: Option<bool>,
+    pub custom_rules: Option<String>,
+    pub custom_scraping_configs: Option<String>,
+    pub scrape_annotation_prefix: Option<String>,
 }
 
 /// A `v1` `Secret`, as KKP's examples ship a seed's kubeconfig beside its `Seed`.

@@ -251,6 +251,37 @@ pub struct Cluster {
     /// The `project-id` label: the KKP project the cluster belongs to (the user-cluster webhook
     /// checks project quotas with it).
     pub project_id: Option<String>,
+    /// The per-cluster Prometheus' settings (KubermaticConfiguration `spec.userCluster.monitoring`).
+    pub monitoring: Monitoring,
+}
+
+/// What KKP's per-cluster Prometheus scrapes and alerts on beyond (or instead of) its defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitoring {
+    /// The pod annotation prefix that marks user-cluster pods for scraping (KKP's default
+    /// `monitoring.kubermatic.io`).
+    pub scrape_annotation_prefix: String,
+    /// Scrape jobs appended to KKP's (a YAML list), empty for none.
+    pub custom_scraping_configs: String,
+    /// Rule groups for `rules-custom.yaml` (YAML with `groups`), empty for none.
+    pub custom_rules: String,
+    /// Whether KKP's own rules are left out.
+    pub disable_default_rules: bool,
+    /// Whether KKP's own scrape jobs are left out.
+    pub disable_default_scraping_configs: bool,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            scrape_annotation_prefix: "monitoring.kubermatic.io".into(),
+            custom_scraping_configs: String::new(),
+            custom_rules: String::new(),
+            disable_default_rules: false,
+            disable_default_scraping_configs: false,
+        }
+    }
 }
 
 impl Cluster {

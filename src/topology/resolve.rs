@@ -297,6 +297,7 @@ struct Configuration {
     /// `spec.caBundle`: the ConfigMap (namespace, name) holding `ca-bundle.pem`.
     ca_bundle: (String, String),
     oidc: Option<super::Oidc>,
+    monitoring: super::Monitoring,
 }
 
 /// KKP's namespace, where the KubermaticConfiguration and the ConfigMaps it names live.
@@ -324,6 +325,7 @@ impl Default for Configuration {
             versions: Versions::default(),
             ca_bundle: (KKP_NAMESPACE.into(), DEFAULT_CA_BUNDLE.into()),
             oidc: None,
+            monitoring: super::Monitoring::default(),
         }
     }
 }
@@ -413,6 +415,7 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
         config.value.metadata.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| KKP_NAMESPACE.into()),
         spec.ca_bundle.as_ref().map(|b| b.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_CA_BUNDLE.into()),
     );
+    let monitoring = resolve_monitoring(r, config.doc, &subject, user_cluster.and_then(|u| u.monitoring.as_ref()));
     Configuration {
         domain,
         expose_strategy,
@@ -424,6 +427,67 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
         versions,
         ca_bundle,
         oidc,
+        monitoring,
+    }
+}
+
+/// `spec.userCluster.monitoring` with KKP's defaults. KKP evaluates the custom scrape jobs and
+/// rules as Go templates; kkp takes them as written, so it refuses template actions (`{{`)
+/// rather than pass them to Prometheus unevaluated, and checks they are the YAML Prometheus
+/// expects (a list of jobs; a document with `groups`).
+fn resolve_monitoring(
+    r: &mut Resolver,
+    doc: &Document,
+    subject: &str,
+    monitoring: Option<&super::kkp::UserClusterMonitoring>,
+) -> super::Monitoring {
+    let defaults = super::Monitoring::default();
+    let Some(monitoring) = monitoring else { return defaults };
+    let mut custom = |key: &str, text: Option<&String>, shape_ok: fn(&serde_json::Value) -> bool, shape: &str| {
+        let text = text.map(|t| t.trim()).unwrap_or_default();
+        if text.is_empty() {
+            return String::new();
+        }
+        let path = ["spec", "userCluster", "monitoring", key];
+        if text.contains("{{") {
+            r.error(
+                doc.locate(&path),
+                subject,
+                format!("spec.userCluster.monitoring.{key} uses Go template actions, which kkp does not evaluate"),
+                "write the values out (the apiserver is apiserver-external.cluster-<name>.svc.cluster.local.)",
+            );
+        } else if !serde_saphyr::from_str::<serde_json::Value>(text).is_ok_and(|v| shape_ok(&v)) {
+            r.error(
+                doc.locate(&path),
+                subject,
+                format!("spec.userCluster.monitoring.{key} is not {shape}"),
+                format!("write {key} as {shape}"),
+            );
+        }
+        text.to_string()
+    };
+    let custom_scraping_configs = custom(
+        "customScrapingConfigs",
+        monitoring.custom_scraping_configs.as_ref(),
+        |v| v.as_array().is_some_and(|jobs| jobs.iter().all(|j| j.get("job_name").is_some())),
+        "a YAML list of Prometheus scrape jobs (each with a job_name)",
+    );
+    let custom_rules = custom(
+        "customRules",
+        monitoring.custom_rules.as_ref(),
+        |v| v.get("groups").is_some_and(serde_json::Value::is_array),
+        "a YAML document with a list of rule `groups`",
+    );
+    super::Monitoring {
+        scrape_annotation_prefix: monitoring
+            .scrape_annotation_prefix
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or(defaults.scrape_annotation_prefix),
+        custom_scraping_configs,
+        custom_rules,
+        disable_default_rules: monitoring.disable_default_rules.unwrap_or(false),
+        disable_default_scraping_configs: monitoring.disable_default_scraping_configs.unwrap_or(false),
     }
 }
 
@@ -921,6 +985,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 oidc: config.oidc.clone(),
                 source: doc.source(),
                 project_id: parsed.value.metadata.labels.get("project-id").cloned(),
+                monitoring: config.monitoring.clone(),
             },
         );
     }
@@ -1201,6 +1266,34 @@ mod tests {
         assert!(topology.upgrade_allowed(&"1.30.1".parse().unwrap(), &"1.30.2".parse().unwrap()).is_err());
         let err = load(&(CONFIGURATION.replace("spec:\n", versions) + SEED + &cluster("  version: 1.34.2\n"))).unwrap_err().to_string();
         assert!(err.contains("spec.version 1.34.2 is not a supported Kubernetes version (supported: 1.30.{1,2})"), "{err}");
+    }
+
+    #[test]
+    fn monitoring_settings_reach_clusters_with_kkps_defaults() {
+        let base = CONFIGURATION.to_string() + SEED + &cluster("  version: 1.34.2\n");
+        assert_eq!(load(&base).unwrap().clusters["abc"].monitoring, crate::topology::Monitoring::default());
+        let monitoring = "spec:\n  userCluster:\n    monitoring:\n      scrapeAnnotationPrefix: metrics.example.com\n      \
+                          disableDefaultRules: true\n      customScrapingConfigs: |\n        - job_name: extra\n          \
+                          static_configs: [{targets: ['a:1']}]\n";
+        let text = CONFIGURATION.replace("spec:\n", monitoring) + SEED + &cluster("  version: 1.34.2\n");
+        let m = load(&text).unwrap().clusters["abc"].monitoring.clone();
+        assert_eq!(m.scrape_annotation_prefix, "metrics.example.com");
+        assert!(m.disable_default_rules && !m.disable_default_scraping_configs);
+        assert!(m.custom_scraping_configs.starts_with("- job_name: extra"));
+    }
+
+    #[test]
+    fn custom_monitoring_must_be_plain_prometheus_yaml() {
+        let with = |key: &str, value: &str| {
+            let spec = format!("spec:\n  userCluster:\n    monitoring:\n      {key}: {value:?}\n");
+            load(&(CONFIGURATION.replace("spec:\n", &spec) + SEED + &cluster("  version: 1.34.2\n"))).map(|_| ()).unwrap_err().to_string()
+        };
+        let err = with("customScrapingConfigs", "- job_name: x\n  static_configs: [{targets: ['{{ .APIServerHost }}']}]");
+        assert!(err.contains("uses Go template actions, which kkp does not evaluate"), "{err}");
+        let err = with("customScrapingConfigs", "job_name: x");
+        assert!(err.contains("is not a YAML list of Prometheus scrape jobs"), "{err}");
+        let err = with("customRules", "- alert: x");
+        assert!(err.contains("customRules is not a YAML document with a list of rule `groups`"), "{err}");
     }
 
     #[test]

@@ -38,9 +38,6 @@ const MOUNTED_SECRETS: [&str; 2] = [ETCD_CLIENT, APISERVER_CLIENT];
 /// The ConfigMap's volume and the disposable data volume.
 const CONFIG_VOLUME: &str = "config";
 const DATA_VOLUME: &str = "data";
-/// KKP's default `userCluster.monitoring.scrapeAnnotationPrefix` (`monitoring.kubermatic.io`)
-/// as it appears in Prometheus' label names.
-const USER_SCRAPE_ANNOTATION_PREFIX: &str = "monitoring_kubermatic_io";
 /// Where the seed's Alertmanager answers.
 const ALERTMANAGER: &str = "alertmanager.monitoring.svc.cluster.local";
 
@@ -92,13 +89,17 @@ fn access(cluster: &Cluster) -> Vec<DesiredNode> {
     ]
 }
 
-/// The ConfigMap's data: `prometheus.yaml` and `rules.yaml`, each ending in one newline as KKP
-/// writes them.
+/// The ConfigMap's data: `prometheus.yaml`, `rules.yaml` (unless KKP's rules are turned off) and
+/// `rules-custom.yaml` (when given), each ending in one newline as KKP writes them.
 fn config_data(cluster: &Cluster) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("prometheus.yaml".to_string(), to_yaml(&config(cluster))),
-        ("rules.yaml".to_string(), to_yaml(&rules::rules(cluster))),
-    ])
+    let mut data = BTreeMap::from([("prometheus.yaml".to_string(), to_yaml(&config(cluster)))]);
+    if !cluster.monitoring.disable_default_rules {
+        data.insert("rules.yaml".into(), to_yaml(&rules::rules(cluster)));
+    }
+    if !cluster.monitoring.custom_rules.is_empty() {
+        data.insert("rules-custom.yaml".into(), format!("{}\n", cluster.monitoring.custom_rules.trim()));
+    }
+    data
 }
 
 fn to_yaml(value: &impl Serialize) -> String {
@@ -270,7 +271,15 @@ struct Config {
     global: Global,
     rule_files: Vec<&'static str>,
     alerting: Alerting,
-    scrape_configs: Vec<ScrapeConfig>,
+    scrape_configs: Vec<Job>,
+}
+
+/// A scrape job: one of KKP's, or one of the configuration's custom jobs as written.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Job {
+    Kkp(ScrapeConfig),
+    Custom(Value),
 }
 
 #[derive(Serialize)]
@@ -464,10 +473,33 @@ fn through_node_proxy(apiserver: &str, path: &str) -> Vec<Relabel> {
     ]
 }
 
-/// `prometheus.yaml`: the control plane in the seed (etcd over mTLS, the Kubernetes components
-/// with Prometheus' client certificate, annotated pods, kube-state-metrics, Konnectivity), then
-/// the user cluster's nodes and pods through the apiserver's proxy.
+/// `prometheus.yaml`: the alerting setup, KKP's jobs (unless turned off) and the custom ones.
 fn config(cluster: &Cluster) -> Config {
+    let mut jobs = Vec::new();
+    if !cluster.monitoring.disable_default_scraping_configs {
+        jobs.extend(kkp_jobs(cluster).into_iter().map(Job::Kkp));
+    }
+    // The topology checked that they are a list of jobs.
+    let custom: Vec<Value> = serde_saphyr::from_str(&cluster.monitoring.custom_scraping_configs).unwrap_or_default();
+    jobs.extend(custom.into_iter().map(Job::Custom));
+    Config {
+        global: Global {
+            evaluation_interval: "30s",
+            scrape_interval: "30s",
+            external_labels: BTreeMap::from([("cluster", cluster.name.clone()), ("seed_cluster", cluster.seed.clone())]),
+        },
+        rule_files: vec!["/etc/prometheus/config/rules*.yaml"],
+        alerting: Alerting {
+            alertmanagers: vec![Alertmanager { dns_sd_configs: vec![DnsSd { names: vec![ALERTMANAGER], record_type: "A", port: 9093 }] }],
+        },
+        scrape_configs: jobs,
+    }
+}
+
+/// KKP's jobs: the control plane in the seed (etcd over mTLS, the Kubernetes components with
+/// Prometheus' client certificate, annotated pods, kube-state-metrics, Konnectivity), then the
+/// user cluster's nodes and pods through the apiserver's proxy.
+fn kkp_jobs(cluster: &Cluster) -> Vec<ScrapeConfig> {
     let etcd_tls = Tls::client(ETCD_CLIENT_DIR, "apiserver-etcd-client");
     let apiserver_tls = Tls::client(APISERVER_CLIENT_DIR, "prometheus-client");
     let apiserver = http_prober::apiserver_internal_name(cluster);
@@ -592,7 +624,9 @@ fn config(cluster: &Cluster) -> Config {
         metric_relabel_configs,
         ..Default::default()
     };
-    let user_annotation = |suffix: &str| format!("__meta_kubernetes_pod_annotation_{USER_SCRAPE_ANNOTATION_PREFIX}_{suffix}");
+    // The prefix as Prometheus spells annotations in label names.
+    let prefix = cluster.monitoring.scrape_annotation_prefix.replace('.', "_").replace('/', "");
+    let user_annotation = |suffix: &str| format!("__meta_kubernetes_pod_annotation_{prefix}_{suffix}");
     jobs.extend([
         // Kept for metering: health, machine size and what containers use (with their image).
         user_job(
@@ -672,19 +706,7 @@ fn config(cluster: &Cluster) -> Config {
             vec![Relabel::drop_instance()],
         ));
     }
-
-    Config {
-        global: Global {
-            evaluation_interval: "30s",
-            scrape_interval: "30s",
-            external_labels: BTreeMap::from([("cluster", cluster.name.clone()), ("seed_cluster", cluster.seed.clone())]),
-        },
-        rule_files: vec!["/etc/prometheus/config/rules*.yaml"],
-        alerting: Alerting {
-            alertmanagers: vec![Alertmanager { dns_sd_configs: vec![DnsSd { names: vec![ALERTMANAGER], record_type: "A", port: 9093 }] }],
-        },
-        scrape_configs: jobs,
-    }
+    jobs
 }
 
 #[cfg(test)]
@@ -693,9 +715,6 @@ mod tests {
     use crate::render::component::tests::{assert_matches_golden, cluster_with, find, fixture_cluster, golden};
 
     const STATEFULSET_GOLDEN: &str = "statefulset-aws-1.33.0-prometheus.yaml";
-    /// Jobs of KKP's fixture that come from its KubermaticConfiguration's
-    /// `userCluster.monitoring.customScrapingConfigs`, which kkp does not model.
-    const CUSTOM_JOBS: [&str; 1] = ["custom-test-config"];
 
     /// A key of the golden ConfigMap, parsed.
     fn golden_data(key: &str) -> Value {
@@ -713,15 +732,10 @@ mod tests {
         config["scrape_configs"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap().to_string()).collect()
     }
 
-    fn without_custom_jobs(mut config: Value) -> Value {
-        config["scrape_configs"].as_array_mut().unwrap().retain(|j| !CUSTOM_JOBS.contains(&j["job_name"].as_str().unwrap()));
-        config
-    }
-
     #[test]
     fn scrape_config_equals_kkps() {
         let rendered = rendered_data(&fixture_cluster(), "prometheus.yaml");
-        let golden = without_custom_jobs(golden_data("prometheus.yaml"));
+        let golden = golden_data("prometheus.yaml");
         assert_eq!(job_names(&rendered), job_names(&golden));
         for key in ["global", "rule_files", "alerting"] {
             assert_eq!(rendered[key], golden[key], "{key}");
@@ -730,6 +744,36 @@ mod tests {
             assert_eq!(r, g, "job {}", g["job_name"]);
         }
         assert_eq!(rendered, golden);
+    }
+
+    #[test]
+    fn custom_jobs_follow_kkps_and_can_replace_them() {
+        let fixture = job_names(&rendered_data(&fixture_cluster(), "prometheus.yaml"));
+        assert_eq!(fixture.last().unwrap(), "custom-test-config");
+        let only_custom = cluster_with(|c| c.monitoring.disable_default_scraping_configs = true);
+        assert_eq!(job_names(&rendered_data(&only_custom, "prometheus.yaml")), ["custom-test-config"]);
+        let none = cluster_with(|c| c.monitoring = Default::default());
+        assert_eq!(job_names(&rendered_data(&none, "prometheus.yaml")), fixture[..fixture.len() - 1]);
+    }
+
+    #[test]
+    fn user_pods_are_found_by_the_configured_annotation_prefix() {
+        let cluster = cluster_with(|c| c.monitoring.scrape_annotation_prefix = "metrics.example.com/team".into());
+        let config = rendered_data(&cluster, "prometheus.yaml");
+        let job = config["scrape_configs"].as_array().unwrap().iter().find(|j| j["job_name"] == "user-cluster-pods").unwrap().clone();
+        assert_eq!(job["relabel_configs"][0]["source_labels"], json!(["__meta_kubernetes_pod_annotation_metrics_example_comteam_port"]));
+    }
+
+    #[test]
+    fn custom_rules_get_their_own_file_and_kkps_can_be_turned_off() {
+        let cluster = cluster_with(|c| {
+            c.monitoring.custom_rules = "groups:\n- name: mine\n  rules: []".into();
+            c.monitoring.disable_default_rules = true;
+        });
+        let configmap = find(&render(&cluster), Kind::ConfigMap, NAME).unwrap();
+        let keys: Vec<_> = configmap["data"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["prometheus.yaml", "rules-custom.yaml"]);
+        assert_eq!(configmap["data"]["rules-custom.yaml"], "groups:\n- name: mine\n  rules: []\n");
     }
 
     #[test]
@@ -779,7 +823,10 @@ mod tests {
         assert!(!group_names(&openvpn).contains(&"kubermatic.konnectivity".into()));
         assert_eq!(absent_alerts(&openvpn).last().unwrap(), "DNSResolverDown");
 
-        let tunneling = cluster_with(|c| c.expose_strategy = ExposeStrategy::Tunneling);
+        let tunneling = cluster_with(|c| {
+            c.expose_strategy = ExposeStrategy::Tunneling;
+            c.monitoring = Default::default();
+        });
         assert_eq!(job_names(&rendered_data(&tunneling, "prometheus.yaml")).last().unwrap(), "envoy-agent");
         assert_eq!(group_names(&tunneling).last().unwrap(), "kubermatic.envoy");
         assert!(!job_names(&rendered_data(&konnectivity, "prometheus.yaml")).contains(&"envoy-agent".into()));

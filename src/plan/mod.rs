@@ -47,6 +47,20 @@ pub enum Error {
         /// The version asked for.
         to: String,
     },
+    /// A running cluster's etcd member count would change.
+    #[error(
+        "{at}: cluster {cluster}: etcd would go from {from} to {to} members; kkp runs etcd without KKP's etcd-launcher, and plain etcd cannot add or remove members of a running cluster (new members would start a cluster of their own, removed ones would still count against quorum)\n  fix: set componentsOverride.etcd.clusterSize back to {from}"
+    )]
+    EtcdMembers {
+        /// Where the cluster is defined.
+        at: crate::topology::Source,
+        /// The cluster.
+        cluster: String,
+        /// The members applied.
+        from: i32,
+        /// The members asked for.
+        to: i32,
+    },
     /// No update rule of the KubermaticConfiguration allows a cluster's version change.
     #[error(
         "{at}: cluster {cluster}: {why}\n  fix: move the cluster one step at a time along spec.versions.updates, or add an update rule to the KubermaticConfiguration"
@@ -291,6 +305,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             continue;
         }
         check_version_change(topology, cluster, state, &options.allow_downgrade)?;
+        check_etcd_members(cluster, state)?;
         let input_digest = render::cluster_input_digest(cluster);
         if planner.cluster_unchanged(&cluster.name, &input_digest) {
             fast_clusters.insert(cluster.name.as_str());
@@ -303,7 +318,10 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             desired.insert(node.address.clone());
             desired_deps.insert(node.address, node.deps);
         }
-        cluster_digests.insert(cluster.name.clone(), Some(ClusterState { input_digest, version: Some(cluster.version.to_string()) }));
+        cluster_digests.insert(
+            cluster.name.clone(),
+            Some(ClusterState { input_digest, version: Some(cluster.version.to_string()), etcd_members: Some(cluster.etcd.cluster_size) }),
+        );
     }
     if let Some(state) = state {
         planner.plan_deletes(state, &desired, &fast_clusters, topology, &mut cluster_digests);
@@ -618,6 +636,17 @@ fn check_version_change(topology: &Topology, cluster: &crate::topology::Cluster,
         cluster: cluster.name.clone(),
         why,
     })
+}
+
+/// Refuses a change of a running cluster's etcd member count (see [`Error::EtcdMembers`]).
+fn check_etcd_members(cluster: &crate::topology::Cluster, state: Option<&State>) -> Result<()> {
+    let applied = state.and_then(|s| s.clusters.get(&cluster.name)).and_then(|c| c.etcd_members);
+    match applied {
+        Some(from) if from != cluster.etcd.cluster_size => {
+            Err(Error::EtcdMembers { at: cluster.source.clone(), cluster: cluster.name.clone(), from, to: cluster.etcd.cluster_size })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).

@@ -204,3 +204,17 @@ fn clusters_on_the_legacy_tunnel_are_named_in_the_plan() {
     assert_eq!(p.notices, vec![Notice::LegacyTunnel { cluster: "qs9d3vh6rt".into() }]);
     assert!(display::markdown(&p, None).contains("legacy OpenVPN tunnel"));
 }
+
+#[test]
+fn a_running_clusters_etcd_member_count_cannot_change() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    assert_eq!(state.clusters["qs9d3vh6rt"].etcd_members, Some(5));
+    let grown = edited(|t| t.replace("clusterSize: 5", "clusterSize: 7"));
+    let err = create(&grown, Some(&state), &|_| None, &Options { now: NOW, ..Options::default() }).unwrap_err().to_string();
+    assert!(err.starts_with("kkp.yaml:"), "{err}");
+    assert!(err.contains("cluster qs9d3vh6rt: etcd would go from 5 to 7 members"), "{err}");
+    assert!(err.contains("fix: set componentsOverride.etcd.clusterSize back to 5"), "{err}");
+    // A new cluster takes any size; the other, unchanged cluster is not affected.
+    assert!(create(&grown, None, &|_| None, &Options { now: NOW, ..Options::default() }).is_ok());
+}

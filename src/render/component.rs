@@ -12,9 +12,9 @@ use crate::role::Role;
 use crate::topology::Cluster;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort,
-    ServiceSpec,
+    Affinity, Capabilities, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector, PodAffinityTerm,
+    PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role as RbacRole, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -477,6 +477,30 @@ pub fn dns_resolver_ip(cluster: &Cluster) -> Option<IpAddr> {
         IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) + 10).into()),
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) + 10).into()),
     })
+}
+
+/// KKP's preferred spread of an app's pods over hosts and zones (`HostnameAntiAffinity` merged
+/// with `FailureDomainZoneAntiAffinity`). KKP adds the zone term when the seed's nodes carry
+/// zone labels; a preferred term is harmless where they do not, so kkp always adds it.
+pub fn spread_over_hosts_and_zones(app: &str) -> Affinity {
+    let term = |topology_key: &str| WeightedPodAffinityTerm {
+        weight: 100,
+        pod_affinity_term: PodAffinityTerm {
+            label_selector: Some(LabelSelector { match_labels: Some(app_labels(app)), ..Default::default() }),
+            topology_key: topology_key.into(),
+            ..Default::default()
+        },
+    };
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                term("kubernetes.io/hostname"),
+                term("topology.kubernetes.io/zone"),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

@@ -14,9 +14,8 @@ use crate::role::Role;
 use crate::topology::{Cluster, ExposeStrategy};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler,
-    LocalObjectReference, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe, Service, ServiceSpec,
-    Volume, VolumeMount, WeightedPodAffinityTerm,
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, Lifecycle, LifecycleHandler, LocalObjectReference,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, Service, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -60,30 +59,6 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     ));
     nodes.extend([front_load_balancer(cluster), envoy(cluster), lb_updater(cluster), disruption_budget(cluster)]);
     nodes
-}
-
-/// KKP's preferred spread of an app's pods over hosts and zones (`HostnameAntiAffinity` merged
-/// with `FailureDomainZoneAntiAffinity`). KKP adds the zone term when the seed's nodes carry
-/// zone labels; a preferred term is harmless where they do not, so kkp always adds it.
-pub fn spread_over_hosts_and_zones(app: &str) -> Affinity {
-    let term = |topology_key: &str| WeightedPodAffinityTerm {
-        weight: 100,
-        pod_affinity_term: PodAffinityTerm {
-            label_selector: Some(LabelSelector { match_labels: Some(component::app_labels(app)), ..Default::default() }),
-            topology_key: topology_key.into(),
-            ..Default::default()
-        },
-    };
-    Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                term("kubernetes.io/hostname"),
-                term("topology.kubernetes.io/zone"),
-            ]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// Service `front-loadbalancer`: type LoadBalancer onto envoy. KKP creates it with one port
@@ -219,7 +194,7 @@ fn envoy(cluster: &Cluster) -> DesiredNode {
         pod: PodSpec {
             init_containers: Some(vec![copy_config]),
             containers: vec![manager, envoy],
-            affinity: Some(spread_over_hosts_and_zones(ENVOY)),
+            affinity: Some(component::spread_over_hosts_and_zones(ENVOY)),
             volumes: Some(vec![Volume {
                 name: ENVOY_CONFIG_VOLUME.into(),
                 empty_dir: Some(EmptyDirVolumeSource::default()),

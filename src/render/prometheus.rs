@@ -7,7 +7,7 @@
 
 use super::component::{self, IMAGE_PULL_SECRET, LAST_RESTART_ANNOTATION, SAFE_TO_EVICT};
 use super::meta::{self, FINGERPRINT_ANNOTATION_PREFIX, MANAGED_BY, fingerprint_annotations, object_meta, selector, selector_labels};
-use super::{Body, DesiredNode, http_prober, manifest, nodeport_proxy};
+use super::{Body, DesiredNode, http_prober, manifest};
 use crate::object::Kind;
 use crate::role::Role;
 use crate::topology::{Cluster, ExposeStrategy, Tunnel};
@@ -233,7 +233,7 @@ fn statefulset(cluster: &Cluster) -> DesiredNode {
                 spec: Some(PodSpec {
                     containers: vec![container],
                     // More than one replica: spread them as KKP does.
-                    affinity: (cluster.prometheus_replicas > 1).then(|| nodeport_proxy::spread_over_hosts_and_zones(NAME)),
+                    affinity: (cluster.prometheus_replicas > 1).then(|| component::spread_over_hosts_and_zones(NAME)),
                     image_pull_secrets: Some(vec![LocalObjectReference { name: IMAGE_PULL_SECRET.into() }]),
                     restart_policy: Some("Always".into()),
                     security_context: Some(PodSecurityContext {

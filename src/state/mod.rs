@@ -118,6 +118,9 @@ pub struct ClusterState {
     /// The Kubernetes version its control plane was applied at (refuses silent downgrades).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The etcd members its control plane was applied with (plain etcd cannot change them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_members: Option<i32>,
 }
 
 /// What is recorded of one node.

@@ -192,6 +192,8 @@ pub struct EtcdSettings {
     pub cluster_size: Option<i32>,
     pub storage_class: Option<String>,
     pub disk_size: Option<String>,
+    #[serde(rename = "quotaBackendGb")]
+    pub quota_backend_gb: Option<i64>,
 }
 
 /// `KubermaticConfiguration`.

@@ -392,6 +392,8 @@ pub struct Etcd {
     pub disk_size: String,
     /// Whether KKP's etcd-launcher feature is on (default), which widens the TLS SANs to 9 members.
     pub launcher: bool,
+    /// The backend quota in GiB (`quotaBackendGb`); 0 keeps etcd's default.
+    pub quota_backend_gb: i64,
 }
 
 /// How a user cluster's apiserver is exposed.

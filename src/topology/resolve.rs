@@ -908,6 +908,15 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 format!("set componentsOverride.etcd.clusterSize between {MIN_ETCD_CLUSTER_SIZE} and {MAX_ETCD_CLUSTER_SIZE} (an odd number keeps quorum cheapest)"),
             );
         }
+        let quota_backend_gb = etcd_override.quota_backend_gb.or(etcd_default.quota_backend_gb).unwrap_or(0);
+        if quota_backend_gb < 0 {
+            r.error(
+                doc.locate(&["spec", "componentsOverride", "etcd", "quotaBackendGb"]),
+                &subject,
+                format!("etcd quotaBackendGb {quota_backend_gb} is negative"),
+                "set componentsOverride.etcd.quotaBackendGb to the backend size in GiB, or 0 for etcd's default".to_string(),
+            );
+        }
         // Without etcd-launcher KKP always runs three members.
         let cluster_size = if launcher { requested_size } else { DEFAULT_ETCD_CLUSTER_SIZE };
         let disk_size = etcd_override.disk_size.or(etcd_default.disk_size).unwrap_or_else(|| config.etcd_disk_size.clone());
@@ -968,7 +977,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 expose_strategy: expose,
                 apiserver_service_type,
                 network,
-                etcd: Etcd { cluster_size, storage_class, disk_size, launcher },
+                etcd: Etcd { cluster_size, storage_class, disk_size, launcher, quota_backend_gb },
                 apiserver_replicas,
                 prometheus_replicas,
                 node_port_range: config.node_port_range.clone(),

@@ -15,6 +15,7 @@ mod controller_manager;
 mod dashboard;
 mod dockercfg;
 mod etcd;
+mod etcd_backup;
 mod http_prober;
 mod konnectivity;
 mod kube_state_metrics;
@@ -153,6 +154,7 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(pki::secrets(cluster));
     nodes.extend(dockercfg::render(cluster));
     nodes.extend(etcd::render(cluster));
+    nodes.extend(etcd_backup::render(cluster));
     nodes.extend(apiserver::render(cluster));
     nodes.extend(konnectivity::render(cluster));
     nodes.extend(openvpn::render(cluster));

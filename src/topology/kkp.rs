@@ -74,6 +74,19 @@ pub struct SeedSpec {
     pub expose_strategy: Option<String>,
     pub default_component_settings: Option<ComponentSettings>,
     pub proxy_settings: Option<ProxySettings>,
+    pub etcd_backup_restore: Option<EtcdBackupRestore>,
+}
+
+/// `Seed.spec.etcdBackupRestore`: where KKP's backup controller stores etcd snapshots.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackupRestore {
+    /// Destination name -> bucket settings (not read: KKP's backup controller reads them).
+    #[serde(default)]
+    pub destinations: BTreeMap<String, serde_json::Value>,
+    pub default_destination: Option<String>,
+    pub backup_interval: Option<String>,
+    pub backup_count: Option<i32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -217,6 +230,15 @@ pub struct ConfigurationSpec {
     pub versions: Option<Versioning>,
     pub ca_bundle: Option<TypedLocalObjectReference>,
     pub auth: Option<Auth>,
+    pub seed_controller: Option<SeedController>,
+}
+
+/// `KubermaticConfiguration.spec.seedController`: the backup defaults seeds inherit.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedController {
+    pub backup_interval: Option<String>,
+    pub backup_count: Option<i32>,
 }
 
 /// `KubermaticConfiguration.spec.versions`.

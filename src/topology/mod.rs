@@ -144,6 +144,8 @@ pub struct Seed {
     pub kubeconfig: Option<KubeconfigRef>,
     /// `spec.proxySettings`: the HTTP proxy worker nodes use.
     pub proxy: Option<Proxy>,
+    /// `spec.etcdBackupRestore` with a default destination: every cluster's default backups.
+    pub etcd_backups: Option<EtcdBackups>,
     /// Where the Seed document starts.
     #[serde(skip)]
     pub source: Source,
@@ -253,6 +255,20 @@ pub struct Cluster {
     pub project_id: Option<String>,
     /// The per-cluster Prometheus' settings (KubermaticConfiguration `spec.userCluster.monitoring`).
     pub monitoring: Monitoring,
+    /// The seed's default etcd backups, when it has a default destination.
+    pub etcd_backups: Option<EtcdBackups>,
+}
+
+/// KKP's default etcd backups of every cluster on a seed (EtcdBackupConfig `default-backups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackups {
+    /// The seed's `defaultDestination`.
+    pub destination: String,
+    /// Minutes between backups (seed `backupInterval`, else the configuration's, else 20).
+    pub interval_minutes: u64,
+    /// Backups kept (seed `backupCount`, else the configuration's; none: the controller's 20).
+    pub keep: Option<i32>,
 }
 
 /// What KKP's per-cluster Prometheus scrapes and alerts on beyond (or instead of) its defaults.

@@ -298,7 +298,14 @@ struct Configuration {
     ca_bundle: (String, String),
     oidc: Option<super::Oidc>,
     monitoring: super::Monitoring,
+    /// `spec.seedController.backupInterval` in minutes.
+    backup_interval_minutes: u64,
+    /// `spec.seedController.backupCount`.
+    backup_count: Option<i32>,
 }
+
+/// KKP's seed controller backs etcd up every 20 minutes unless told otherwise.
+const DEFAULT_BACKUP_INTERVAL_MINUTES: u64 = 20;
 
 /// KKP's namespace, where the KubermaticConfiguration and the ConfigMaps it names live.
 const KKP_NAMESPACE: &str = "kubermatic";
@@ -326,6 +333,8 @@ impl Default for Configuration {
             ca_bundle: (KKP_NAMESPACE.into(), DEFAULT_CA_BUNDLE.into()),
             oidc: None,
             monitoring: super::Monitoring::default(),
+            backup_interval_minutes: DEFAULT_BACKUP_INTERVAL_MINUTES,
+            backup_count: None,
         }
     }
 }
@@ -416,6 +425,12 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
         spec.ca_bundle.as_ref().map(|b| b.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_CA_BUNDLE.into()),
     );
     let monitoring = resolve_monitoring(r, config.doc, &subject, user_cluster.and_then(|u| u.monitoring.as_ref()));
+    let seed_controller = spec.seed_controller.as_ref();
+    let backup_interval_minutes = seed_controller
+        .and_then(|c| c.backup_interval.as_deref())
+        .and_then(|i| backup_minutes(r, config.doc, &["spec", "seedController", "backupInterval"], &subject, i))
+        .unwrap_or(DEFAULT_BACKUP_INTERVAL_MINUTES);
+    let backup_count = seed_controller.and_then(|c| c.backup_count);
     Configuration {
         domain,
         expose_strategy,
@@ -428,6 +443,36 @@ fn resolve_configuration(r: &mut Resolver, c: &Collected, docs: &[Document]) -> 
         ca_bundle,
         oidc,
         monitoring,
+        backup_interval_minutes,
+        backup_count,
+    }
+}
+
+/// A Go duration (`backupInterval`) as the whole minutes KKP's `@every` schedule uses; `None`
+/// (after an error) when it does not parse, and for zero, which means "the default" to KKP.
+fn backup_minutes(r: &mut Resolver, doc: &Document, path: &[&str], subject: &str, interval: &str) -> Option<u64> {
+    const MINUTE_NS: i64 = 60_000_000_000;
+    match go_parse_duration::parse_duration(interval) {
+        Ok(ns) if ns > 0 => {
+            // KKP rounds half away from zero; a positive interval under 30s would round to a
+            // schedule cron refuses.
+            let minutes = (ns + MINUTE_NS / 2) / MINUTE_NS;
+            if minutes == 0 {
+                r.error(doc.locate(path), subject, format!("backup interval {interval:?} rounds to 0 minutes"), "use at least 1m");
+                return None;
+            }
+            Some(minutes as u64)
+        }
+        Ok(_) => None,
+        Err(_) => {
+            r.error(
+                doc.locate(path),
+                subject,
+                format!("backup interval {interval:?} is not a duration"),
+                "write it as Go does, e.g. 20m, 1h or 1h30m",
+            );
+            None
+        }
     }
 }
 
@@ -746,11 +791,50 @@ fn resolve_seeds(r: &mut Resolver, c: &Collected, config: &Configuration) -> See
                 datacenters,
                 kubeconfig,
                 proxy: spec.proxy_settings.as_ref().map(|p| Proxy { http_proxy: p.http_proxy.clone(), no_proxy: p.no_proxy.clone() }),
+                etcd_backups: spec.etcd_backup_restore.as_ref().and_then(|b| etcd_backups(r, doc, &subject, config, b)),
                 source: doc.source(),
             },
         );
     }
     SeedSet { seeds, defaults }
+}
+
+/// A seed's default etcd backups (KKP's `IsDefaultEtcdAutomaticBackupEnabled`): a default
+/// destination, which must be one of its destinations (KKP's seed webhook also wants at least
+/// one destination); interval and count from the seed, else the configuration.
+fn etcd_backups(
+    r: &mut Resolver,
+    doc: &Document,
+    subject: &str,
+    config: &Configuration,
+    settings: &kkp::EtcdBackupRestore,
+) -> Option<super::EtcdBackups> {
+    if settings.destinations.is_empty() {
+        r.error(
+            doc.locate(&["spec", "etcdBackupRestore"]),
+            subject,
+            "etcdBackupRestore defines no backup destination".to_string(),
+            "add one under spec.etcdBackupRestore.destinations, or remove spec.etcdBackupRestore",
+        );
+        return None;
+    }
+    let destination = settings.default_destination.clone().filter(|d| !d.is_empty())?;
+    if !settings.destinations.contains_key(&destination) {
+        let known: Vec<&str> = settings.destinations.keys().map(String::as_str).collect();
+        r.error(
+            doc.locate(&["spec", "etcdBackupRestore", "defaultDestination"]),
+            subject,
+            format!("etcdBackupRestore.defaultDestination {destination:?} is not among its destinations {known:?}"),
+            "name one of spec.etcdBackupRestore.destinations, or add the destination",
+        );
+        return None;
+    }
+    let interval_minutes = settings
+        .backup_interval
+        .as_deref()
+        .and_then(|i| backup_minutes(r, doc, &["spec", "etcdBackupRestore", "backupInterval"], subject, i))
+        .unwrap_or(config.backup_interval_minutes);
+    Some(super::EtcdBackups { destination, interval_minutes, keep: settings.backup_count.or(config.backup_count) })
 }
 
 /// The single provider block of a datacenter (KKP: exactly one), reporting unknown keys.
@@ -995,6 +1079,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 source: doc.source(),
                 project_id: parsed.value.metadata.labels.get("project-id").cloned(),
                 monitoring: config.monitoring.clone(),
+                etcd_backups: seed.etcd_backups.clone(),
             },
         );
     }
@@ -1303,6 +1388,32 @@ mod tests {
         assert!(err.contains("is not a YAML list of Prometheus scrape jobs"), "{err}");
         let err = with("customRules", "- alert: x");
         assert!(err.contains("customRules is not a YAML document with a list of rule `groups`"), "{err}");
+    }
+
+    #[test]
+    fn a_seeds_default_backup_destination_backs_up_every_cluster() {
+        let backups = "spec:\n  etcdBackupRestore:\n    destinations:\n      s3: {bucketName: backups}\n    defaultDestination: s3\n";
+        let with_seed = |seed_spec: &str, config_spec: &str| {
+            load(
+                &(CONFIGURATION.replacen("spec:\n", config_spec, 1)
+                    + &SEED.replacen("spec:\n", seed_spec, 1)
+                    + &cluster("  version: 1.34.2\n")),
+            )
+        };
+        assert_eq!(with_seed("spec:\n", "spec:\n").unwrap().clusters["abc"].etcd_backups, None);
+        let c = with_seed(backups, "spec:\n").unwrap().clusters["abc"].etcd_backups.clone().unwrap();
+        assert_eq!((c.destination.as_str(), c.interval_minutes, c.keep), ("s3", 20, None));
+        // The configuration's defaults, then the seed's own settings, each rounded to minutes.
+        let config = "spec:\n  seedController:\n    backupInterval: 1h30m\n    backupCount: 7\n";
+        let c = with_seed(backups, config).unwrap().clusters["abc"].etcd_backups.clone().unwrap();
+        assert_eq!((c.interval_minutes, c.keep), (90, Some(7)));
+        let seed = backups.to_string() + "    backupInterval: 44m50s\n    backupCount: 3\n";
+        let c = with_seed(&seed, config).unwrap().clusters["abc"].etcd_backups.clone().unwrap();
+        assert_eq!((c.interval_minutes, c.keep), (45, Some(3)));
+        let err = with_seed(&backups.replace("defaultDestination: s3", "defaultDestination: gcs"), "spec:\n").unwrap_err().to_string();
+        assert!(err.contains("etcdBackupRestore.defaultDestination \"gcs\" is not among its destinations [\"s3\"]"), "{err}");
+        let err = with_seed(&(backups.to_string() + "    backupInterval: often\n"), "spec:\n").unwrap_err().to_string();
+        assert!(err.contains("backup interval \"often\" is not a duration"), "{err}");
     }
 
     #[test]

@@ -129,7 +129,8 @@ pub fn object(cluster: &Cluster, kind: Kind, name: &str) -> Address {
     Address::cluster_object(&cluster.name, kind, name)
 }
 
-/// `https://etcd-<i>.etcd.<ns>.svc.cluster.local:2379` for every member.
+/// `https://etcd-<i>.etcd.<ns>.svc.cluster.local.:2379` for every member: fully qualified, as
+/// KKP writes them, so the pod's DNS search list is never tried first.
 pub fn etcd_client_endpoints(cluster: &Cluster) -> Vec<String> {
-    (0..cluster.etcd.cluster_size).map(|i| format!("https://etcd-{i}.etcd.{}.svc.cluster.local:2379", cluster.namespace())).collect()
+    (0..cluster.etcd.cluster_size).map(|i| format!("https://etcd-{i}.etcd.{}.svc.cluster.local.:2379", cluster.namespace())).collect()
 }

@@ -588,8 +588,8 @@ mod tests {
         let mut cluster = fixture();
         assert_eq!(
             aws_cloud_config(&cluster),
-            "[global]\nZone = \"us-central1x\"\nVPC = \"\"\nSubnetID = \"\"\nRouteTableID = \"\"\nRoleARN = \"\"\n\
-             KubernetesClusterID = \"de-test-01\"\nDisableSecurityGroupIngress = false\nElbSecurityGroup = \"\"\n"
+            "[global]\nZone = \"us-central1x\"\nVPC = \"aws-vpn-id\"\nSubnetID = \"\"\nRouteTableID = \"aws-route-table-id\"\n\
+             RoleARN = \"aws-role-arn\"\nKubernetesClusterID = \"de-test-01\"\nDisableSecurityGroupIngress = false\nElbSecurityGroup = \"\"\n"
         );
         cluster.cloud.cluster_settings = serde_json::json!({"vpcID": "vpc-1", "routeTableID": "rt\"1", "roleARN": "arn"});
         cluster.network.pods.push("fd01::/48".parse().unwrap());

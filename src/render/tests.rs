@@ -119,7 +119,7 @@ fn apiserver_points_at_every_etcd_member_and_its_mounted_certificates() {
     let value = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
     let etcd = value("--etcd-servers");
     assert_eq!(etcd.matches("https://etcd-").count(), 5);
-    assert!(etcd.contains("https://etcd-4.etcd.cluster-qs9d3vh6rt.svc.cluster.local:2379"));
+    assert!(etcd.contains("https://etcd-4.etcd.cluster-qs9d3vh6rt.svc.cluster.local.:2379"));
     assert_eq!(value("--tls-cert-file"), "/etc/kubernetes/tls/apiserver-tls.crt");
     let sts = object(&nodes, "cluster/qs9d3vh6rt/statefulset/etcd");
     assert_eq!(sts["spec"]["replicas"], 5);

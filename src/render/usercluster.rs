@@ -199,7 +199,7 @@ pub fn controller_flags(cluster: &Cluster) -> Vec<String> {
         s("-namespace"),
         s("$(NAMESPACE)"),
         s("-cluster-url"),
-        format!("https://{}:{}", cluster.external_name, apiserver::SECURE_PORT),
+        super::pki::external_url(cluster),
         s("-cluster-name"),
         cluster.name.clone(),
         s("-dns-cluster-ip"),

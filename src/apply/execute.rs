@@ -160,7 +160,7 @@ impl Context {
                     crate::render::fill_fingerprints(&mut manifest, fingerprints, |secret| issued.get(secret).cloned())
                 };
                 if let Some(f) = unknown.first() {
-                    return Err(format!("the fingerprint of {} is not known; it must be applied first", f.secret));
+                    return Err(format!("the fingerprint of {} is not known; it must be applied first", f.mounted));
                 }
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
@@ -174,8 +174,9 @@ impl Context {
                 if self.has_dependants[i] && action.role.is_workload() {
                     target.wait_ready(&object, self.settings.ready_timeout).await.map_err(|e| e.to_string())?;
                 }
-                if object.kind == Kind::Secret {
-                    // As the plan does: a Secret rendered whole is known by its manifest's digest.
+                if object.kind.is_mounted() {
+                    // As the plan does: a Secret or ConfigMap rendered whole is known by its
+                    // manifest's digest.
                     self.fingerprints.lock().expect("lock").insert(action.address.clone(), crate::object::digest(&manifest));
                 }
                 let node = NodeState {

@@ -37,7 +37,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                         let mut manifest = manifest.clone();
                         fill_fingerprints(&mut manifest, refs, |secret| fingerprints.get(secret).cloned());
                         on_body(&digest(&manifest), &manifest);
-                        if action.object.as_ref().is_some_and(|o| o.kind == crate::object::Kind::Secret) {
+                        if action.object.as_ref().is_some_and(|o| o.kind.is_mounted()) {
                             fingerprints.insert(&action.address, digest(&manifest));
                         }
                         NodeState {

@@ -136,6 +136,12 @@ impl Kind {
     pub fn namespaced(self) -> bool {
         self.info().namespaced
     }
+
+    /// Whether pods mount objects of this kind (Secrets, ConfigMaps): then the digest of one
+    /// rendered whole is the fingerprint that rolls the pods mounting it.
+    pub fn is_mounted(self) -> bool {
+        matches!(self, Kind::Secret | Kind::ConfigMap)
+    }
 }
 
 impl fmt::Display for Kind {

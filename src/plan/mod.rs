@@ -397,8 +397,9 @@ impl Planner<'_> {
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
     fn plan_group(&mut self, nodes: &[DesiredNode]) {
-        let (secrets, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(|n| matches!(n.body, Body::Secret { .. }));
-        for node in secrets.into_iter().chain(others) {
+        let mounted = |n: &&DesiredNode| matches!(n.body, Body::Secret { .. }) || n.body.object().is_some_and(|o| o.kind.is_mounted());
+        let (mounted, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(mounted);
+        for node in mounted.into_iter().chain(others) {
             self.plan_node(node);
         }
     }
@@ -423,12 +424,12 @@ impl Planner<'_> {
                     if unknown.contains(f) {
                         continue;
                     }
-                    let secret_digest = self.prior(&f.secret).map(|p| p.digest.clone());
-                    self.basis.insert(f.secret.clone(), secret_digest);
+                    let secret_digest = self.prior(&f.mounted).map(|p| p.digest.clone());
+                    self.basis.insert(f.mounted.clone(), secret_digest);
                 }
                 // Only worth saying of an object that exists already; a new one is new.
                 let reasons = match (&prior, unknown.is_empty()) {
-                    (Some(_), false) => vec![Reason::MountsReissued { secrets: unknown.iter().map(|f| f.secret.clone()).collect() }],
+                    (Some(_), false) => vec![Reason::MountsReissued { secrets: unknown.iter().map(|f| f.mounted.clone()).collect() }],
                     _ => Vec::new(),
                 };
                 let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
@@ -438,10 +439,10 @@ impl Planner<'_> {
                     (Some(p), Some(d)) if &p.digest == d => None,
                     _ => Some(Action::Update),
                 };
-                // A Secret rendered whole (configuration, not issued) is known now: its
-                // fingerprint is its manifest's digest, so workloads mounting it roll when it
+                // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
+                // its fingerprint is its manifest's digest, so workloads mounting it roll when it
                 // changes.
-                let fingerprint = digest.clone().filter(|_| node.body.object().is_some_and(|o| o.kind == crate::object::Kind::Secret));
+                let fingerprint = digest.clone().filter(|_| node.body.object().is_some_and(|o| o.kind.is_mounted()));
                 (body, Decision { action, fingerprint }, reasons)
             }
             Body::Logical { settings } => {

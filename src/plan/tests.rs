@@ -218,3 +218,31 @@ fn a_running_clusters_etcd_member_count_cannot_change() {
     // A new cluster takes any size; the other, unchanged cluster is not affected.
     assert!(create(&grown, None, &|_| None, &Options { now: NOW, ..Options::default() }).is_ok());
 }
+
+#[test]
+fn a_new_ca_bundle_rolls_exactly_the_pods_that_read_it() {
+    let topology = quickstart();
+    let mut state = State::new("lineage".into());
+    let mut bodies: HashMap<String, Value> = HashMap::new();
+    simulate::record(&plan(&topology, None, NOW), &mut state, NOW, &mut |digest, body| {
+        bodies.insert(digest.to_string(), body.clone());
+    });
+    let pem = rcgen::generate_simple_self_signed(vec!["corp-ca.example.com".into()]).unwrap().cert.pem();
+    let bundle = format!(
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ca-bundle\n  namespace: kubermatic\ndata:\n  ca-bundle.pem: |\n{}",
+        pem.lines().map(|l| format!("    {l}\n")).collect::<String>()
+    );
+    let with_bundle = edited(|t| format!("{t}\n{bundle}"));
+    let p = create(&with_bundle, Some(&state), &|d| bodies.get(d).cloned(), &Options { now: NOW, ..Options::default() }).unwrap();
+    let changed: BTreeMap<&str, &PlannedAction> = p.actions.iter().map(|a| (a.address.as_str(), a)).collect();
+    assert_eq!(changed["cluster/qs9d3vh6rt/configmap/ca-bundle"].action, Action::Update);
+    for workload in ["deployment/apiserver", "deployment/controller-manager", "deployment/scheduler"] {
+        let action = changed[format!("cluster/qs9d3vh6rt/{workload}").as_str()];
+        assert_eq!(action.action, Action::Update, "{workload}");
+        let Reason::FieldsChange { paths } = &action.reasons[0] else { panic!("{workload}: {:?}", action.reasons) };
+        assert_eq!(paths, &["spec.template.metadata.annotations[\"fingerprint.kkp.k8c.io/configmap-ca-bundle\"]"], "{workload}");
+    }
+    // etcd reads no CA bundle: it does not restart.
+    assert!(!changed.contains_key("cluster/qs9d3vh6rt/statefulset/etcd"));
+    assert!(p.actions.iter().all(|a| a.action == Action::Update), "{:?}", p.actions.iter().map(|a| &a.address).collect::<Vec<_>>());
+}

@@ -79,10 +79,13 @@ impl Component<'_> {
     /// The Deployment node.
     pub fn into_node(self) -> DesiredNode {
         let cluster = self.cluster;
-        let (fingerprints_annotations, fingerprints) = fingerprint_annotations(cluster, &self.secrets);
+        let (fingerprints_annotations, mut fingerprints) = fingerprint_annotations(cluster, &self.secrets);
+        let (config_annotations, config_fingerprints) = meta::config_map_fingerprint_annotations(cluster, &self.configmaps);
+        fingerprints.extend(config_fingerprints);
         let mut annotations = self.annotations;
         annotations.insert(LAST_RESTART_ANNOTATION.into(), String::new());
         annotations.extend(fingerprints_annotations);
+        annotations.extend(config_annotations);
         let mut pod = self.pod;
         if self.image_pull_secret {
             pod.image_pull_secrets = Some(vec![LocalObjectReference { name: IMAGE_PULL_SECRET.into() }]);

@@ -92,13 +92,25 @@ pub fn mount(name: &str, path: &str) -> VolumeMount {
 /// Pod-template annotations with a placeholder fingerprint per mounted Secret, and the refs
 /// that say where each fingerprint goes (pointer relative to the manifest root).
 pub fn fingerprint_annotations(cluster: &Cluster, secrets: &[&str]) -> (BTreeMap<String, String>, Vec<FingerprintRef>) {
+    fingerprint_slots(secrets.iter().map(|secret| (secret.to_string(), Address::cluster_object(&cluster.name, Kind::Secret, secret))))
+}
+
+/// As [`fingerprint_annotations`], for mounted ConfigMaps (`<prefix>configmap-<name>`), so a
+/// changed configuration or CA bundle rolls the pods that read it at start.
+pub fn config_map_fingerprint_annotations(cluster: &Cluster, config_maps: &[&str]) -> (BTreeMap<String, String>, Vec<FingerprintRef>) {
+    fingerprint_slots(
+        config_maps.iter().map(|name| (format!("configmap-{name}"), Address::cluster_object(&cluster.name, Kind::ConfigMap, name))),
+    )
+}
+
+fn fingerprint_slots(slots: impl Iterator<Item = (String, Address)>) -> (BTreeMap<String, String>, Vec<FingerprintRef>) {
     let mut annotations = BTreeMap::new();
     let mut refs = Vec::new();
-    for secret in secrets {
-        let key = format!("{FINGERPRINT_ANNOTATION_PREFIX}{secret}");
+    for (suffix, mounted) in slots {
+        let key = format!("{FINGERPRINT_ANNOTATION_PREFIX}{suffix}");
         refs.push(FingerprintRef {
             pointer: format!("/spec/template/metadata/annotations/{}", key.replace('~', "~0").replace('/', "~1")),
-            secret: Address::cluster_object(&cluster.name, Kind::Secret, secret),
+            mounted,
         });
         annotations.insert(key, KNOWN_AFTER_APPLY.to_string());
     }

@@ -103,13 +103,16 @@ impl Body {
     }
 }
 
-/// A manifest location (JSON pointer) that holds the fingerprint of a Secret.
+/// A manifest location (JSON pointer) that holds the fingerprint of a mounted Secret or
+/// ConfigMap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FingerprintRef {
     /// JSON pointer into the manifest.
     pub pointer: String,
-    /// The Secret node whose fingerprint goes there.
-    pub secret: Address,
+    /// The Secret or ConfigMap node whose fingerprint goes there (`secret` in plans written
+    /// before ConfigMaps had fingerprints).
+    #[serde(alias = "secret")]
+    pub mounted: Address,
 }
 
 /// Writes into `manifest` the fingerprint of every Secret in `refs` that `lookup` knows;
@@ -121,7 +124,7 @@ pub fn fill_fingerprints(
 ) -> Vec<FingerprintRef> {
     let mut unknown = Vec::new();
     for f in refs {
-        match (lookup(&f.secret), manifest.pointer_mut(&f.pointer)) {
+        match (lookup(&f.mounted), manifest.pointer_mut(&f.pointer)) {
             (Some(fingerprint), Some(slot)) => *slot = Value::String(fingerprint),
             _ => unknown.push(f.clone()),
         }

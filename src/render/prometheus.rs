@@ -6,7 +6,7 @@
 //! `prometheus` to discover the pods of the cluster's namespace.
 
 use super::component::{self, IMAGE_PULL_SECRET, LAST_RESTART_ANNOTATION, SAFE_TO_EVICT};
-use super::meta::{self, FINGERPRINT_ANNOTATION_PREFIX, MANAGED_BY, fingerprint_annotations, object_meta, selector, selector_labels};
+use super::meta::{self, MANAGED_BY, fingerprint_annotations, object_meta, selector, selector_labels};
 use super::{Body, DesiredNode, http_prober, manifest};
 use crate::object::Kind;
 use crate::role::Role;
@@ -174,8 +174,10 @@ fn web_probe(path: &str, failure: i32, initial_delay: i32) -> Probe {
 /// mount and the digest of the ConfigMap, so a new certificate or configuration rolls them (KKP
 /// labels them with the objects' revisions instead).
 fn statefulset(cluster: &Cluster) -> DesiredNode {
-    let (mut annotations, fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
-    annotations.insert(format!("{FINGERPRINT_ANNOTATION_PREFIX}configmap-{NAME}"), crate::object::digest(&config_data(cluster)));
+    let (mut annotations, mut fingerprints) = fingerprint_annotations(cluster, &MOUNTED_SECRETS);
+    let (config_annotations, config_fingerprints) = meta::config_map_fingerprint_annotations(cluster, &[NAME]);
+    annotations.extend(config_annotations);
+    fingerprints.extend(config_fingerprints);
     annotations.insert(LAST_RESTART_ANNOTATION.into(), String::new());
     annotations.insert(SAFE_TO_EVICT.into(), DATA_VOLUME.into());
     let read_only = |name: &str, path: &str| meta::mount(name, path);
@@ -713,6 +715,7 @@ fn kkp_jobs(cluster: &Cluster) -> Vec<ScrapeConfig> {
 mod tests {
     use super::*;
     use crate::render::component::tests::{assert_matches_golden, cluster_with, find, fixture_cluster, golden};
+    use crate::render::meta::FINGERPRINT_ANNOTATION_PREFIX;
 
     const STATEFULSET_GOLDEN: &str = "statefulset-aws-1.33.0-prometheus.yaml";
 
@@ -860,17 +863,19 @@ mod tests {
         // KKP's revision labels are kkp's fingerprint annotations.
         let labels = &rendered["spec"]["template"]["metadata"]["labels"];
         assert_eq!(labels, &rendered["spec"]["selector"]["matchLabels"]);
-        assert!(annotations[format!("{FINGERPRINT_ANNOTATION_PREFIX}configmap-prometheus")].as_str().unwrap().starts_with("sha256:"));
-        assert!(annotations[format!("{FINGERPRINT_ANNOTATION_PREFIX}{APISERVER_CLIENT}")].is_string());
+        for mounted in ["configmap-prometheus", APISERVER_CLIENT] {
+            assert!(annotations[format!("{FINGERPRINT_ANNOTATION_PREFIX}{mounted}")].is_string(), "{mounted}");
+        }
     }
 
     #[test]
-    fn a_new_configuration_rolls_the_pods() {
-        let digest = |cluster: &Cluster| {
-            let set = find(&render(cluster), Kind::StatefulSet, NAME).unwrap();
-            set["spec"]["template"]["metadata"]["annotations"][format!("{FINGERPRINT_ANNOTATION_PREFIX}configmap-prometheus")].clone()
-        };
-        assert_ne!(digest(&fixture_cluster()), digest(&cluster_with(|c| c.etcd.cluster_size = 5)));
+    fn the_pods_carry_the_fingerprint_of_their_configuration() {
+        let nodes = render(&fixture_cluster());
+        let set = nodes.iter().find(|n| n.address.as_str().ends_with("/statefulset/prometheus")).unwrap();
+        let Body::Object { fingerprints, .. } = &set.body else { panic!("not an object") };
+        let config_map = meta::object(&fixture_cluster(), Kind::ConfigMap, NAME);
+        assert!(fingerprints.iter().any(|f| f.mounted == config_map), "{fingerprints:?}");
+        assert!(set.deps.contains(&config_map));
     }
 
     #[test]

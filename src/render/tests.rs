@@ -167,7 +167,7 @@ fn every_dependency_is_a_rendered_node_and_rendering_is_deterministic() {
             if let Body::Object { manifest, fingerprints } = &node.body {
                 for f in fingerprints {
                     assert_eq!(manifest.pointer(&f.pointer).and_then(Value::as_str), Some(crate::object::KNOWN_AFTER_APPLY));
-                    assert!(node.deps.contains(&f.secret), "{} carries {} but does not depend on it", node.address, f.secret);
+                    assert!(node.deps.contains(&f.mounted), "{} carries {} but does not depend on it", node.address, f.mounted);
                 }
             }
         }

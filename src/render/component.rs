@@ -194,10 +194,14 @@ pub fn rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str])
 /// Role `name` with `rules`, bound to ServiceAccount `name` in the cluster's namespace (KKP's
 /// pattern for components that read their own namespace).
 pub fn namespace_access(cluster: &Cluster, name: &str, rules: Vec<PolicyRule>) -> Vec<DesiredNode> {
-    let metadata = || meta::managed_meta(name, cluster);
-    let role = RbacRole { metadata: metadata(), rules: Some(rules) };
+    namespace_access_labelled(cluster, name, rules, meta::managed_meta(name, cluster))
+}
+
+/// As [`namespace_access`], with the metadata (labels) KKP gives both objects.
+pub fn namespace_access_labelled(cluster: &Cluster, name: &str, rules: Vec<PolicyRule>, metadata: ObjectMeta) -> Vec<DesiredNode> {
+    let role = RbacRole { metadata: metadata.clone(), rules: Some(rules) };
     let binding = RoleBinding {
-        metadata: metadata(),
+        metadata,
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: name.into() },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),

@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, LocalObjectReference, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{Role as RbacRole, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
@@ -52,41 +51,11 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
 /// Role `prometheus` (discover what runs in the namespace, read ConfigMaps) bound to the
 /// ServiceAccount; KKP labels both `app: prometheus`.
 fn access(cluster: &Cluster) -> Vec<DesiredNode> {
-    let role = RbacRole {
-        metadata: component::metadata(NAME, cluster),
-        rules: Some(vec![
-            component::rule(&[""], &["nodes", "services", "endpoints", "pods"], &[], &["get", "list", "watch"]),
-            component::rule(&[""], &["configmaps"], &[], &["get"]),
-        ]),
-    };
-    let binding = RoleBinding {
-        metadata: component::metadata(NAME, cluster),
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: NAME.into() },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: NAME.into(),
-            namespace: Some(cluster.namespace()),
-            ..Default::default()
-        }]),
-    };
-    vec![
-        meta::cluster_node(
-            cluster,
-            Kind::Role,
-            NAME,
-            Role::Access,
-            Vec::new(),
-            Body::Object { manifest: manifest(&role), fingerprints: Vec::new() },
-        ),
-        meta::cluster_node(
-            cluster,
-            Kind::RoleBinding,
-            NAME,
-            Role::Access,
-            vec![meta::object(cluster, Kind::Role, NAME), meta::object(cluster, Kind::ServiceAccount, NAME)],
-            Body::Object { manifest: manifest(&binding), fingerprints: Vec::new() },
-        ),
-    ]
+    let rules = vec![
+        component::rule(&[""], &["nodes", "services", "endpoints", "pods"], &[], &["get", "list", "watch"]),
+        component::rule(&[""], &["configmaps"], &[], &["get"]),
+    ];
+    component::namespace_access_labelled(cluster, NAME, rules, component::metadata(NAME, cluster))
 }
 
 /// The ConfigMap's data: `prometheus.yaml`, `rules.yaml` (unless KKP's rules are turned off) and

@@ -10,6 +10,7 @@
 //! ([`FingerprintRef`]), and plan/apply fill those in.
 
 mod apiserver;
+mod cloud_config;
 mod component;
 mod controller_manager;
 mod dashboard;

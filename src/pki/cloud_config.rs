@@ -298,28 +298,55 @@ fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Azure's config as KKP marshals it: its struct's field order, Go's escaping.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureConfig<'a> {
+    cloud: &'a str,
+    tenant_id: String,
+    subscription_id: String,
+    aad_client_id: String,
+    aad_client_secret: String,
+    resource_group: &'a str,
+    location: &'a str,
+    vnet_name: &'a str,
+    subnet_name: &'a str,
+    route_table_name: &'a str,
+    security_group_name: &'a str,
+    primary_availability_set_name: &'a str,
+    vnet_resource_group: &'a str,
+    use_instance_metadata: bool,
+    load_balancer_sku: &'a str,
+}
+
 fn azure(settings: &Azure, credentials: &Credentials<'_>) -> Result<String, Error> {
     let key = |k: &str| credentials.get(k, "Azure", AZURE_KEYS);
-    // Field order is KKP's struct order; values are JSON strings, so serde_json escapes them as
-    // Go's encoding/json does for the characters that occur in them.
-    let config = serde_json::json!({
-        "cloud": "AZUREPUBLICCLOUD",
-        "tenantId": key("tenantID")?,
-        "subscriptionId": key("subscriptionID")?,
-        "aadClientId": key("clientID")?,
-        "aadClientSecret": key("clientSecret")?,
-        "resourceGroup": settings.resource_group,
-        "location": settings.location,
-        "vnetName": settings.vnet,
-        "subnetName": settings.subnet,
-        "routeTableName": settings.route_table,
-        "securityGroupName": settings.security_group,
-        "primaryAvailabilitySetName": settings.availability_set,
-        "vnetResourceGroup": settings.vnet_resource_group,
-        "useInstanceMetadata": false,
-        "loadBalancerSku": settings.load_balancer_sku,
-    });
-    Ok(serde_json::to_string(&config).expect("JSON values serialise"))
+    let config = AzureConfig {
+        cloud: "AZUREPUBLICCLOUD",
+        tenant_id: key("tenantID")?,
+        subscription_id: key("subscriptionID")?,
+        aad_client_id: key("clientID")?,
+        aad_client_secret: key("clientSecret")?,
+        resource_group: &settings.resource_group,
+        location: &settings.location,
+        vnet_name: &settings.vnet,
+        subnet_name: &settings.subnet,
+        route_table_name: &settings.route_table,
+        security_group_name: &settings.security_group,
+        primary_availability_set_name: &settings.availability_set,
+        vnet_resource_group: &settings.vnet_resource_group,
+        use_instance_metadata: false,
+        load_balancer_sku: &settings.load_balancer_sku,
+    };
+    let json = serde_json::to_string(&config).expect("plain strings serialise");
+    // encoding/json also escapes HTML characters and the JavaScript line separators; they can
+    // only occur inside strings, so replacing them keeps the JSON valid and equal in value.
+    Ok(json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029"))
 }
 
 fn gcp_service_account(credentials: &Credentials<'_>) -> Result<Vec<u8>, Error> {
@@ -518,4 +545,313 @@ fn vsphere(settings: &Vsphere, credentials: &Credentials<'_>) -> Result<String, 
         .string("port", &port)
         .string("datacenters", &settings.datacenter);
     Ok(ini.text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMESPACE: &str = "kubermatic";
+    const NAME: &str = "credential-x";
+
+    fn credentials(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    fn made(secret: &CloudSecret, pairs: &[(&str, &str)]) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+        let data = credentials(pairs);
+        data_of(secret, &data)
+    }
+
+    fn data_of(secret: &CloudSecret, data: &BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+        super::data(secret, &Credentials { namespace: NAMESPACE, name: NAME, data })
+    }
+
+    fn config(secret: &CloudSecret, pairs: &[(&str, &str)]) -> String {
+        let data = made(secret, pairs).unwrap();
+        assert_eq!(data[FAKE_VMWARE_UUID_KEY], FAKE_VMWARE_UUID.as_bytes(), "KKP writes the fake UUID beside every config");
+        String::from_utf8(data[CONFIG_KEY].clone()).unwrap()
+    }
+
+    /// A missing key names the Secret, the key and the fix, and no credential value.
+    fn assert_missing(result: Result<BTreeMap<String, Vec<u8>>, Error>, key: &str, values: &[&str]) {
+        let error = result.expect_err("a key is missing").to_string();
+        assert!(error.contains(&format!("{NAMESPACE}/{NAME}")) && error.contains(&format!("{key:?}")), "{error}");
+        assert!(error.contains("fix: add it"), "{error}");
+        for value in values {
+            assert!(!error.contains(value), "the error shows a credential: {error}");
+        }
+    }
+
+    #[test]
+    fn ini_values_are_quoted_as_gcfg_reads_them() {
+        // KKP's quote test strings.
+        assert_eq!(quote("test"), r#""test""#);
+        assert_eq!(quote(r#"foo"bar""#), r#""foo\"bar\"""#);
+        assert_eq!(quote("foo`bar"), r#""foo`bar""#);
+        assert_eq!(quote(r"\hello\world\"), r#""\\hello\\world\\""#);
+        assert_eq!(quote("another 'test' `string`"), r#""another 'test' `string`""#);
+    }
+
+    fn gcp_account(project: &str) -> String {
+        let json = format!(r#"{{"type":"service_account","project_id":"{project}","private_key":"-----BEGIN PRIVATE KEY-----\nabc\n"}}"#);
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    fn gcp_settings() -> Gcp {
+        Gcp {
+            cluster: "abc".into(),
+            region: "my".into(),
+            zone_suffix: Some("zone".into()),
+            regional: true,
+            network: "my-cool-network".into(),
+            subnetwork: "my-cool-subnetwork".into(),
+        }
+    }
+
+    #[test]
+    fn gcp_config_is_kkps_ini_with_the_project_of_the_service_account() {
+        let account = gcp_account("my-project-id");
+        let secret = CloudSecret::GcpConfig(gcp_settings());
+        // KKP's expected layout (its test has two node tags; ForCluster writes the cluster's one).
+        assert_eq!(
+            config(&secret, &[("serviceAccount", &account)]),
+            "[global]\nproject-id = \"my-project-id\"\nlocal-zone = \"my-zone\"\nnetwork-name = \"my-cool-network\"\n\
+             subnetwork-name = \"my-cool-subnetwork\"\ntoken-url = \"nil\"\nmultizone = true\nregional = true\n\
+             node-tags = \"kubernetes-cluster-abc\"\n"
+        );
+        for network in ["", "global/networks/default"] {
+            let secret = CloudSecret::GcpConfig(Gcp { network: network.into(), ..gcp_settings() });
+            assert!(config(&secret, &[("serviceAccount", &account)]).contains("network-name = \"default\"\n"), "{network:?}");
+        }
+        let no_zone = CloudSecret::GcpConfig(Gcp { zone_suffix: None, ..gcp_settings() });
+        let error = made(&no_zone, &[("serviceAccount", &account)]).unwrap_err().to_string();
+        assert!(error.contains("zoneSuffixes") && error.contains("cluster abc"), "{error}");
+        let error = made(&secret, &[("serviceAccount", &gcp_account(""))]).unwrap_err().to_string();
+        assert!(error.contains("no project_id") && !error.contains("PRIVATE KEY"), "{error}");
+        assert!(made(&secret, &[("serviceAccount", "not base64!")]).unwrap_err().to_string().contains("not base64"));
+        assert_missing(made(&secret, &[]), "serviceAccount", &[]);
+    }
+
+    #[test]
+    fn the_google_service_account_is_the_decoded_json_and_kubevirts_kubeconfig_is_copied() {
+        let account = gcp_account("p");
+        let data = made(&CloudSecret::GoogleServiceAccount, &[("serviceAccount", &account)]).unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["serviceAccount"]);
+        assert_eq!(data["serviceAccount"], base64::engine::general_purpose::STANDARD.decode(&account).unwrap());
+        // KKP's infra-secret test: the value is copied as it is.
+        let data = made(&CloudSecret::KubevirtInfraKubeconfig, &[("kubeConfig", "ZmFrZWt1YmVjb25maWcK")]).unwrap();
+        assert_eq!(data, credentials(&[("infra-kubeconfig", "ZmFrZWt1YmVjb25maWcK")]));
+        assert_missing(made(&CloudSecret::KubevirtInfraKubeconfig, &[("kubeconfig", "x")]), "kubeConfig", &[]);
+    }
+
+    fn vsphere_settings() -> Vsphere {
+        Vsphere {
+            cluster: "test-cluster".into(),
+            endpoint: "https://vc.example.com:8443".into(),
+            allow_insecure: true,
+            datacenter: "Datacenter".into(),
+            datastore: "Datastore".into(),
+            folder: "some-folder".into(),
+            cluster_id: "cl-1".into(),
+            dual_stack: false,
+        }
+    }
+
+    #[test]
+    fn vsphere_config_is_kkps_ini_with_one_virtual_center() {
+        let secret = CloudSecret::VsphereConfig(vsphere_settings());
+        let password = r#"foo"bar"#;
+        assert_eq!(
+            config(&secret, &[("username", "admin"), ("password", password)]),
+            r#"[Global]
+user = "admin"
+password = "foo\"bar"
+port = "8443"
+insecure-flag = true
+working-dir = "test-cluster"
+datacenter = "Datacenter"
+datastore = "Datastore"
+server = "vc.example.com"
+cluster-id = "cl-1"
+
+[Disk]
+scsicontrollertype = "pvscsi"
+
+[Workspace]
+server = "vc.example.com"
+datacenter = "Datacenter"
+folder = "some-folder"
+default-datastore = "Datastore"
+resourcepool-path = ""
+
+[VirtualCenter "vc.example.com"]
+user = "admin"
+password = "foo\"bar"
+port = "8443"
+datacenters = "Datacenter"
+"#
+        );
+        // KKP's "port gets defaulted to 443"; dual-stack sets the Global ip-family only.
+        let secret = CloudSecret::VsphereConfig(Vsphere { endpoint: "https://vsphere.com".into(), dual_stack: true, ..vsphere_settings() });
+        let text = config(&secret, &[("username", "admin"), ("password", "p")]);
+        assert!(text.contains("port = \"443\"\n") && text.contains("[VirtualCenter \"vsphere.com\"]\n"), "{text}");
+        assert!(text.contains("cluster-id = \"cl-1\"\nip-family = \"ipv4,ipv6\"\n\n[Disk]") && text.matches("ip-family").count() == 1);
+        // Empty keys fall back to the infra-management user's.
+        let text = config(
+            &secret,
+            &[("username", ""), ("password", ""), ("infraManagementUserUsername", "infra"), ("infraManagementUserPassword", "infra-pw")],
+        );
+        assert!(text.contains("user = \"infra\"\npassword = \"infra-pw\"\n"), "{text}");
+        assert_missing(made(&secret, &[("username", "admin")]), "password", &["admin"]);
+        let bad = CloudSecret::VsphereConfig(Vsphere { endpoint: "::not a url".into(), ..vsphere_settings() });
+        assert!(made(&bad, &[("username", "a"), ("password", "b")]).unwrap_err().to_string().contains("spec.vsphere.endpoint"));
+    }
+
+    fn openstack_settings() -> Openstack {
+        Openstack {
+            auth_url: "https://keystone.example.com:5000/v3".into(),
+            region: "RegionOne".into(),
+            use_octavia: Some(true),
+            node_volume_attach_limit: 12,
+            load_balancer_classes: BTreeMap::from([
+                ("public".to_string(), LoadBalancerClass { floating_network_id: "net".into(), ..Default::default() }),
+                ("internal".to_string(), LoadBalancerClass { subnet_id: "s".into(), member_subnet_id: "m".into(), ..Default::default() }),
+            ]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn openstack_config_is_kkps_ini() {
+        let secret = CloudSecret::OpenstackConfig(openstack_settings());
+        let keys = [("domain", "Default"), ("username", "user"), ("password", r"pa\ss"), ("project", "proj"), ("projectID", "pid")];
+        assert_eq!(
+            config(&secret, &keys),
+            r#"[Global]
+auth-url = "https://keystone.example.com:5000/v3"
+region = "RegionOne"
+username = "user"
+password = "pa\\ss"
+tenant-name = "proj"
+tenant-id = "pid"
+domain-name = "Default"
+
+[LoadBalancer]
+manage-security-groups = true
+lb-version = "v2"
+lb-provider = ""
+subnet-id = ""
+floating-network-id = ""
+lb-method = "ROUND_ROBIN"
+use-octavia = true
+
+[BlockStorage]
+ignore-volume-az = false
+trust-device-path = false
+bs-version = "auto"
+node-volume-attach-limit = "12"
+
+[LoadBalancerClass "internal"]
+subnet-id = "s"
+member-subnet-id = "m"
+
+[LoadBalancerClass "public"]
+floating-network-id = "net"
+"#
+        );
+        // Settings KKP writes only when set, and the datacenter's load balancer choices.
+        let tuned = CloudSecret::OpenstackConfig(Openstack {
+            manage_security_groups: Some(false),
+            load_balancer_method: "LEAST_CONNECTIONS".into(),
+            use_octavia: None,
+            node_volume_attach_limit: 0,
+            enable_ingress_hostname: Some(true),
+            ingress_hostname_suffix: Some("nip.io".into()),
+            load_balancer_classes: BTreeMap::new(),
+            ..openstack_settings()
+        });
+        let text = config(&tuned, &keys);
+        assert!(text.contains("manage-security-groups = false\n") && text.contains("lb-method = \"LEAST_CONNECTIONS\"\n"), "{text}");
+        assert!(text.contains("\nenable-ingress-hostname = true\ningress-hostname-suffix = \"nip.io\"\n\n[BlockStorage]"), "{text}");
+        assert!(!text.contains("use-octavia") && !text.contains("node-volume-attach-limit") && !text.contains("LoadBalancerClass"));
+
+        // The tenant keys stand in for the project keys.
+        let text = config(&secret, &[("domain", "D"), ("username", "u"), ("password", "p"), ("tenant", "t"), ("tenantID", "tid")]);
+        assert!(text.contains("tenant-name = \"t\"\ntenant-id = \"tid\"\n"), "{text}");
+        // An application credential replaces the user login.
+        let text =
+            config(&secret, &[("domain", "D"), ("applicationCredentialID", "app-id"), ("applicationCredentialSecret", "app-secret")]);
+        assert!(
+            text.starts_with(
+                "[Global]\nauth-url = \"https://keystone.example.com:5000/v3\"\nregion = \"RegionOne\"\n\
+                 application-credential-id = \"app-id\"\napplication-credential-secret = \"app-secret\"\n\n[LoadBalancer]"
+            ),
+            "{text}"
+        );
+        assert_missing(
+            made(&secret, &[("domain", "D"), ("applicationCredentialID", "app-id")]),
+            "applicationCredentialSecret",
+            &["app-id"],
+        );
+        assert_missing(made(&secret, &[("domain", "D"), ("username", "u"), ("project", "x"), ("projectID", "y")]), "password", &["\"u\""]);
+        assert_missing(made(&secret, &[("domain", "D"), ("username", "u"), ("password", "pw"), ("projectID", "y")]), "project", &["pw"]);
+        assert_missing(made(&secret, &[("username", "u"), ("password", "pw")]), "domain", &["pw"]);
+    }
+
+    #[test]
+    fn vmware_cloud_director_config_is_kkps_yaml() {
+        let secret = CloudSecret::VmwareCloudDirectorConfig(VmwareCloudDirector {
+            cluster: "test".into(),
+            url: "https://example.com/api".into(),
+            vapp: "TEST_VAPP".into(),
+        });
+        let keys = [("organization", "TEST_ORG"), ("vdc", "TEST_VDC"), ("username", "u"), ("password", "p")];
+        // KKP's expected output.
+        assert_eq!(
+            config(&secret, &keys),
+            "vcd:\n    host: https://example.com\n    org: TEST_ORG\n    vdc: TEST_VDC\n    vAppName: TEST_VAPP\nclusterid: test\n"
+        );
+        let unnamed = CloudSecret::VmwareCloudDirectorConfig(VmwareCloudDirector {
+            cluster: "abc".into(),
+            url: "https://vcd.example.com".into(),
+            vapp: String::new(),
+        });
+        assert!(config(&unnamed, &[("organization", "o"), ("vdc", "v"), ("apiToken", "t")]).contains("    vAppName: kubernetes-abc\n"));
+        assert_missing(made(&unnamed, &[("organization", "o"), ("vdc", "v")]), "username", &[]);
+        assert_missing(made(&unnamed, &[("vdc", "v"), ("apiToken", "t")]), "organization", &["\"t\""]);
+    }
+
+    #[test]
+    fn azure_config_is_kkps_json() {
+        let secret = CloudSecret::AzureConfig(Azure {
+            resource_group: "rg".into(),
+            location: "westeurope".into(),
+            vnet: "vnet".into(),
+            subnet: "subnet".into(),
+            route_table: "rt".into(),
+            security_group: "sg".into(),
+            availability_set: "as".into(),
+            vnet_resource_group: "vrg".into(),
+            load_balancer_sku: "standard".into(),
+        });
+        let keys = [("tenantID", "t"), ("subscriptionID", "s"), ("clientID", "c"), ("clientSecret", "a<b>&c")];
+        assert_eq!(
+            config(&secret, &keys),
+            r#"{"cloud":"AZUREPUBLICCLOUD","tenantId":"t","subscriptionId":"s","aadClientId":"c","aadClientSecret":"a\u003cb\u003e\u0026c","resourceGroup":"rg","location":"westeurope","vnetName":"vnet","subnetName":"subnet","routeTableName":"rt","securityGroupName":"sg","primaryAvailabilitySetName":"as","vnetResourceGroup":"vrg","useInstanceMetadata":false,"loadBalancerSku":"standard"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&config(&secret, &keys)).unwrap();
+        assert_eq!(parsed["aadClientSecret"], "a<b>&c", "Go's escapes read back as the value");
+        assert_missing(made(&secret, &keys[..3]), "clientSecret", &[]);
+    }
+
+    #[test]
+    fn requests_serialise_with_their_kind_and_round_trip() {
+        let secret = CloudSecret::OpenstackConfig(openstack_settings());
+        let json = serde_json::to_value(&secret).unwrap();
+        assert_eq!(json["kind"], "openstackConfig");
+        assert_eq!(json["authUrl"], "https://keystone.example.com:5000/v3");
+        assert_eq!(serde_json::from_value::<CloudSecret>(json).unwrap(), secret);
+        assert_eq!(serde_json::to_value(CloudSecret::GoogleServiceAccount).unwrap(), serde_json::json!({"kind": "googleServiceAccount"}));
+    }
 }

@@ -275,7 +275,7 @@ const OPENSTACK_PASSWORD: &str = "s3cr3t-Pa55w0rd-never-in-the-state";
 #[test]
 fn an_openstack_cloud_config_holds_the_credentials_on_the_target_only() {
     let ws = Workspace::new();
-    let login = format!("  domain: Default\n  username: kkp-user\n  project: kkp-project\n  projectID: 0a1b2c3d\n");
+    let login = "  domain: Default\n  username: kkp-user\n  project: kkp-project\n  projectID: 0a1b2c3d\n";
     std::fs::write(ws.path().join("kkp.yaml"), openstack_topology(&format!("{login}  password: {OPENSTACK_PASSWORD}\n"))).unwrap();
     let plan = ws.kkp(&["plan", "-f", "kkp.yaml", "-o", "plan.json"]);
     assert!(plan.status.success(), "{}", text(&plan));

@@ -179,13 +179,11 @@ pub struct Vsphere {
 pub enum Error {
     /// A key the provider needs is not in the credentials Secret.
     #[error(
-        "the cloud credentials Secret {secret} has no key {key:?}, which {provider} needs ({needs})\n  \
+        "the cloud credentials Secret {namespace}/{name} has no key {key:?}, which {provider} needs ({needs})\n  \
          fix: add it to the Secret on the seed (kubectl -n {namespace} patch secret {name} --type merge -p '{{\"stringData\":{{\"{key}\":\"<value>\"}}}}') \
          or to its document in the topology, then apply again"
     )]
     MissingKey {
-        /// `namespace/name`.
-        secret: String,
         /// The Secret's namespace.
         namespace: String,
         /// The Secret's name.
@@ -218,14 +216,7 @@ impl Credentials<'_> {
     fn get(&self, key: &str, provider: &'static str, needs: &'static str) -> Result<String, Error> {
         match self.data.get(key) {
             Some(value) => Ok(String::from_utf8_lossy(value).into_owned()),
-            None => Err(Error::MissingKey {
-                secret: format!("{}/{}", self.namespace, self.name),
-                namespace: self.namespace.into(),
-                name: self.name.into(),
-                key: key.into(),
-                provider,
-                needs,
-            }),
+            None => Err(Error::MissingKey { namespace: self.namespace.into(), name: self.name.into(), key: key.into(), provider, needs }),
         }
     }
 

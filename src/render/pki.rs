@@ -1,7 +1,8 @@
 //! The Secrets of a user cluster's control plane (KKP `GetSecretReconcilers`, the cluster
 //! credentials controller and the monitoring controller's client certificate): CAs, leaves,
 //! kubeconfigs, tokens and copied credentials as requests whose content apply makes, and the
-//! cloud config where it holds no credentials as a plain Secret.
+//! authentication configuration as a plain Secret; the cloud provider's Secrets come from
+//! [`super::cloud_config`].
 
 use super::meta::{self, object_labels};
 use super::{Body, DesiredNode, manifest};

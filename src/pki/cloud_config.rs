@@ -550,12 +550,7 @@ mod tests {
     }
 
     fn made(secret: &CloudSecret, pairs: &[(&str, &str)]) -> Result<BTreeMap<String, Vec<u8>>, Error> {
-        let data = credentials(pairs);
-        data_of(secret, &data)
-    }
-
-    fn data_of(secret: &CloudSecret, data: &BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
-        super::data(secret, &Credentials { namespace: NAMESPACE, name: NAME, data })
+        super::data(secret, &Credentials { namespace: NAMESPACE, name: NAME, data: &credentials(pairs) })
     }
 
     fn config(secret: &CloudSecret, pairs: &[(&str, &str)]) -> String {

@@ -28,7 +28,8 @@ pub enum Role {
     /// to reach, made at apply.
     Kubeconfig,
     /// A copy of credentials kept elsewhere on the seed (the cloud provider's credentials
-    /// Secret), made at apply: plans and state hold where it comes from, never its content.
+    /// Secret), or a Secret made from them (a cloud config), made at apply: plans and state hold
+    /// where it comes from, never its content.
     Credentials,
     /// Configuration a workload reads (ConfigMap).
     Config,

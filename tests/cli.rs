@@ -252,3 +252,106 @@ fn an_apply_without_changes_still_records_clusters_found_unchanged() {
     let state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(state["clusters"].as_object().unwrap().len(), 2, "both clusters are recorded unchanged again");
 }
+
+/// An OpenStack cluster whose credentials Secret is among the topology's documents, with
+/// `credential` lines as its `stringData`.
+fn openstack_topology(credential: &str) -> String {
+    format!(
+        "apiVersion: kubermatic.k8c.io/v1\nkind: KubermaticConfiguration\nmetadata:\n  name: kubermatic\n  namespace: kubermatic\n\
+         spec:\n  ingress:\n    domain: kkp.example.com\n---\n\
+         apiVersion: kubermatic.k8c.io/v1\nkind: Seed\nmetadata:\n  name: europe\n  namespace: kubermatic\nspec:\n  datacenters:\n\
+         \x20   os-fra:\n      country: DE\n      spec:\n        openstack:\n          authURL: https://keystone.example.com:5000/v3\n\
+         \x20         region: RegionOne\n          useOctavia: true\n---\n\
+         apiVersion: kubermatic.k8c.io/v1\nkind: Cluster\nmetadata:\n  name: os7k2m9xqp\nspec:\n  version: 1.34.2\n  cloud:\n\
+         \x20   dc: os-fra\n    openstack:\n      credentialsReference:\n        name: credential-openstack-os7k2m9xqp\n\
+         \x20       namespace: kubermatic\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata:\n  name: credential-openstack-os7k2m9xqp\n  namespace: kubermatic\ntype: Opaque\n\
+         stringData:\n{credential}"
+    )
+}
+
+const OPENSTACK_PASSWORD: &str = "s3cr3t-Pa55w0rd-never-in-the-state";
+
+#[test]
+fn an_openstack_cloud_config_holds_the_credentials_on_the_target_only() {
+    let ws = Workspace::new();
+    let login = "  domain: Default\n  username: kkp-user\n  project: kkp-project\n  projectID: 0a1b2c3d\n";
+    std::fs::write(ws.path().join("kkp.yaml"), openstack_topology(&format!("{login}  password: {OPENSTACK_PASSWORD}\n"))).unwrap();
+    let plan = ws.kkp(&["plan", "-f", "kkp.yaml", "-o", "plan.json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let apply = ws.kkp(&["apply", "-f", "kkp.yaml", "--dir", "out", "--state", "state.json", "--auto-approve"]);
+    assert!(apply.status.success(), "{}", text(&apply));
+
+    // The apiserver and controller-manager mount it; the Secret holds KKP's INI with the login.
+    let secret = std::fs::read_to_string(ws.path().join("out/europe/cluster-os7k2m9xqp/secret-cloud-config.yaml")).unwrap();
+    let secret: Value = serde_saphyr::from_str(&secret).unwrap();
+    assert_eq!(secret["metadata"]["labels"]["app"], "cloud-config");
+    use base64::Engine;
+    let decode = |key: &str| {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(secret["data"][key].as_str().unwrap()).unwrap()).unwrap()
+    };
+    let config = decode("config");
+    assert!(
+        config.starts_with(&format!(
+            "[Global]\nauth-url = \"https://keystone.example.com:5000/v3\"\nregion = \"RegionOne\"\nusername = \"kkp-user\"\n\
+             password = \"{OPENSTACK_PASSWORD}\"\ntenant-name = \"kkp-project\"\ntenant-id = \"0a1b2c3d\"\ndomain-name = \"Default\"\n\n\
+             [LoadBalancer]\nmanage-security-groups = true\n"
+        )),
+        "{config}"
+    );
+    assert!(config.contains("use-octavia = true\n\n[BlockStorage]\n"), "{config}");
+    assert_eq!(decode("fakeVmwareUUID"), "VMware-42 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00");
+    for workload in ["deployment-apiserver.yaml", "deployment-controller-manager.yaml"] {
+        let text = std::fs::read_to_string(ws.path().join("out/europe/cluster-os7k2m9xqp").join(workload)).unwrap();
+        assert!(text.contains("fingerprint.kkp.k8c.io/cloud-config: sha256:"), "{workload} rolls with the config");
+    }
+
+    // Nothing recorded or printed holds the password, raw or base64-encoded.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(OPENSTACK_PASSWORD);
+    let mut haystacks = vec![
+        text(&plan),
+        text(&apply),
+        std::fs::read_to_string(ws.path().join("plan.json")).unwrap(),
+        std::fs::read_to_string(ws.path().join("state.json")).unwrap(),
+    ];
+    for object in files(&ws.path().join("state.json.objects")) {
+        haystacks.push(std::fs::read_to_string(ws.path().join("state.json.objects").join(object)).unwrap());
+    }
+    assert!(haystacks[2].contains("\"openstackConfig\""), "the plan holds the request");
+    for hay in &haystacks {
+        assert!(!hay.contains(OPENSTACK_PASSWORD) && !hay.contains(&encoded[..20]), "the password leaked");
+    }
+    let again = ws.kkp(&["plan", "-f", "kkp.yaml", "--state", "state.json", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // A datacenter setting changes the request, so the plan re-makes the config.
+    std::fs::write(
+        ws.path().join("kkp.yaml"),
+        openstack_topology(&format!("{login}  password: {OPENSTACK_PASSWORD}\n")).replace("useOctavia: true", "useOctavia: false"),
+    )
+    .unwrap();
+    let changed = ws.kkp(&["plan", "-f", "kkp.yaml", "--state", "state.json"]);
+    let report = text(&changed);
+    assert!(report.contains("-/+ cluster/os7k2m9xqp/secret/cloud-config") && report.contains("useOctavia: true -> false"), "{report}");
+}
+
+#[test]
+fn a_missing_credential_key_fails_the_cloud_config_naming_the_secret_key_and_fix() {
+    let ws = Workspace::new();
+    std::fs::write(
+        ws.path().join("kkp.yaml"),
+        openstack_topology("  domain: Default\n  username: kkp-user\n  project: p\n  projectID: i\n"),
+    )
+    .unwrap();
+    let out = ws.kkp(&["apply", "-f", "kkp.yaml", "--dir", "out", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("failed  cluster/os7k2m9xqp/secret/cloud-config")
+            && report.contains("the cloud credentials Secret kubermatic/credential-openstack-os7k2m9xqp has no key \"password\"")
+            && report.contains("fix: add it"),
+        "{report}"
+    );
+    assert!(report.contains("skipped cluster/os7k2m9xqp/deployment/apiserver"), "{report}");
+    assert!(!ws.path().join("out/europe/cluster-os7k2m9xqp/secret-cloud-config.yaml").exists());
+}

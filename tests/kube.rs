@@ -349,3 +349,48 @@ async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
     assert!(err.contains("changed by someone else"), "{err}");
     lock.release().await;
 }
+
+/// One seed `europe` (reached through the kubeconfig context of that name) with an OpenStack
+/// cluster whose credentials Secret is not among the documents: it must come from the seed.
+const OPENSTACK_ON_SEED: &str = "apiVersion: kubermatic.k8c.io/v1\nkind: KubermaticConfiguration\nmetadata:\n  name: kubermatic\n  namespace: kubermatic\nspec:\n  ingress:\n    domain: kkp.example.com\n---\napiVersion: kubermatic.k8c.io/v1\nkind: Seed\nmetadata:\n  name: europe\n  namespace: kubermatic\nspec:\n  datacenters:\n    os-fra:\n      spec:\n        openstack:\n          authURL: https://keystone.example.com:5000/v3\n          region: RegionOne\n---\napiVersion: kubermatic.k8c.io/v1\nkind: Cluster\nmetadata:\n  name: os7k2m9xqp\nspec:\n  version: 1.34.2\n  cloud:\n    dc: os-fra\n    openstack:\n      credentialsReference:\n        name: credential-openstack-os7k2m9xqp\n        namespace: kubermatic\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_config_is_made_from_the_credentials_secret_on_the_seed() {
+    let server = TestServer::start(ServerConfig { seed: 3, ..Default::default() }).await.unwrap();
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("europe")).unwrap();
+    std::fs::write(ws.path().join("kkp.yaml"), OPENSTACK_ON_SEED).unwrap();
+    let run = |args: &'static [&'static str]| {
+        let mut command = ws.command(args);
+        command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+        async move { tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap() }
+    };
+    let apply: &[&str] = &["apply", "-f", "kkp.yaml", "--kube", "--auto-approve"];
+
+    // Without the Secret, what is made from it fails (saying how to provide it), the rest lands.
+    let first = run(apply).await;
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let report = text(&first);
+    assert!(report.contains("failed  cluster/os7k2m9xqp/secret/cloud-config"), "{report}");
+    assert!(report.contains("kubermatic/credential-openstack-os7k2m9xqp") && report.contains("fix: create it on the seed"), "{report}");
+    assert!(server.object("v1", "Secret", Some("cluster-os7k2m9xqp"), "cloud-config").is_none());
+
+    // The operator creates it on the seed; the next apply makes the config from it.
+    // (kubectl create secret speaks protobuf, which the test server does not; a file does the same.)
+    let file = ws.path().join("credentials.yaml");
+    let credentials = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: credential-openstack-os7k2m9xqp\n  namespace: kubermatic\nstringData:\n  domain: Default\n  username: seed-user\n  password: seed-only-password\n  project: p\n  projectID: pid\n";
+    std::fs::write(&file, credentials).unwrap();
+    let created = kkp_kubectl(&server, &["create", "-f", file.to_str().unwrap()]).await;
+    assert!(created.contains("created"), "{created}");
+    let second = run(apply).await;
+    assert!(second.status.success(), "{}", text(&second));
+    let secret = server.object("v1", "Secret", Some("cluster-os7k2m9xqp"), "cloud-config").expect("cloud-config applied");
+    use base64::Engine;
+    let config = base64::engine::general_purpose::STANDARD.decode(secret["data"]["config"].as_str().unwrap()).unwrap();
+    let config = String::from_utf8(config).unwrap();
+    assert!(config.contains("username = \"seed-user\"\npassword = \"seed-only-password\"\n"), "{config}");
+    let state = std::fs::read_to_string(ws.path().join("kkp.state.json")).unwrap();
+    assert!(!state.contains("seed-only-password") && !text(&second).contains("seed-only-password"));
+    let plan = run(&["plan", "-f", "kkp.yaml", "--detailed-exitcode"]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}

@@ -270,7 +270,7 @@ impl Context {
                         .ok_or_else(|| format!("the tokens Secret {tokens} does not exist on seed {}", action.seed))?,
                 )
             }
-            pki::Content::Copy { namespace, name } => {
+            pki::Content::Copy { namespace, name } | pki::Content::Cloud { namespace, name, .. } => {
                 let at = ObjectRef::namespaced(Kind::Secret, namespace, name);
                 let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
                 // The seed's copy wins; the topology's documents are the fallback.

@@ -1,6 +1,7 @@
 //! Secret content made at apply around or instead of a certificate ([`Content`]): kubeconfigs,
-//! static token users, copied credentials. Used only by apply; tokens come from the OS's
-//! random source and, like keys, never leave the Secret data this module returns.
+//! static token users, copied credentials, what is made from them (cloud configs). Used only by
+//! apply; tokens come from the OS's random source and, like keys, never leave the Secret data
+//! this module returns.
 
 use super::issue::{Authority, Error, Issued, KeyMaterial, inspect, issue};
 use super::request::{CertRequest, Content, TokenUser};
@@ -218,6 +219,11 @@ pub fn make(req: &CertRequest, issuer: Option<&Authority>, inputs: Inputs<'_>, n
             Ok(generated(BTreeMap::from([(KUBECONFIG_KEY.to_string(), config)]), Some(ca)))
         }
         Content::Copy { .. } => Ok(generated(source()?.clone(), None)),
+        Content::Cloud { namespace, name, secret } => {
+            let credentials = super::cloud_config::Credentials { namespace, name, data: source()? };
+            let data = super::cloud_config::data(secret, &credentials).map_err(|e| Error::Content(e.to_string()))?;
+            Ok(generated(data, None))
+        }
     }
 }
 

@@ -93,6 +93,18 @@ pub enum Content {
         /// The source Secret's name.
         name: String,
     },
+    /// Data made from the cloud credentials Secret `namespace/name` (looked up as for
+    /// [`Content::Copy`]) and the settings in `secret`: a provider's `cloud-config`, GCP's
+    /// service account, KubeVirt's infra kubeconfig.
+    #[serde(rename_all = "camelCase")]
+    Cloud {
+        /// The credentials Secret's namespace.
+        namespace: String,
+        /// The credentials Secret's name.
+        name: String,
+        /// What is made, with the settings known at render time.
+        secret: super::cloud_config::CloudSecret,
+    },
 }
 
 /// A static token user.

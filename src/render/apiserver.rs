@@ -55,7 +55,7 @@ fn secrets(cluster: &Cluster) -> Vec<&'static str> {
         "apiserver-proxy-client-certificate",
         "front-proxy-ca",
     ];
-    if super::pki::renders_cloud_config(cluster) {
+    if super::cloud_config::renders_cloud_config(cluster) {
         secrets.push("cloud-config");
     }
     if cluster.oidc.is_some() {
@@ -256,7 +256,7 @@ fn flags(cluster: &Cluster) -> Vec<String> {
     flags.set("--kubelet-preferred-address-types", "InternalIP,ExternalIP");
     if let Some(provider) = super::controller_manager::kubernetes_cloud_provider(cluster) {
         flags.set("--cloud-provider", provider);
-        if provider != "external" && super::pki::renders_cloud_config(cluster) {
+        if provider != "external" && super::cloud_config::renders_cloud_config(cluster) {
             flags.set("--cloud-config", "/etc/kubernetes/cloud/config");
         }
     }

@@ -14,7 +14,7 @@ const KUBECONFIG_SECRET: &str = "controllermanager-kubeconfig";
 const KUBECONFIG: &str = "/etc/kubernetes/kubeconfig/kubeconfig";
 const PORT: i32 = 10257;
 /// KKP's Secret with a GCP service account, mounted for the in-tree GCE provider.
-const GOOGLE_SERVICE_ACCOUNT_SECRET: &str = "google-service-account";
+const GOOGLE_SERVICE_ACCOUNT_SECRET: &str = super::cloud_config::GOOGLE_SERVICE_ACCOUNT;
 const GOOGLE_SERVICE_ACCOUNT_VOLUME: &str = "google-service-account-volume";
 
 /// Whether the cluster runs its cloud provider out of tree (`externalCloudProvider` feature).
@@ -135,8 +135,7 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         mount("service-account-key", "/etc/kubernetes/service-account-key"),
     ];
     let mut secrets = vec!["ca", "service-account-key"];
-    // Not yet for the providers whose cloud config embeds credentials (docs/architecture.md).
-    if super::pki::renders_cloud_config(cluster) {
+    if super::cloud_config::renders_cloud_config(cluster) {
         volumes.push(secret_volume("cloud-config"));
         mounts.push(mount("cloud-config", "/etc/kubernetes/cloud"));
         secrets.push("cloud-config");
@@ -144,7 +143,7 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
     volumes.push(secret_volume(KUBECONFIG_SECRET));
     mounts.push(mount(KUBECONFIG_SECRET, "/etc/kubernetes/kubeconfig"));
     secrets.push(KUBECONFIG_SECRET);
-    if cluster.provider == "gcp" {
+    if super::cloud_config::renders_google_service_account(cluster) {
         let mut volume = secret_volume(GOOGLE_SERVICE_ACCOUNT_SECRET);
         volume.name = GOOGLE_SERVICE_ACCOUNT_VOLUME.into();
         volumes.push(volume);

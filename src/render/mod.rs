@@ -10,6 +10,7 @@
 //! ([`FingerprintRef`]), and plan/apply fill those in.
 
 mod apiserver;
+mod cloud_config;
 mod component;
 mod controller_manager;
 mod dashboard;
@@ -43,7 +44,7 @@ use serde_json::Value;
 
 /// Bumped whenever rendering changes what it produces for the same input, so per-cluster input
 /// digests recorded by older versions stop matching and those clusters are rendered again.
-pub const RENDERER_VERSION: u32 = 2;
+pub const RENDERER_VERSION: u32 = 3;
 
 /// One node of the desired graph.
 #[derive(Debug, Clone)]

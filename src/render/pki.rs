@@ -1,7 +1,8 @@
 //! The Secrets of a user cluster's control plane (KKP `GetSecretReconcilers`, the cluster
 //! credentials controller and the monitoring controller's client certificate): CAs, leaves,
 //! kubeconfigs, tokens and copied credentials as requests whose content apply makes, and the
-//! cloud config where it holds no credentials as a plain Secret.
+//! authentication configuration as a plain Secret; the cloud provider's Secrets come from
+//! [`super::cloud_config`].
 
 use super::meta::{self, object_labels};
 use super::{Body, DesiredNode, manifest};
@@ -261,13 +262,18 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
             )
         })
         .collect();
-    nodes.extend(cloud_config(cluster));
+    nodes.extend(super::cloud_config::secrets(cluster));
     nodes.extend(authentication_configuration(cluster));
     nodes
 }
 
 /// A Secret KKP renders whose content holds nothing secret, rendered like any object.
-fn plain_secret(cluster: &Cluster, name: &str, labels: BTreeMap<String, String>, data: BTreeMap<String, Vec<u8>>) -> DesiredNode {
+pub(super) fn plain_secret(
+    cluster: &Cluster,
+    name: &str,
+    labels: BTreeMap<String, String>,
+    data: BTreeMap<String, Vec<u8>>,
+) -> DesiredNode {
     let mut labels = labels;
     labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
     let secret = Secret {
@@ -320,82 +326,11 @@ fn role_of(request: &CertRequest) -> Role {
     match (&request.content, request.kind) {
         (Some(Content::Kubeconfig { .. } | Content::TokenKubeconfig { .. }), _) => Role::Kubeconfig,
         (Some(Content::TokenUsers | Content::ViewerToken { .. }), _) => Role::Tokens,
-        (Some(Content::Copy { .. }), _) => Role::Credentials,
+        (Some(Content::Copy { .. } | Content::Cloud { .. }), _) => Role::Credentials,
         (None, CertKind::Ca) => Role::CertificateAuthority,
         (None, CertKind::KeyPair) => Role::KeyPair,
         (None, _) => Role::Certificate,
     }
-}
-
-/// Whether kkp renders Secret `cloud-config` for the cluster's provider (not yet for the
-/// providers whose config embeds credentials).
-pub fn renders_cloud_config(cluster: &Cluster) -> bool {
-    !matches!(cluster.provider.as_str(), "azure" | "gcp" | "openstack" | "vmwareclouddirector" | "vsphere")
-}
-
-/// The `cloud-config` Secret (key `config`, plus the fake VMware UUID KKP writes for every
-/// provider) for providers whose config holds no credentials, rendered like any object; None
-/// for the providers whose config embeds them.
-fn cloud_config(cluster: &Cluster) -> Option<DesiredNode> {
-    if !renders_cloud_config(cluster) {
-        return None;
-    }
-    let config = match cluster.provider.as_str() {
-        "aws" => aws_cloud_config(cluster),
-        "kubevirt" => kubevirt_cloud_config(cluster),
-        // KKP writes an empty config for providers without one.
-        "alibaba" | "anexia" | "baremetal" | "bringyourown" | "digitalocean" | "edge" | "fake" | "hetzner" | "nutanix" => String::new(),
-        // Azure, GCP, OpenStack, VMware Cloud Director and vSphere embed credentials.
-        _ => return None,
-    };
-    let labels = BTreeMap::from([("app".to_string(), "cloud-config".to_string())]);
-    let data = BTreeMap::from([
-        ("config".to_string(), config.into_bytes()),
-        ("fakeVmwareUUID".to_string(), b"VMware-42 00 00 00 00 00 00 00-00 00 00 00 00 00 00 00".to_vec()),
-    ]);
-    Some(plain_secret(cluster, "cloud-config", labels, data))
-}
-
-/// KKP's KubeVirt cloud config (YAML as yaml.v3 writes it): the infra kubeconfig path, the
-/// namespace VMs live in (the datacenter's namespaced mode, else the cluster namespace), and
-/// the CCM switches the datacenter may turn off.
-fn kubevirt_cloud_config(cluster: &Cluster) -> String {
-    let dc = &cluster.cloud.datacenter_settings;
-    let namespaced = dc.pointer("/namespacedMode/enabled").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let namespace = if namespaced {
-        dc.pointer("/namespacedMode/name").and_then(serde_json::Value::as_str).unwrap_or("kubevirt-workload").to_string()
-    } else {
-        cluster.namespace()
-    };
-    let enabled = |key: &str| dc.get(key).and_then(serde_json::Value::as_bool).unwrap_or(true);
-    format!(
-        "kubeconfig: /etc/kubernetes/cloud/infra-kubeconfig\nnamespace: {namespace}\ninstancesV2:\n    zoneAndRegionEnabled: {}\nloadBalancer:\n    enabled: {}\n",
-        enabled("ccmZoneAndRegionEnabled"),
-        enabled("ccmLoadBalancerEnabled")
-    )
-}
-
-/// KKP's AWS cloud config: an INI `[global]` section, strings quoted.
-fn aws_cloud_config(cluster: &Cluster) -> String {
-    let setting = |from: &serde_json::Value, key: &str| from.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-    let region = setting(&cluster.cloud.datacenter_settings, "region");
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-    let mut lines = vec![
-        "[global]".to_string(),
-        format!("Zone = {}", quote(&format!("{region}x"))),
-        format!("VPC = {}", quote(&setting(&cluster.cloud.cluster_settings, "vpcID"))),
-        format!("SubnetID = {}", quote("")),
-        format!("RouteTableID = {}", quote(&setting(&cluster.cloud.cluster_settings, "routeTableID"))),
-        format!("RoleARN = {}", quote(&setting(&cluster.cloud.cluster_settings, "roleARN"))),
-        format!("KubernetesClusterID = {}", quote(&cluster.name)),
-        "DisableSecurityGroupIngress = false".to_string(),
-        format!("ElbSecurityGroup = {}", quote("")),
-    ];
-    let dual_stack = cluster.network.pods.iter().any(|n| n.addr().is_ipv4()) && cluster.network.pods.iter().any(|n| n.addr().is_ipv6());
-    if dual_stack {
-        lines.extend(["ipv4", "ipv6"].map(|family| format!("NodeIPFamilies = {}", quote(family))));
-    }
-    lines.join("\n") + "\n"
 }
 
 #[cfg(test)]
@@ -581,43 +516,6 @@ mod tests {
         );
         assert_eq!(proxy.ip_addresses, ["10.240.16.1".parse::<IpAddr>().unwrap(), [127, 0, 0, 1].into()]);
         assert_eq!(proxy.layout, SecretLayout::named("konnectivityproxy-tls", false));
-    }
-
-    #[test]
-    fn the_aws_cloud_config_is_kkps_ini() {
-        let mut cluster = fixture();
-        assert_eq!(
-            aws_cloud_config(&cluster),
-            "[global]\nZone = \"us-central1x\"\nVPC = \"aws-vpn-id\"\nSubnetID = \"\"\nRouteTableID = \"aws-route-table-id\"\n\
-             RoleARN = \"aws-role-arn\"\nKubernetesClusterID = \"de-test-01\"\nDisableSecurityGroupIngress = false\nElbSecurityGroup = \"\"\n"
-        );
-        cluster.cloud.cluster_settings = serde_json::json!({"vpcID": "vpc-1", "routeTableID": "rt\"1", "roleARN": "arn"});
-        cluster.network.pods.push("fd01::/48".parse().unwrap());
-        let config = aws_cloud_config(&cluster);
-        assert!(config.contains("VPC = \"vpc-1\"\n") && config.contains("RouteTableID = \"rt\\\"1\"\n"));
-        assert!(config.ends_with("NodeIPFamilies = \"ipv4\"\nNodeIPFamilies = \"ipv6\"\n"));
-        let node = cloud_config(&cluster).unwrap();
-        assert_eq!(node.role, Role::Config);
-        cluster.provider = "openstack".into();
-        assert!(cloud_config(&cluster).is_none(), "providers whose config holds credentials are not rendered purely");
-        cluster.provider = "hetzner".into();
-        let Body::Object { manifest, .. } = cloud_config(&cluster).unwrap().body else { unreachable!() };
-        assert_eq!(manifest["data"]["config"], "", "KKP writes an empty config for providers without one");
-    }
-
-    #[test]
-    fn the_kubevirt_cloud_config_follows_the_datacenter() {
-        let mut cluster = fixture();
-        cluster.provider = "kubevirt".into();
-        cluster.cloud.datacenter_settings = serde_json::json!({});
-        assert_eq!(
-            kubevirt_cloud_config(&cluster),
-            "kubeconfig: /etc/kubernetes/cloud/infra-kubeconfig\nnamespace: cluster-de-test-01\ninstancesV2:\n    \
-             zoneAndRegionEnabled: true\nloadBalancer:\n    enabled: true\n"
-        );
-        cluster.cloud.datacenter_settings = serde_json::json!({"namespacedMode": {"enabled": true}, "ccmLoadBalancerEnabled": false});
-        let config = kubevirt_cloud_config(&cluster);
-        assert!(config.contains("namespace: kubevirt-workload\n") && config.ends_with("enabled: false\n"));
     }
 
     #[test]

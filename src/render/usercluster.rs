@@ -259,7 +259,7 @@ fn kubevirt_namespaced_mode(cluster: &Cluster) -> Option<String> {
 }
 
 /// KubeVirt's infra-cluster kubeconfig Secret, mounted into the controller.
-const KUBEVIRT_INFRA_SECRET: &str = "cloud-controller-manager-infra-kubeconfig";
+const KUBEVIRT_INFRA_SECRET: &str = super::cloud_config::KUBEVIRT_INFRA_KUBECONFIG;
 
 fn controller(cluster: &Cluster) -> DesiredNode {
     let mut env = component::cloud_env(cluster);
@@ -286,7 +286,7 @@ fn controller(cluster: &Cluster) -> DesiredNode {
         writable("temp", "/tmp/"),
         writable(APPLICATION_CACHE, &format!("/{APPLICATION_CACHE}")),
     ];
-    if cluster.provider == "kubevirt" {
+    if super::cloud_config::renders_kubevirt_infra_kubeconfig(cluster) {
         volumes.push(secret_volume(KUBEVIRT_INFRA_SECRET));
         mounts.push(mount(KUBEVIRT_INFRA_SECRET, "/etc/kubernetes/kubevirt"));
         secrets.push(KUBEVIRT_INFRA_SECRET);

@@ -13,7 +13,7 @@ const CLUSTER_FEATURES: &[(&str, &str)] = &[
     ),
     ("externalCloudProvider", "kkp renders no cloud-controller-manager"),
     ("ccmClusterName", "kkp renders no cloud-controller-manager"),
-    ("vsphereCSIClusterID", "kkp renders no vSphere CSI configuration"),
+    ("vsphereCSIClusterID", "kkp sets the cloud-config's cluster-id to the cluster name, but renders no vSphere CSI configuration"),
     ("apiserverNetworkPolicy", "kkp renders no NetworkPolicies for the apiserver"),
     ("kubeSystemNetworkPolicies", "kkp does not write into user clusters; these NetworkPolicies come from KKP's user-cluster controller"),
     ("encryptionAtRest", "kkp configures no encryption at rest; the apiserver stores Secrets in etcd unencrypted"),

@@ -1028,6 +1028,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
             Some(false) => Tunnel::OpenVpn,
             _ => Tunnel::Konnectivity,
         };
+        note_inline_credentials(r, doc, &subject, &dc.provider, spec.cloud.get(&dc.provider));
         let credentials = spec
             .cloud
             .get(&dc.provider)
@@ -1148,6 +1149,50 @@ fn check_version(
         }
     }
     true
+}
+
+/// A provider block's fields that hold credentials (KKP's `GetCredentials` reads them before the
+/// credentials Secret; its credentials controller moves them into that Secret).
+fn inline_credential_fields(provider: &str) -> &'static [&'static str] {
+    match provider {
+        "aws" => &["accessKeyID", "secretAccessKey"],
+        "azure" => &["tenantID", "subscriptionID", "clientID", "clientSecret"],
+        "digitalocean" | "hetzner" | "anexia" => &["token"],
+        "gcp" => &["serviceAccount"],
+        "openstack" => {
+            &["username", "password", "project", "projectID", "domain", "applicationCredentialID", "applicationCredentialSecret", "token"]
+        }
+        "kubevirt" => &["kubeconfig", "csiKubeconfig"],
+        "vsphere" => &["username", "password", "infraManagementUser"],
+        "alibaba" => &["accessKeyID", "accessKeySecret"],
+        "nutanix" => &["username", "password"],
+        "vmwareclouddirector" => &["username", "password", "apiToken", "organization", "vdc"],
+        _ => &[],
+    }
+}
+
+/// Credentials written into the Cluster are not used: kkp reads them only from the
+/// `credentialsReference` Secret, so they never reach a plan. Each one set is a note (naming
+/// the field, never its value).
+fn note_inline_credentials(r: &mut Resolver, doc: &Document, subject: &str, provider: &str, block: Option<&serde_json::Value>) {
+    let Some(block) = block else { return };
+    for field in inline_credential_fields(provider) {
+        let set = match block.get(*field) {
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            Some(serde_json::Value::Null) | None => false,
+            Some(serde_json::Value::Object(o)) => o.values().any(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+            Some(_) => true,
+        };
+        if set {
+            r.note(
+                doc.locate(&["spec", "cloud", provider, field]),
+                format!(
+                    "{subject}: spec.cloud.{provider}.{field} is not used: kkp reads cloud credentials only from the credentialsReference \
+                     Secret (KKP moves them there too); move the value into that Secret under KKP's key"
+                ),
+            );
+        }
+    }
 }
 
 /// `spec.cloud.providerName` and the provider block, when given, must match the datacenter.
@@ -1332,6 +1377,18 @@ mod tests {
         format!(
             "---\napiVersion: kubermatic.k8c.io/v1\nkind: Cluster\nmetadata:\n  name: abc\nspec:\n  cloud:\n    dc: hetzner-hel1\n{spec}"
         )
+    }
+
+    #[test]
+    fn inline_credentials_are_noted_by_field_and_never_echoed() {
+        let spec = "    hetzner:\n      token: inline-token-value\n      network: default\n      credentialsReference:\n        name: c\n        namespace: kubermatic\n  version: 1.34.2\n";
+        let topology = load(&(CONFIGURATION.to_string() + SEED + &cluster(spec))).unwrap();
+        let notes: Vec<String> = topology.notes.iter().map(ToString::to_string).collect();
+        let noted: Vec<&String> = notes.iter().filter(|n| n.contains("spec.cloud.hetzner.token is not used")).collect();
+        assert_eq!(noted.len(), 1, "{notes:?}");
+        assert!(noted[0].starts_with("t.yaml:") && noted[0].contains("credentialsReference"), "{}", noted[0]);
+        assert!(!notes.iter().any(|n| n.contains("inline-token-value")));
+        assert!(!notes.iter().any(|n| n.contains("hetzner.network")), "other fields are not credentials");
     }
 
     #[test]

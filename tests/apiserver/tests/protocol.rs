@@ -153,7 +153,9 @@ async fn selectors_generation_and_workload_status() {
 
 #[tokio::test]
 async fn namespaces_terminate_with_their_contents() {
-    let s = server().await;
+    // Long enough that the create below surely meets the namespace still terminating.
+    let config = ServerConfig { namespace_cleanup_delay: Some(Duration::from_millis(500)), ..Default::default() };
+    let s = TestServer::start(config).await.unwrap();
     let url = s.url();
     namespace(&url, "ns").await;
     send(&url, "POST", "/api/v1/namespaces/ns/secrets", JSON, json!({"metadata": {"name": "s"}})).await;

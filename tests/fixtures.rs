@@ -120,9 +120,14 @@ struct Golden {
     kind: String,
     provider: String,
     version: String,
+    /// KKP's second feature set: the `externalCloudProvider` feature on (file name suffix).
+    external_ccm: bool,
     name: String,
     object: Value,
 }
+
+/// The file-name suffix of KKP's fixtures rendered with the `externalCloudProvider` feature.
+const EXTERNAL_CCM_SUFFIX: &str = "-externalCloudProvider";
 
 fn goldens(dir: &Path) -> Vec<Golden> {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -136,36 +141,101 @@ fn goldens(dir: &Path) -> Vec<Golden> {
         };
         let text = std::fs::read_to_string(path).unwrap();
         let object: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        out.push(Golden { kind: kind.into(), provider: provider.into(), version: version.into(), name: name.into(), object });
+        let (name, external_ccm) = match name.strip_suffix(EXTERNAL_CCM_SUFFIX) {
+            Some(name) => (name, true),
+            None => (name, false),
+        };
+        out.push(Golden { kind: kind.into(), provider: provider.into(), version: version.into(), external_ccm, name: name.into(), object });
     }
     out
 }
 
 /// The datacenter spec block and the cluster cloud block KKP's tests use for `provider`.
 fn provider_blocks(provider: &str) -> (String, String) {
+    // KKP's fixture inputs (pkg/resources/test/load_files_test.go), credentials aside: kkp reads
+    // those from the credentialsReference Secret only.
     let creds = format!("credentialsReference:\n        name: credential-{provider}-de-test-01\n        namespace: kubermatic");
-    let (dc, cloud) = match provider {
-        "aws" => ("aws:\n          region: us-central1".to_string(), format!("aws:\n      {creds}")),
-        "azure" => ("azure:\n          location: westeurope".into(), format!("azure:\n      {creds}")),
-        "gcp" => ("gcp:\n          region: europe-west3".into(), format!("gcp:\n      {creds}")),
-        "digitalocean" => ("digitalocean:\n          region: fra1".into(), format!("digitalocean:\n      {creds}")),
-        "hetzner" => ("hetzner:\n          datacenter: nbg1-dc3".into(), format!("hetzner:\n      {creds}")),
+    let block = |name: &str, lines: &[&str]| {
+        let mut out = format!("{name}:\n      {creds}");
+        for line in lines {
+            out.push_str(&format!("\n      {line}"));
+        }
+        out
+    };
+    match provider {
+        "aws" => (
+            "aws:\n          region: us-central1".to_string(),
+            block(
+                "aws",
+                &[
+                    "assumeRoleARN: aws-assume-role-arn",
+                    "assumeRoleExternalID: aws-assume-role-external-id",
+                    "instanceProfileName: aws-instance-profile-name",
+                    "routeTableID: aws-route-table-id",
+                    "securityGroupID: aws-security-group",
+                    "vpcID: aws-vpn-id",
+                    "roleARN: aws-role-arn",
+                ],
+            ),
+        ),
+        "azure" => (
+            "azure:\n          location: az-location".into(),
+            block(
+                "azure",
+                &[
+                    "resourceGroup: az-res-group",
+                    "vnet: az-vnet-name",
+                    "subnet: az-subnet-name",
+                    "routeTable: az-route-table-name",
+                    "securityGroup: az-sec-group",
+                    "availabilitySet: az-availability-set",
+                    "loadBalancerSKU: basic",
+                ],
+            ),
+        ),
+        // KKP's fixture datacenter has no GCP block; kkp needs a region.
+        "gcp" => ("gcp:\n          region: europe-west3\n          zoneSuffixes: [c]".into(), block("gcp", &[])),
+        "digitalocean" => ("digitalocean:\n          region: fra1".into(), block("digitalocean", &[])),
         "openstack" => (
-            "openstack:\n          authURL: https://example.com:5000/v3\n          region: dbl\n          availabilityZone: dbl1".into(),
-            format!("openstack:\n      {creds}"),
+            "openstack:\n          authURL: https://example.com:8000/v3\n          availabilityZone: zone1\n          \
+             dnsServers: [8.8.8.8, 8.8.4.4]\n          ignoreVolumeAZ: true\n          region: cbk"
+                .into(),
+            block(
+                "openstack",
+                &[
+                    "subnetID: openstack-subnet-id",
+                    "floatingIPPool: openstack-floating-ip-pool",
+                    "network: openstack-network",
+                    "routerID: openstack-router-id",
+                    "securityGroups: openstack-security-group1",
+                ],
+            ),
         ),
         "vsphere" => (
-            "vsphere:\n          endpoint: https://vsphere.example.com\n          datacenter: dc-1\n          datastore: datastore-1\n          cluster: cl-1".into(),
-            format!("vsphere:\n      {creds}"),
+            "vsphere:\n          endpoint: https://vs-endpoint.io\n          datastore: vs-datastore\n          datacenter: vs-datacenter\n          \
+             cluster: vs-cluster\n          rootPath: vs-cluster"
+                .into(),
+            block("vsphere", &[]),
         ),
-        "kubevirt" => ("kubevirt: {}".into(), format!("kubevirt:\n      {creds}")),
+        "vcd" => (
+            "vmwareclouddirector:\n          url: https://example.com/\n          catalog: default-catalog\n          \
+             storageProfile: default-storage-profile"
+                .into(),
+            block("vmwareclouddirector", &["ovdcNetwork: vcd-ovdc-network", "ovdcNetworks: [vcd-ovdc-network1, vcd-ovdc-network2]", "vapp: vcd-vapp"]),
+        ),
+        "baremetal" | "bringyourown" | "edge" => (format!("{provider}: {{}}"), format!("{provider}: {{}}")),
         other => panic!("no topology block for provider {other}; add one to provider_blocks"),
-    };
-    (dc, cloud)
+    }
 }
 
-/// The fixture topology with `provider` and `version` substituted.
-fn topology_for(provider: &str, version: &str) -> kkp::topology::Topology {
+/// KKP's provider name for a fixture's (KKP's fixtures say `vcd`).
+fn kkp_provider_name(fixture_provider: &str) -> &str {
+    if fixture_provider == "vcd" { "vmwareclouddirector" } else { fixture_provider }
+}
+
+/// The fixture topology with `provider` and `version` substituted, and the
+/// `externalCloudProvider` feature on when `external_ccm`.
+fn topology_for(provider: &str, version: &str, external_ccm: bool) -> kkp::topology::Topology {
     let base = std::fs::read_to_string(repo().join("testdata/kkp-fixtures/topology.yaml")).unwrap();
     let (dc, cloud) = provider_blocks(provider);
     let (aws_dc, aws_cloud) = provider_blocks("aws");
@@ -173,8 +243,14 @@ fn topology_for(provider: &str, version: &str) -> kkp::topology::Topology {
     let text = base
         .replace(&aws_dc, &dc)
         .replace(&aws_cloud, &cloud)
-        .replace("providerName: aws", &format!("providerName: {provider}"))
-        .replace("version: 1.33.0", &format!("version: {version}"));
+        .replace("providerName: aws", &format!("providerName: {}", kkp_provider_name(provider)))
+        .replace("version: 1.33.0", &format!("version: {version}"))
+        // KKP's fixtures use x.y.0 releases, which KKP's default version list may not hold.
+        .replacen("spec:\n  ingress:\n", &format!("spec:\n  versions:\n    versions: [{version}]\n    default: {version}\n  ingress:\n"), 1)
+        .replace(
+            "  humanReadableName: de-test-01\n",
+            &format!("  humanReadableName: de-test-01\n  features:\n    externalCloudProvider: {external_ccm}\n"),
+        );
     kkp::topology::load_str(Path::new("fixture-topology.yaml"), &text).unwrap_or_else(|e| panic!("{provider} {version}: {e:#}"))
 }
 
@@ -371,16 +447,17 @@ fn flags_of_http_prober_wrapped_commands_are_the_real_commands() {
 #[test]
 fn rendering_matches_kkp_fixtures() {
     let dir = std::env::var_os("KKP_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("testdata/kkp-fixtures/golden"));
-    let mut groups: BTreeMap<(String, String), Vec<Golden>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, bool), Vec<Golden>> = BTreeMap::new();
     for g in goldens(&dir) {
-        groups.entry((g.provider.clone(), g.version.clone())).or_default().push(g);
+        groups.entry((g.provider.clone(), g.version.clone(), g.external_ccm)).or_default().push(g);
     }
     let (mut objects, mut found, mut total_items, mut matching) = (0, 0, 0, 0);
     let mut report = Vec::new();
     let mut pending_report = Vec::new();
     let mut pending_matched = Vec::new();
-    for ((provider, version), goldens) in &groups {
-        let rendered = rendered(&topology_for(provider, version));
+    for ((provider, version, external_ccm), goldens) in &groups {
+        let rendered = rendered(&topology_for(provider, version, *external_ccm));
+        let provider = if *external_ccm { format!("{provider} (external CCM)") } else { provider.clone() };
         for g in goldens {
             objects += 1;
             let report = if pending(&g.kind, &g.name) { &mut pending_report } else { &mut report };

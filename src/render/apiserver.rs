@@ -242,7 +242,11 @@ fn flags(cluster: &Cluster) -> Vec<String> {
     flags.set("--kubelet-client-certificate", "/etc/kubernetes/kubelet/kubelet-client.crt");
     flags.set("--kubelet-client-key", "/etc/kubernetes/kubelet/kubelet-client.key");
     flags.set("--authorization-mode", "Node,RBAC");
-    flags.set("--kubelet-certificate-authority", "/etc/kubernetes/pki/ca/ca.crt");
+    // Kubelets of bring-your-own and edge nodes do not rotate their serving certificates, so
+    // KKP does not verify them there (they would stop validating once expired).
+    if !matches!(cluster.provider.as_str(), "bringyourown" | "edge") {
+        flags.set("--kubelet-certificate-authority", "/etc/kubernetes/pki/ca/ca.crt");
+    }
     flags.set("--requestheader-client-ca-file", "/etc/kubernetes/pki/front-proxy/ca/ca.crt");
     flags.set("--requestheader-allowed-names", "apiserver-aggregator");
     flags.set("--requestheader-extra-headers-prefix", "X-Remote-Extra-");
@@ -254,9 +258,10 @@ fn flags(cluster: &Cluster) -> Vec<String> {
     flags.set("--service-account-signing-key-file", "/etc/kubernetes/service-account-key/sa.key");
     flags.set("--api-audiences", &audiences.join(","));
     flags.set("--kubelet-preferred-address-types", "InternalIP,ExternalIP");
-    if let Some(provider) = super::controller_manager::kubernetes_cloud_provider(cluster) {
+    // Out of tree, the cloud-controller-manager talks to the cloud; the apiserver needs no flag.
+    if let Some(provider) = super::controller_manager::kubernetes_cloud_provider(cluster).filter(|p| *p != "external") {
         flags.set("--cloud-provider", provider);
-        if provider != "external" && super::cloud_config::renders_cloud_config(cluster) {
+        if super::cloud_config::renders_cloud_config(cluster) {
             flags.set("--cloud-config", "/etc/kubernetes/cloud/config");
         }
     }
@@ -483,6 +488,31 @@ mod tests {
         };
         assert!(gates(33).starts_with("StructuredAuthenticationConfiguration=true,"));
         assert!(!gates(34).contains("StructuredAuthenticationConfiguration"));
+    }
+
+    #[test]
+    fn kubelets_are_verified_except_on_bring_your_own_and_edge_nodes() {
+        let verifies = |provider: &str| {
+            let cluster = cluster_with(|c| c.provider = provider.into());
+            let args = container(&find(&render(&cluster), Kind::Deployment, "apiserver").unwrap(), "apiserver")["args"].clone();
+            args.as_array().unwrap().iter().any(|a| a == "--kubelet-certificate-authority")
+        };
+        assert!(verifies("aws") && verifies("hetzner"));
+        assert!(!verifies("bringyourown") && !verifies("edge"));
+    }
+
+    #[test]
+    fn only_in_tree_providers_give_the_apiserver_a_cloud_provider() {
+        let cloud_provider = |external: bool| {
+            let cluster = cluster_with(|c| {
+                c.features.insert("externalCloudProvider".into(), external);
+            });
+            let args = container(&find(&render(&cluster), Kind::Deployment, "apiserver").unwrap(), "apiserver")["args"].clone();
+            let list: Vec<String> = args.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            list.iter().position(|a| a == "--cloud-provider").map(|i| list[i + 1].clone())
+        };
+        assert_eq!(cloud_provider(false).as_deref(), Some("aws"));
+        assert_eq!(cloud_provider(true), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Targets: where a seed's objects go. [`Target`] is the whole contract apply relies on:
 //! get, list, server-side apply, delete and readiness waits, per seed.
 //!
-//! [`dir::DirTarget`] writes YAML files (the offline default). Errors say which seed and
+//! [`dir::DirTarget`] writes YAML files (the offline default). Refresh reads through the same
+//! trait ([`Target::list`] with kkp's label, [`Target::dry_run_apply`]), and
+//! [`Target::identity`] names the place the state records. Errors say which seed and
 //! whether retrying may help ([`Error::is_transient`]).
 
 pub mod dir;
@@ -144,6 +146,23 @@ pub trait Target: Send + Sync {
     /// server: then a namespace apply created from nothing is known to be empty.
     fn namespaces_contain_everything(&self) -> bool {
         false
+    }
+
+    /// Where this target is, as the state records it: a directory, or an API server and the
+    /// UID of its kube-system namespace.
+    async fn identity(&self) -> Result<crate::state::SeedTarget>;
+
+    /// What the object would be after kkp applied `manifest`, taking over fields other
+    /// managers own, without changing anything (a server-side dry-run apply). A directory
+    /// stores exactly the manifest.
+    async fn dry_run_apply(&self, manifest: &Value) -> Result<Value> {
+        Ok(manifest.clone())
+    }
+
+    /// Server-side applies `manifest`, taking over fields other managers own: restoring what
+    /// someone changed outside kkp.
+    async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
+        self.apply(manifest).await
     }
 }
 

@@ -347,3 +347,163 @@ async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
     assert!(err.contains("changed by someone else"), "{err}");
     lock.release().await;
 }
+
+/// The first cluster of seed-eu in the multi-seed example.
+const EU_CLUSTER: &str = "eu6tj3nbqx";
+
+impl Fleet {
+    async fn plan_refresh(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["plan", "-f", &self.topology, "--refresh", "--detailed-exitcode"];
+        args.extend(extra);
+        self.kkp(&args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_finds_kubectl_set_image_names_the_manager_and_apply_restores_it() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let before = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    let image =
+        before["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap()["image"]
+            .clone();
+    let set = kkp_kubectl(&fleet.eu, &["-n", &ns, "set", "image", "deployment/apiserver", "apiserver=registry.example/evil:1"]).await;
+    assert!(set.contains("image updated"), "{set}");
+
+    // Without --refresh kkp does not read the seed.
+    assert_eq!(fleet.plan_exit().await, Some(0));
+    fleet.eu.clear_requests();
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let out = text(&plan);
+    assert!(out.starts_with("Changed outside kkp") || out.contains("\nChanged outside kkp"), "{out}");
+    assert!(out.contains(&format!("cluster/{EU_CLUSTER}/deployment/apiserver")), "{out}");
+    assert!(out.contains("changed by kubectl-set"), "the other field manager is named: {out}");
+    assert!(out.contains("registry.example/evil:1"), "{out}");
+    // Listing is one request per seed and kind, not a GET per object.
+    let log = fleet.eu.requests();
+    assert_eq!(log.iter().filter(|r| r.method == "GET" && r.path.contains("/deployments/")).count(), 0, "no GET per object");
+    assert!(log.iter().filter(|r| r.method == "GET").count() <= 20, "{} reads", log.len());
+    assert!(log.iter().any(|r| r.method == "PATCH" && r.query.contains("dryRun=All")), "the change was confirmed by a dry-run");
+    assert!(log.iter().filter(|r| r.method == "PATCH").all(|r| r.query.contains("dryRun=All")), "a plan writes nothing");
+
+    let applied = fleet.apply(&["--refresh"]).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    let after = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    let container = after["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap();
+    assert_eq!(container["image"], image);
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_deleted_outside_kkp_are_recreated_and_a_deleted_ca_waits_for_acceptance() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let old_leaf = fleet.eu.object("v1", "Secret", Some(&ns), "apiserver-tls").unwrap();
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "delete", "configmap", "audit-config"]).await.contains("deleted"));
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "delete", "secret", "ca"]).await.contains("deleted"));
+
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "a blocked cluster is not a success: {out}");
+    assert!(
+        out.contains(&format!("cluster/{EU_CLUSTER}/secret/ca")) && out.contains("deleted (blocks its cluster until accepted)"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("--accept cluster/{EU_CLUSTER}/secret/ca")), "the fix is named: {out}");
+    assert!(!out.contains(&format!("+ cluster/{EU_CLUSTER}/secret/ca")), "the CA is not re-issued silently: {out}");
+
+    // An apply does nothing to the blocked cluster and says so.
+    let refused = fleet.apply(&["--refresh"]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").is_none());
+
+    let accepted = fleet.apply(&["--refresh", "--accept", &format!("cluster/{EU_CLUSTER}/secret/ca")]).await;
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert!(text(&accepted).contains("deleted outside kkp"), "{}", text(&accepted));
+    assert!(fleet.eu.object("v1", "ConfigMap", Some(&ns), "audit-config").is_some());
+    assert!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").is_some());
+    let new_leaf = fleet.eu.object("v1", "Secret", Some(&ns), "apiserver-tls").unwrap();
+    assert_ne!(new_leaf["data"], old_leaf["data"], "what the old CA signed is re-issued");
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_replaced_outside_kkp_blocks_and_once_accepted_is_kept_byte_for_byte() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    // Someone puts another cluster's CA in place (a valid CA with kkp's common name).
+    let other_ns = "cluster-eu9rk5wgsv";
+    let mut other = fleet.eu.object("v1", "Secret", Some(other_ns), "ca").unwrap();
+    let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": ns, "labels": other["metadata"]["labels"].take()}, "type": "Opaque", "data": other["data"].take()});
+    let file = fleet.ws.path().join("ca.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let replaced = kkp_kubectl(
+        &fleet.eu,
+        &["apply", "--server-side", "--force-conflicts", "--field-manager", "rotator", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(replaced.contains("serverside-applied"), "{replaced}");
+    let ca_before = fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap()["data"].clone();
+
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{out}");
+    assert!(out.contains("certificate replaced") && out.contains("blocks its cluster until accepted"), "{out}");
+
+    let accepted = fleet.apply(&["--refresh", "--accept", &format!("cluster/{EU_CLUSTER}/secret/ca")]).await;
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert_eq!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap()["data"], ca_before, "the accepted CA is kept as it is");
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0), "{}", text(&fleet.plan_refresh(&[]).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_cannot_be_read_fails_its_clusters_plan() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    fleet.eu.faults().refuse_connections(true);
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("cluster {EU_CLUSTER} is not planned: its seed seed-eu could not be read")), "{out}");
+    assert!(!out.contains("cluster us"), "seed-us was read: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_to_api_servers_after_one_to_a_directory_is_refused() {
+    let fleet = Fleet::start().await;
+    let dir = fleet.kkp(&["apply", "-f", &fleet.topology, "--auto-approve"]).await;
+    assert!(dir.status.success(), "{}", text(&dir));
+    let kube = fleet.apply(&[]).await;
+    assert_eq!(kube.status.code(), Some(1));
+    let out = text(&kube);
+    assert!(out.contains("the state was applied to directory") && out.contains("kkp-seeds"), "{out}");
+    assert!(out.contains("fix: run with the target the state was applied to (--dir"), "{out}");
+    assert!(fleet.us.objects().is_empty() && fleet.eu.objects().is_empty(), "nothing was written");
+    // And the other way round: a plan naming the directory against a kube-applied state.
+    let ws2 = Fleet::start().await;
+    assert!(ws2.apply(&[]).await.status.success());
+    let plan = ws2.kkp(&["plan", "-f", &ws2.topology, "--dir", "kkp-seeds"]).await;
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(text(&plan).contains("the state was applied to API server http://127.0.0.1:"), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refresh_only_records_the_live_truth_without_writing_to_seeds() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "delete", "configmap", "audit-config"]).await.contains("deleted"));
+    fleet.eu.clear_requests();
+    let only = fleet.kkp(&["apply", "-f", &fleet.topology, "--kube", "--refresh-only", "--auto-approve"]).await;
+    assert!(only.status.success(), "{}", text(&only));
+    assert!(text(&only).contains("Recorded 1 nodes"), "{}", text(&only));
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "nothing was written to the seed");
+    // The state now says the ConfigMap is missing: a plain plan creates it.
+    let plan = fleet.kkp(&["plan", "-f", &fleet.topology, "--detailed-exitcode"]).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(text(&plan).contains(&format!("+ cluster/{EU_CLUSTER}/configmap/audit-config")), "{}", text(&plan));
+}

@@ -252,3 +252,73 @@ fn an_apply_without_changes_still_records_clusters_found_unchanged() {
     let state: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(state["clusters"].as_object().unwrap().len(), 2, "both clusters are recorded unchanged again");
 }
+
+#[test]
+fn refresh_finds_files_edited_or_deleted_by_hand_and_apply_restores_them() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let ns = ws.path().join("out/europe/cluster-qs4k7x2mzp");
+    let deployment = ns.join("deployment-apiserver.yaml");
+    let original = std::fs::read_to_string(&deployment).unwrap();
+    std::fs::write(&deployment, original.replace("replicas: 2", "replicas: 7")).unwrap();
+    std::fs::remove_file(ns.join("configmap-audit-config.yaml")).unwrap();
+    // A leaf certificate replaced by hand (another cluster's).
+    std::fs::copy(ws.path().join("out/europe/cluster-qs9d3vh6rt/secret-apiserver-tls.yaml"), ns.join("secret-apiserver-tls.yaml")).unwrap();
+
+    let only = ws.kkp(&["plan", "-f", topology, "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(only.status.code(), Some(2), "{}", text(&only));
+    let out = String::from_utf8_lossy(&only.stdout).into_owned();
+    assert!(out.starts_with("Changed outside kkp (3 objects):"), "{out}");
+    assert!(out.contains("cluster/qs4k7x2mzp/configmap/audit-config (ConfigMap cluster-qs4k7x2mzp/audit-config on seed europe): deleted"));
+    assert!(out.contains("~ spec.replicas: 2 -> 7"), "{out}");
+    assert!(out.contains("cluster/qs4k7x2mzp/secret/apiserver-tls") && out.contains("certificate replaced"), "{out}");
+    assert!(!out.contains("kkp will perform"), "--refresh-only plans nothing: {out}");
+
+    let plan = ws.kkp(&["plan", "-f", topology, "--refresh", "--json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let reasons: Vec<(String, String)> = plan["plan"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["address"].as_str().unwrap().to_string(), a["reasons"][0]["code"].as_str().unwrap().to_string()))
+        .collect();
+    for (address, code) in [
+        ("cluster/qs4k7x2mzp/configmap/audit-config", "deleted-outside-kkp"),
+        ("cluster/qs4k7x2mzp/deployment/apiserver", "changed-outside-kkp"),
+        ("cluster/qs4k7x2mzp/secret/apiserver-tls", "certificate-replaced-outside-kkp"),
+    ] {
+        assert!(reasons.contains(&(address.to_string(), code.to_string())), "{address}: {reasons:?}");
+    }
+
+    let applied = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--refresh", "--auto-approve"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(std::fs::read_to_string(&deployment).unwrap().contains("replicas: 2"));
+    assert!(ns.join("configmap-audit-config.yaml").is_file());
+    let again = ws.kkp(&["plan", "-f", topology, "--refresh", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn an_apply_to_another_directory_than_the_state_recorded_is_refused() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let state: Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
+    let recorded = ws.path().canonicalize().unwrap().join("out");
+    assert_eq!(state["targets"]["europe"], serde_json::json!({"type": "dir", "path": recorded.to_str().unwrap()}));
+
+    let other = ws.kkp(&["apply", "-f", topology, "--dir", "elsewhere", "--auto-approve"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other)
+            .contains(&format!("seed europe: the state was applied to directory {}, but this run targets directory", recorded.display())),
+        "{}",
+        text(&other)
+    );
+    assert!(text(&other).contains(&format!("fix: run with the target the state was applied to (--dir {})", recorded.display())));
+    assert!(!ws.path().join("elsewhere").exists(), "nothing was written");
+}

@@ -322,3 +322,76 @@ fn an_apply_to_another_directory_than_the_state_recorded_is_refused() {
     assert!(text(&other).contains(&format!("fix: run with the target the state was applied to (--dir {})", recorded.display())));
     assert!(!ws.path().join("elsewhere").exists(), "nothing was written");
 }
+
+#[test]
+fn state_commands_list_show_remove_move_pull_and_push() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+
+    let list = ws.kkp(&["state", "list", "cluster/qs4k7x2mzp"]);
+    assert!(list.status.success(), "{}", text(&list));
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(listed.lines().all(|l| l.starts_with("cluster/qs4k7x2mzp/")) && listed.contains("cluster/qs4k7x2mzp/secret/ca\n"), "{listed}");
+
+    for address in ["cluster/qs4k7x2mzp/secret/ca", "cluster/qs4k7x2mzp/secret/cloud-config", "cluster/qs4k7x2mzp/secret/admin-kubeconfig"]
+    {
+        let show = ws.kkp(&["state", "show", address]);
+        assert!(show.status.success(), "{}", text(&show));
+        let shown = text(&show);
+        assert!(shown.contains(&format!("address:  {address}")) && shown.contains("seed:     europe (directory "), "{shown}");
+        for secret in ["BEGIN", "PRIVATE", "client-key-data"] {
+            assert!(!shown.contains(secret), "{address} shows {secret}: {shown}");
+        }
+        // Nor any of the data the Secret holds on the seed.
+        let name = address.rsplit('/').next().unwrap();
+        let on_seed = std::fs::read_to_string(ws.path().join(format!("out/europe/cluster-qs4k7x2mzp/secret-{name}.yaml"))).unwrap();
+        let on_seed: Value = serde_saphyr::from_str(&on_seed).unwrap();
+        for value in on_seed["data"].as_object().unwrap().values() {
+            let value = value.as_str().unwrap();
+            assert!(value.len() < 16 || !shown.contains(&value[..16]), "{address} shows its data: {shown}");
+        }
+    }
+    let ca = text(&ws.kkp(&["state", "show", "cluster/qs4k7x2mzp/secret/ca"]));
+    assert!(
+        ca.contains("role:     certificate-authority") && ca.contains("fingerprint: sha256:") && ca.contains("not after:   20"),
+        "{ca}"
+    );
+
+    // rm forgets; the file stays, and the next plan creates (adopts) it again.
+    let file = ws.path().join("out/europe/cluster-qs4k7x2mzp/configmap-audit-config.yaml");
+    let rm = ws.kkp(&["state", "rm", "cluster/qs4k7x2mzp/configmap/audit-config"]);
+    assert!(rm.status.success() && text(&rm).contains("Removed 1 nodes"), "{}", text(&rm));
+    assert!(file.is_file());
+    assert!(ws.path().join("kkp.state.json.backup").is_file());
+    let plan = ws.kkp(&["plan", "-f", topology]);
+    assert!(text(&plan).contains("+ cluster/qs4k7x2mzp/configmap/audit-config"), "{}", text(&plan));
+    let missing = ws.kkp(&["state", "rm", "cluster/nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).contains("cluster/nope matches nothing in the state"), "{}", text(&missing));
+
+    // mv renames; moving back gives the same plan as before.
+    assert!(ws.kkp(&["state", "mv", "cluster/qs4k7x2mzp", "cluster/renamed"]).status.success());
+    assert!(String::from_utf8_lossy(&ws.kkp(&["state", "list", "cluster/renamed"]).stdout).contains("cluster/renamed/secret/ca"));
+    assert!(ws.kkp(&["state", "mv", "cluster/renamed", "cluster/qs4k7x2mzp"]).status.success());
+
+    // pull and push round-trip; another lineage is refused.
+    let pulled = ws.kkp(&["state", "pull"]);
+    let path = ws.path().join("pulled.json");
+    std::fs::write(&path, &pulled.stdout).unwrap();
+    let push = ws.kkp(&["state", "push", path.to_str().unwrap()]);
+    assert!(push.status.success(), "{}", text(&push));
+    let mut other: Value = serde_json::from_slice(&pulled.stdout).unwrap();
+    other["lineage"] = "someone-else".into();
+    std::fs::write(&path, other.to_string()).unwrap();
+    let refused = ws.kkp(&["state", "push", path.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("has lineage someone-else"), "{}", text(&refused));
+
+    // rm --seed forgets the seed and its target: another directory is then accepted.
+    assert!(ws.kkp(&["state", "rm", "--seed", "europe"]).status.success());
+    assert_eq!(ws.kkp(&["state", "list"]).stdout, b"");
+    let moved = ws.kkp(&["apply", "-f", topology, "--dir", "elsewhere", "--auto-approve"]);
+    assert!(moved.status.success(), "{}", text(&moved));
+}

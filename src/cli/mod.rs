@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 mod show;
 mod state;
+mod state_cmds;
 mod targets;
 mod validate;
 
@@ -39,6 +40,8 @@ enum Command {
     Graph(graph::Args),
     /// Break the state lock held by a process that is gone.
     ForceUnlock(force_unlock::Args),
+    /// Look into and repair the state: list, show, rm, mv, pull, push.
+    State(state_cmds::Args),
 }
 
 /// Where the topology comes from.
@@ -78,6 +81,7 @@ pub fn run() -> ExitCode {
             Command::Show(args) => show::run(args),
             Command::Graph(args) => graph::run(args),
             Command::ForceUnlock(args) => force_unlock::run(args).await,
+            Command::State(args) => state_cmds::run(args).await,
         }
     });
     match result {

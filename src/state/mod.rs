@@ -7,9 +7,11 @@
 //!
 //! [`format`] owns the on-disk envelope (`format_version`, lineage, serial), [`journal`] the
 //! append-only progress log an apply writes after every node, [`lock`] the one-writer lock,
-//! and [`file`] the local-file backend that puts them together.
+//! [`file`] the local-file backend that puts them together, and [`edit`] the repairs `kkp state`
+//! makes by hand.
 
 pub mod backend;
+pub mod edit;
 pub mod file;
 pub mod format;
 pub mod journal;

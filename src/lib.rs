@@ -17,6 +17,7 @@
 pub mod address;
 pub mod apply;
 pub mod graph;
+pub mod import;
 pub mod object;
 pub mod pki;
 pub mod plan;

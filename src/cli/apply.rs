@@ -194,7 +194,7 @@ impl kkp::apply::View for Terminal {
 }
 
 /// Asks for `yes` on a terminal; refuses without one instead of hanging.
-fn confirm() -> Result<bool, String> {
+pub fn confirm() -> Result<bool, String> {
     if !std::io::stdin().is_terminal() {
         return Err("apply needs confirmation, but stdin is not a terminal\n  fix: review the plan and pass --auto-approve, or save it with `kkp plan -o PLANFILE` and run `kkp apply PLANFILE`".into());
     }

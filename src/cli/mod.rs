@@ -4,6 +4,7 @@
 mod apply;
 mod force_unlock;
 mod graph;
+mod import;
 mod output;
 mod plan;
 mod progress;
@@ -40,6 +41,8 @@ enum Command {
     Graph(graph::Args),
     /// Break the state lock held by a process that is gone.
     ForceUnlock(force_unlock::Args),
+    /// Adopt control planes that already run on the seeds into the state (zero-diff report).
+    Import(import::Args),
     /// Look into and repair the state: list, show, rm, mv, pull, push.
     State(state_cmds::Args),
 }
@@ -82,6 +85,7 @@ pub fn run() -> ExitCode {
             Command::Graph(args) => graph::run(args),
             Command::ForceUnlock(args) => force_unlock::run(args).await,
             Command::State(args) => state_cmds::run(args).await,
+            Command::Import(args) => import::run(args).await,
         }
     });
     match result {

@@ -276,6 +276,17 @@ impl Target for KubeTarget {
         self.send_json(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await
     }
 
+    async fn kkp_cluster(&self, name: &str) -> Result<Option<Value>> {
+        let probe = ObjectRef::cluster_scoped(Kind::Namespace, name);
+        let request = kube::core::Request::new("/apis/kubermatic.k8c.io/v1/clusters").get(name, &Default::default());
+        match self.send_json(&probe, request).await {
+            Ok(found) => Ok(Some(found)),
+            // No such object, or no such resource (a seed without KKP's CRDs).
+            Err(Error::Api { status: Some(404), .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
         let object = super::identity(&self.seed, manifest)?;
         let params = PatchParams::apply(FIELD_MANAGER).force();

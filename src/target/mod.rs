@@ -159,6 +159,12 @@ pub trait Target: Send + Sync {
         Ok(manifest.clone())
     }
 
+    /// KKP's `Cluster` object named `name` (kubermatic.k8c.io/v1), if the seed has one: import
+    /// refuses clusters KKP's controllers still manage.
+    async fn kkp_cluster(&self, _name: &str) -> Result<Option<Value>> {
+        Ok(None)
+    }
+
     /// Server-side applies `manifest`, taking over fields other managers own: restoring what
     /// someone changed outside kkp.
     async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {

@@ -114,7 +114,10 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                 Body::Secret { object, request, .. } => {
                     let Some(found) = found else {
                         if crate::refresh::drift::needs_acceptance(node.role) && !accepted(&node.address) && group_nodes.len() > 1 {
-                            reasons.push(format!("{} does not exist: a new one would be issued and everything it signs re-issued", node.address));
+                            reasons.push(format!(
+                                "{} does not exist: a new one would be issued and everything it signs re-issued",
+                                node.address
+                            ));
                         }
                         pending.push(Pending { address: node.address.clone(), what: "created", fields: Vec::new() });
                         continue;
@@ -140,9 +143,15 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         role: node.role,
                         object: Some(object.clone()),
                         digest: crate::object::digest(&crate::plan::recorded_value(&node.body)),
-                        certificate: Some(CertificateState { request_digest: request.digest(), fingerprint, not_after, issuer_fingerprint }),
+                        certificate: Some(CertificateState {
+                            request_digest: request.digest(),
+                            fingerprint,
+                            not_after,
+                            issuer_fingerprint,
+                        }),
                     };
-                    changes.push((Change::Put { address: node.address.clone(), node: record }, Some(crate::plan::recorded_value(&node.body))));
+                    changes
+                        .push((Change::Put { address: node.address.clone(), node: record }, Some(crate::plan::recorded_value(&node.body))));
                 }
                 Body::Object { manifest, fingerprints: refs } => {
                     let mut desired = manifest.clone();
@@ -182,10 +191,8 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
             continue;
         }
         out.changes.extend(changes);
-        out.verdicts.insert(
-            name,
-            if pending.is_empty() { Verdict::AdoptedNoChanges } else { Verdict::AdoptedWithChanges { changes: pending } },
-        );
+        out.verdicts
+            .insert(name, if pending.is_empty() { Verdict::AdoptedNoChanges } else { Verdict::AdoptedWithChanges { changes: pending } });
     }
     out
 }

@@ -507,3 +507,133 @@ async fn apply_refresh_only_records_the_live_truth_without_writing_to_seeds() {
     assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
     assert!(text(&plan).contains(&format!("+ cluster/{EU_CLUSTER}/configmap/audit-config")), "{}", text(&plan));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_after_the_state_was_lost_adopts_everything_and_the_next_plan_is_empty() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let before = fleet.us.objects().len() + fleet.eu.objects().len();
+    std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
+    let _ = std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects"));
+    fleet.eu.clear_requests();
+
+    let import = fleet.kkp(&["import", "-f", &fleet.topology, "--kube", "--auto-approve"]).await;
+    let report = text(&import);
+    assert!(import.status.success(), "{report}");
+    assert!(report.contains(&format!("cluster {EU_CLUSTER}: adopted, no changes")), "{report}");
+    assert!(!report.contains("changes on the next apply") && !report.contains(": not adopted"), "{report}");
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "import reads only");
+    assert_eq!(fleet.us.objects().len() + fleet.eu.objects().len(), before);
+
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("No changes."), "{}", text(&plan));
+}
+
+/// KKP's own rendering of cluster de-test-01 (testdata/kkp-fixtures), as manifests.
+fn kkp_golden_objects() -> Vec<serde_json::Value> {
+    let dir = common::repo().join("testdata/kkp-fixtures/golden");
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let prefix = name.split('-').next().unwrap();
+        let Some(kind) = kkp::object::kind::KINDS.iter().find(|k| k.name.to_lowercase() == prefix) else { continue };
+        let mut object: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        object["apiVersion"] = kind.api_version.into();
+        object["kind"] = kind.name.into();
+        if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.remove("resourceVersion");
+            meta.remove("creationTimestamp");
+        }
+        out.push(object);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissued() {
+    use kkp_test_apiserver::Resource;
+    let server = TestServer::start(ServerConfig {
+        extra_resources: vec![Resource::new("kubermatic.k8c.io", "v1", "clusters", "Cluster", false, &[])],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("test-seed")).unwrap();
+    let topology = common::repo().join("testdata/kkp-fixtures/topology.yaml");
+    let topology = topology.to_str().unwrap();
+
+    // What KKP left on the seed: its objects, a CA, and its Cluster object (not paused yet).
+    let ca =
+        kkp::pki::issue(&kkp::pki::CertRequest::ca("root-ca.de-test-01", kkp::pki::KeyAlgorithm::Rsa2048), None, 1_790_000_000).unwrap();
+    let encoded: serde_json::Map<String, serde_json::Value> =
+        ca.data.iter().map(|(k, v)| (k.clone(), base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v).into())).collect();
+    let mut documents = vec![
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cluster-de-test-01"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": "cluster-de-test-01"}, "type": "Opaque", "data": encoded}),
+        serde_json::json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": false}}),
+    ];
+    documents.extend(kkp_golden_objects());
+    let file = ws.path().join("kkp-made.json");
+    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents}).to_string()).unwrap();
+    let created = kkp_kubectl(&server, &["create", "--validate=false", "-f", file.to_str().unwrap()]).await;
+    assert!(created.contains("statefulset.apps/etcd created"), "{created}");
+    let ca_before = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
+
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "-f", topology, "--kube", "--auto-approve"];
+        args.extend(extra);
+        let mut command = ws.command(&args);
+        command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+        async move { tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap() }
+    };
+    let managed = import(&[]).await;
+    assert_eq!(managed.status.code(), Some(1), "{}", text(&managed));
+    let report = text(&managed);
+    assert!(report.contains("cluster de-test-01: not adopted"), "{report}");
+    assert!(report.contains("KKP's controllers still manage it") && report.contains("kubectl patch cluster de-test-01"), "{report}");
+
+    let paused = ws.path().join("paused.json");
+    std::fs::write(
+        &paused,
+        r#"{"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": true}}"#,
+    )
+    .unwrap();
+    let replaced = kkp_kubectl(&server, &["replace", "--validate=false", "-f", paused.to_str().unwrap()]).await;
+    assert!(replaced.contains("replaced"), "{replaced}");
+    let refused = import(&[]).await;
+    let report = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(report.contains("cluster de-test-01: not adopted"), "{report}");
+    assert!(report.contains("cluster/de-test-01/statefulset/etcd"), "etcd would change: {report}");
+    assert!(!report.contains("KKP's controllers still manage it"), "{report}");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
+    assert!(
+        state["nodes"].as_object().unwrap().keys().all(|a| !a.starts_with("cluster/de-test-01")),
+        "nothing of a refused cluster is recorded"
+    );
+
+    // Accepted: adopted with its changes listed; the CA is taken as it is.
+    let accepted = import(&["--accept", "cluster/de-test-01"]).await;
+    let report = text(&accepted);
+    assert!(accepted.status.success(), "{report}");
+    assert!(report.contains("cluster de-test-01: adopted,") && report.contains("changes on the next apply"), "{report}");
+    assert!(!report.contains("re-issued cluster/de-test-01/secret/ca"), "{report}");
+    assert_eq!(
+        server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap()["data"],
+        ca_before["data"],
+        "the CA is byte-identical"
+    );
+    let shown = text(&ws.kkp(&["state", "show", "cluster/de-test-01/secret/ca"]));
+    assert!(shown.contains(&format!("fingerprint: {}", ca.fingerprint)), "the state records the live CA: {shown}");
+    // The plan after it still never replaces etcd silently: that needs --allow-destroy.
+    let mut plan = ws.command(&["plan", "-f", topology]);
+    plan.env("KUBECONFIG", ws.path().join("kubeconfig"));
+    let plan = tokio::task::spawn_blocking(move || plan.output().unwrap()).await.unwrap();
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(text(&plan).contains("cluster/de-test-01/statefulset/etcd: it holds the cluster's data"), "{}", text(&plan));
+    assert!(!text(&plan).contains("secret/ca"), "{}", text(&plan));
+}

@@ -34,7 +34,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let topology = super::plan::load_topology(&args.topology)?;
     for seed in &args.only {
         if !topology.seeds.contains_key(seed) {
-            anyhow::bail!("--seed {seed}: the topology has no such seed\n  fix: use one of {}", topology.seeds.keys().cloned().collect::<Vec<_>>().join(", "));
+            anyhow::bail!(
+                "--seed {seed}: the topology has no such seed\n  fix: use one of {}",
+                topology.seeds.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
         }
     }
     let factory = args.seeds.factory(&args.topology.files, false)?;

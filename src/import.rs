@@ -186,7 +186,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
             }
         }
         let name_as_address = Address::parse(&format!("cluster/{name}")).ok();
-        if !reasons.is_empty() && !name_as_address.as_ref().is_some_and(|a| accepted(a)) {
+        if !reasons.is_empty() && !name_as_address.as_ref().is_some_and(accepted) {
             out.verdicts.insert(name, Verdict::NotAdopted { reasons });
             continue;
         }

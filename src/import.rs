@@ -95,6 +95,8 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
         }
         let mut pending = Vec::new();
         let mut changes = Vec::new();
+        // A cluster of which nothing runs yet is simply created by the next apply.
+        let any_live = group_nodes.iter().any(|n| n.body.object().is_some_and(|o| live.get(&n.seed).is_some_and(|l| l.contains_key(&o))));
         // Fingerprints of the Secrets adopted so far, for the workloads' rollout annotations
         // and the leaves' issuers (render lists Secrets before what uses them).
         let mut fingerprints: HashMap<Address, String> = HashMap::new();
@@ -113,7 +115,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                 }
                 Body::Secret { object, request, .. } => {
                     let Some(found) = found else {
-                        if crate::refresh::drift::needs_acceptance(node.role) && !accepted(&node.address) && group_nodes.len() > 1 {
+                        if crate::refresh::drift::needs_acceptance(node.role) && !accepted(&node.address) && any_live {
                             reasons.push(format!(
                                 "{} does not exist: a new one would be issued and everything it signs re-issued",
                                 node.address
@@ -360,4 +362,82 @@ pub async fn run(
     .await;
     lock.release().await;
     result
+}
+
+/// Where KKP keeps what kkp's topology is made of: KubermaticConfigurations and Seeds on the
+/// master (namespace kubermatic), Clusters on each seed.
+pub const CONFIGURATION_PATHS: &[&str] = &[
+    "/apis/operator.kubermatic.io/v1/namespaces/kubermatic/kubermaticconfigurations",
+    "/apis/kubermatic.k8c.io/v1/namespaces/kubermatic/kubermaticconfigurations",
+];
+/// Seeds, on the master.
+pub const SEEDS_PATH: &str = "/apis/kubermatic.k8c.io/v1/namespaces/kubermatic/seeds";
+/// Clusters, on a seed.
+pub const CLUSTERS_PATH: &str = "/apis/kubermatic.k8c.io/v1/clusters";
+
+/// An object as a topology document: apiVersion, kind, name, namespace, labels, annotations
+/// (without kubectl's last-applied copy) and spec; no status or server metadata.
+pub fn clean(object: &Value, api_version: &str, kind: &str) -> Value {
+    let meta = object.get("metadata").cloned().unwrap_or(Value::Null);
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "namespace", "labels"] {
+        if let Some(value) = meta.get(key).filter(|v| !v.is_null()) {
+            metadata.insert(key.into(), value.clone());
+        }
+    }
+    if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
+        let kept: serde_json::Map<String, Value> = annotations
+            .iter()
+            .filter(|(k, _)| k.as_str() != "kubectl.kubernetes.io/last-applied-configuration")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            metadata.insert("annotations".into(), Value::Object(kept));
+        }
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("apiVersion".into(), object.get("apiVersion").cloned().unwrap_or_else(|| api_version.into()));
+    out.insert("kind".into(), object.get("kind").cloned().unwrap_or_else(|| kind.into()));
+    out.insert("metadata".into(), Value::Object(metadata));
+    if let Some(spec) = object.get("spec") {
+        out.insert("spec".into(), spec.clone());
+    }
+    Value::Object(out)
+}
+
+/// Topology YAML of cleaned documents, one after another, in a stable order
+/// (configuration, seeds, clusters; by name within each).
+pub fn topology_yaml(configurations: &[Value], seeds: &[Value], clusters: &[Value]) -> String {
+    let name = |v: &Value| v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut out = String::from("# Written by `kkp import` from the KKP objects on the master and the seeds.\n");
+    for group in [configurations, seeds, clusters] {
+        let mut sorted: Vec<&Value> = group.iter().collect();
+        sorted.sort_by_key(|v| name(v));
+        for doc in sorted {
+            out.push_str("---\n");
+            out.push_str(&serde_saphyr::to_string(doc).expect("JSON values serialise to YAML"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn clean_documents_carry_no_status_or_server_metadata() {
+        let live = json!({"metadata": {"name": "c", "uid": "u", "resourceVersion": "7", "managedFields": [], "creationTimestamp": "t",
+            "labels": {"project-id": "p"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "note": "x"}},
+            "spec": {"version": "1.33.0"}, "status": {"phase": "Running"}});
+        let doc = clean(&live, "kubermatic.k8c.io/v1", "Cluster");
+        assert_eq!(
+            doc,
+            json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster",
+            "metadata": {"name": "c", "labels": {"project-id": "p"}, "annotations": {"note": "x"}}, "spec": {"version": "1.33.0"}})
+        );
+        let yaml = topology_yaml(&[], &[], &[doc]);
+        assert!(yaml.contains("kind: Cluster") && !yaml.contains("status") && !yaml.contains("uid"), "{yaml}");
+    }
 }

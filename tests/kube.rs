@@ -637,3 +637,65 @@ async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissue
     assert!(text(&plan).contains("cluster/de-test-01/statefulset/etcd: it holds the cluster's data"), "{}", text(&plan));
     assert!(!text(&plan).contains("secret/ca"), "{}", text(&plan));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_writes_the_topology_from_kkps_live_objects() {
+    use kkp_test_apiserver::Resource;
+    let server = TestServer::start(ServerConfig {
+        extra_resources: vec![
+            Resource::new("kubermatic.k8c.io", "v1", "clusters", "Cluster", false, &[]),
+            Resource::new("kubermatic.k8c.io", "v1", "seeds", "Seed", true, &[]),
+            Resource::new("kubermatic.k8c.io", "v1", "kubermaticconfigurations", "KubermaticConfiguration", true, &[]),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("test-seed")).unwrap();
+    // KKP's configuration, Seed and Cluster as they live on a master that is also the seed,
+    // with the status and metadata the server and KKP add.
+    let fixture = std::fs::read_to_string(common::repo().join("testdata/kkp-fixtures/topology.yaml")).unwrap();
+    let mut documents = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubermatic"}})];
+    for doc in fixture.split("\n---\n") {
+        let mut value: serde_json::Value = serde_saphyr::from_str(doc).unwrap();
+        if matches!(value["kind"].as_str(), Some("Seed" | "Cluster" | "KubermaticConfiguration")) {
+            if value["kind"] == "Cluster" {
+                value["spec"]["pause"] = true.into();
+                value["status"] = serde_json::json!({"phase": "Running", "address": {"adminToken": "abcdef.0123456789abcdef"}});
+            }
+            value["metadata"]["annotations"] = serde_json::json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
+            documents.push(value);
+        }
+    }
+    let file = ws.path().join("kkp.json");
+    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents}).to_string()).unwrap();
+    let created = kkp_kubectl(&server, &["create", "--validate=false", "-f", file.to_str().unwrap()]).await;
+    assert!(created.contains("created"), "{created}");
+
+    let mut command = ws.command(&[
+        "import",
+        "--kube",
+        "--master-context",
+        "test-seed",
+        "--context",
+        "test-seed=test-seed",
+        "-o",
+        "imported",
+        "--auto-approve",
+    ]);
+    command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("(1 configuration, 1 seeds, 1 clusters)"), "{report}");
+    assert!(report.contains("cluster de-test-01: adopted,") && report.contains("created cluster/de-test-01/secret/ca"), "{report}");
+
+    let written = std::fs::read_to_string(ws.path().join("imported/topology.yaml")).unwrap();
+    for absent in ["status", "uid", "resourceVersion", "managedFields", "adminToken", "last-applied-configuration", "creationTimestamp"] {
+        assert!(!written.contains(absent), "{absent} in {written}");
+    }
+    assert!(written.contains("kind: Cluster") && written.contains("humanReadableName: de-test-01"), "{written}");
+    let validate = ws.kkp(&["validate", "-f", "imported"]);
+    assert!(validate.status.success(), "{}", text(&validate));
+}

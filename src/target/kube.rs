@@ -276,6 +276,31 @@ impl Target for KubeTarget {
         self.send_json(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await
     }
 
+    async fn list_path(&self, path: &str) -> Result<Vec<Value>> {
+        let probe = ObjectRef::cluster_scoped(Kind::Namespace, path);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(LIST_PAGE);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let mut list = match self.send_json(&probe, kube::core::Request::new(path).list(&params)).await {
+                Ok(list) => list,
+                // A seed without the resource holds none of it.
+                Err(Error::Api { status: Some(404), .. }) => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            if let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) {
+                out.extend(items);
+            }
+            token = list.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     async fn kkp_cluster(&self, name: &str) -> Result<Option<Value>> {
         let probe = ObjectRef::cluster_scoped(Kind::Namespace, name);
         let request = kube::core::Request::new("/apis/kubermatic.k8c.io/v1/clusters").get(name, &Default::default());

@@ -159,6 +159,13 @@ pub trait Target: Send + Sync {
         Ok(manifest.clone())
     }
 
+    /// The objects of a collection outside kkp's kind table (e.g.
+    /// `/apis/kubermatic.k8c.io/v1/clusters`), in pages; none when the seed does not serve it.
+    /// Import reads KKP's Seeds, Clusters and KubermaticConfiguration this way.
+    async fn list_path(&self, _path: &str) -> Result<Vec<Value>> {
+        Ok(Vec::new())
+    }
+
     /// KKP's `Cluster` object named `name` (kubermatic.k8c.io/v1), if the seed has one: import
     /// refuses clusters KKP's controllers still manage.
     async fn kkp_cluster(&self, _name: &str) -> Result<Option<Value>> {

@@ -13,7 +13,9 @@
 //! whose KKP `Cluster` object is not paused is refused: KKP's controllers would fight kkp.
 //!
 //! [`run`] reads the seeds (one paginated LIST per seed and kind, a GET per cluster for
-//! KKP's `Cluster` object) and records the adopted nodes under the state lock.
+//! KKP's `Cluster` object), records the adopted nodes under the state lock, and then puts
+//! kkp's ownership label on adopted objects kkp did not make (a server-side apply of just the
+//! label as manager `kkp`): the only write import makes to a seed.
 
 use crate::address::Address;
 use crate::object::ObjectRef;
@@ -63,6 +65,27 @@ pub struct Adoption {
     /// State changes for everything adopted, with the bodies to store (digest filled in by
     /// the caller from the body).
     pub changes: Vec<(Change, Option<Value>)>,
+    /// Adopted objects kkp does not own yet, by seed: they get kkp's ownership label, so that
+    /// refreshes find them with their label-selected lists.
+    pub to_label: Vec<(String, ObjectRef)>,
+}
+
+/// Whether kkp neither labelled nor wrote any field of `object` (KKP or someone else made it).
+fn foreign(object: &Value) -> bool {
+    let labelled = object.pointer("/metadata/labels").and_then(|l| l.get(crate::render::MANAGED_BY.0)).and_then(Value::as_str)
+        == Some(crate::render::MANAGED_BY.1);
+    let written = object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|e| e.get("manager").and_then(Value::as_str) == Some(crate::target::kube::FIELD_MANAGER)));
+    !labelled && !written
+}
+
+/// `object` with kkp's ownership label, as it will be once import labelled it.
+fn labelled(object: &Value) -> Value {
+    let mut object = object.clone();
+    object["metadata"]["labels"][crate::render::MANAGED_BY.0] = Value::String(crate::render::MANAGED_BY.1.into());
+    object
 }
 
 /// What a seed holds, by identity.
@@ -95,6 +118,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
         }
         let mut pending = Vec::new();
         let mut changes = Vec::new();
+        let mut to_label = Vec::new();
         // A cluster of which nothing runs yet is simply created by the next apply.
         let any_live = group_nodes.iter().any(|n| n.body.object().is_some_and(|o| live.get(&n.seed).is_some_and(|l| l.contains_key(&o))));
         // Fingerprints of the Secrets adopted so far, for the workloads' rollout annotations
@@ -138,6 +162,9 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         pending.push(Pending { address: node.address.clone(), what: "re-issued", fields: Vec::new() });
                         continue;
                     }
+                    if foreign(found) {
+                        to_label.push((node.seed.clone(), object.clone()));
+                    }
                     let (fingerprint, not_after) = facts.first().cloned().expect("a usable Secret has a fingerprint");
                     fingerprints.insert(node.address.clone(), fingerprint.clone());
                     let record = NodeState {
@@ -166,6 +193,12 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         pending.push(Pending { address: node.address.clone(), what: "created", fields: Vec::new() });
                         continue;
                     };
+                    let found = if foreign(found) {
+                        to_label.push((node.seed.clone(), object.clone()));
+                        &labelled(found)
+                    } else {
+                        found
+                    };
                     let projected = crate::refresh::drift::project(&desired, found).unwrap_or(Value::Null);
                     let fields = diff::diff(&projected, &desired);
                     if !fields.is_empty() {
@@ -193,6 +226,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
             continue;
         }
         out.changes.extend(changes);
+        out.to_label.extend(to_label);
         out.verdicts
             .insert(name, if pending.is_empty() { Verdict::AdoptedNoChanges } else { Verdict::AdoptedWithChanges { changes: pending } });
     }
@@ -256,6 +290,10 @@ pub enum Outcome {
     Recorded {
         /// Nodes recorded.
         nodes: usize,
+        /// Objects given kkp's ownership label.
+        labelled: usize,
+        /// Objects whose label could not be written (with why); the state holds them anyway.
+        unlabelled: Vec<(ObjectRef, String)>,
         /// The state's serial.
         serial: u64,
         /// Clusters not adopted.
@@ -357,7 +395,28 @@ pub async fn run(
         backend.objects().write_pack(&bodies)?;
         state.serial += 1;
         backend.persist(&state, lock.as_ref()).await?;
-        Ok(Outcome::Recorded { nodes: recorded, serial: state.serial, refused })
+        // The state first: a label without a state entry would claim an object kkp does not
+        // know; a state entry without its label only costs a refresh one GET.
+        let labels: Vec<_> = futures::stream::iter(adoption.to_label)
+            .map(|(seed, object)| {
+                let target = connected.targets[&seed].clone();
+                async move {
+                    let written = crate::apply::retry::retry(&Default::default(), || target.add_managed_by_label(&object)).await;
+                    (object, written)
+                }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .collect()
+            .await;
+        let mut labelled = 0;
+        let mut unlabelled = Vec::new();
+        for (object, written) in labels {
+            match written {
+                Ok(_) => labelled += 1,
+                Err(e) => unlabelled.push((object, e.to_string())),
+            }
+        }
+        Ok(Outcome::Recorded { nodes: recorded, labelled, unlabelled, serial: state.serial, refused })
     }
     .await;
     lock.release().await;

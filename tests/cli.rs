@@ -395,3 +395,29 @@ fn state_commands_list_show_remove_move_pull_and_push() {
     let moved = ws.kkp(&["apply", "-f", topology, "--dir", "elsewhere", "--auto-approve"]);
     assert!(moved.status.success(), "{}", text(&moved));
 }
+
+#[test]
+fn import_into_a_lost_state_from_a_directory_gives_a_plan_without_changes() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let written = files(&ws.path().join("out"));
+    std::fs::remove_file(ws.path().join("kkp.state.json")).unwrap();
+    std::fs::remove_dir_all(ws.path().join("kkp.state.json.objects")).unwrap();
+
+    let import = ws.kkp(&["import", "-f", topology, "--dir", "out", "--auto-approve"]);
+    let report = text(&import);
+    assert!(import.status.success(), "{report}");
+    for group in ["cluster qs4k7x2mzp", "cluster qs9d3vh6rt", "seed europe"] {
+        assert!(report.contains(&format!("{group}: adopted, no changes")), "{report}");
+    }
+    assert!(report.contains("0 objects given kkp's ownership label"), "{report}");
+    assert_eq!(files(&ws.path().join("out")), written, "import wrote nothing to the seed");
+    let plan = ws.kkp(&["plan", "-f", topology, "--refresh", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // A second import has nothing left to adopt and changes nothing.
+    let again = ws.kkp(&["import", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(again.status.success() && text(&again).contains("Imported 0 nodes"), "{}", text(&again));
+}

@@ -627,6 +627,12 @@ async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissue
         ca_before["data"],
         "the CA is byte-identical"
     );
+    // The only write: kkp's ownership label, applied alone by manager kkp.
+    let etcd = server.object("apps/v1", "StatefulSet", Some("cluster-de-test-01"), "etcd").unwrap();
+    assert_eq!(etcd["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kkp", "{report}");
+    let golden_etcd = kkp_golden_objects().into_iter().find(|o| o["kind"] == "StatefulSet" && o["metadata"]["name"] == "etcd").unwrap();
+    assert_eq!(etcd["spec"]["template"], golden_etcd["spec"]["template"], "etcd is untouched");
+    assert!(server.requests().iter().filter(|r| r.method == "PATCH").all(|r| r.field_manager.as_deref() == Some("kkp")));
     let shown = text(&ws.kkp(&["state", "show", "cluster/de-test-01/secret/ca"]));
     assert!(shown.contains(&format!("fingerprint: {}", ca.fingerprint)), "the state records the live CA: {shown}");
     // The plan after it still never replaces etcd silently: that needs --allow-destroy.

@@ -66,7 +66,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&adoption.verdicts).expect("verdicts serialise"));
         } else {
             print!("{}", kkp::import::report(adoption));
-            println!("\nThe state will record the adopted objects; nothing is written to the seeds.");
+            println!(
+                "\nThe state will record the adopted objects; of the seeds, only kkp's ownership label is written to adopted objects kkp did not make."
+            );
         }
         if auto_approve { Ok(true) } else { super::apply::confirm() }
     };
@@ -76,8 +78,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("Import cancelled.");
             ExitCode::from(1)
         }
-        kkp::import::Outcome::Recorded { nodes, serial, refused } => {
-            eprintln!("Imported {nodes} nodes into the state (serial {serial}); {refused} clusters not adopted.");
+        kkp::import::Outcome::Recorded { nodes, labelled, unlabelled, serial, refused } => {
+            eprintln!(
+                "Imported {nodes} nodes into the state (serial {serial}); {refused} clusters not adopted; {labelled} objects given kkp's ownership label."
+            );
+            for (object, error) in &unlabelled {
+                eprintln!(
+                    "warning: {object}: kkp's label could not be written ({error}); the state holds it, and a refresh reads it with a GET"
+                );
+            }
             if refused > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
     })

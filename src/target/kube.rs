@@ -301,6 +301,21 @@ impl Target for KubeTarget {
         }
     }
 
+    async fn add_managed_by_label(&self, object: &ObjectRef) -> Result<bool> {
+        // kkp owns nothing of the object yet, so an apply of just the label takes only that.
+        let manifest = serde_json::json!({
+            "apiVersion": object.api_version(),
+            "kind": object.kind.name(),
+            "metadata": {"name": object.name, "namespace": object.namespace, "labels": {crate::render::MANAGED_BY.0: crate::render::MANAGED_BY.1}},
+        });
+        let params = PatchParams::apply(FIELD_MANAGER);
+        match self.send(object, self.collection(object).patch(&object.name, &params, &Patch::Apply(&manifest))).await {
+            Ok(_) => Ok(true),
+            Err(Error::Api { status: Some(404), .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn kkp_cluster(&self, name: &str) -> Result<Option<Value>> {
         let probe = ObjectRef::cluster_scoped(Kind::Namespace, name);
         let request = kube::core::Request::new("/apis/kubermatic.k8c.io/v1/clusters").get(name, &Default::default());

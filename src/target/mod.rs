@@ -166,6 +166,15 @@ pub trait Target: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Puts kkp's ownership label on an object someone else made (import), changing nothing
+    /// else. `Ok(false)` when the object is gone.
+    async fn add_managed_by_label(&self, object: &ObjectRef) -> Result<bool> {
+        let Some(mut found) = self.get(object).await? else { return Ok(false) };
+        found["metadata"]["labels"][crate::render::MANAGED_BY.0] = Value::String(crate::render::MANAGED_BY.1.into());
+        self.apply(&found).await?;
+        Ok(true)
+    }
+
     /// KKP's `Cluster` object named `name` (kubermatic.k8c.io/v1), if the seed has one: import
     /// refuses clusters KKP's controllers still manage.
     async fn kkp_cluster(&self, _name: &str) -> Result<Option<Value>> {

@@ -359,6 +359,14 @@ fn state_commands_list_show_remove_move_pull_and_push() {
         "{ca}"
     );
 
+    // output: the URL, the public CA, where the admin kubeconfig is; never key material.
+    let output = ws.kkp(&["output", "-f", topology, "qs4k7x2mzp"]);
+    let shown = text(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("apiserver URL:    https://qs4k7x2mzp.europe.kkp.example.com:443"), "{shown}");
+    assert!(shown.contains("-----BEGIN CERTIFICATE-----") && !shown.contains("PRIVATE KEY"), "{shown}");
+    assert!(shown.contains("cluster-qs4k7x2mzp/secret-admin-kubeconfig.yaml"), "{shown}");
+
     // rm forgets; the file stays, and the next plan creates (adopts) it again.
     let file = ws.path().join("out/europe/cluster-qs4k7x2mzp/configmap-audit-config.yaml");
     let rm = ws.kkp(&["state", "rm", "cluster/qs4k7x2mzp/configmap/audit-config"]);

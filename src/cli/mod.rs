@@ -6,6 +6,7 @@ mod force_unlock;
 mod graph;
 mod import;
 mod output;
+mod outputs;
 mod plan;
 mod progress;
 mod show;
@@ -43,6 +44,8 @@ enum Command {
     ForceUnlock(force_unlock::Args),
     /// Adopt control planes that already run on the seeds into the state (zero-diff report).
     Import(import::Args),
+    /// A cluster's apiserver URL, CA certificate, and how to fetch its admin kubeconfig.
+    Output(outputs::Args),
     /// Look into and repair the state: list, show, rm, mv, pull, push.
     State(state_cmds::Args),
 }
@@ -86,6 +89,7 @@ pub fn run() -> ExitCode {
             Command::ForceUnlock(args) => force_unlock::run(args).await,
             Command::State(args) => state_cmds::run(args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Output(args) => outputs::run(args).await,
         }
     });
     match result {

@@ -26,6 +26,7 @@ mod scheduler;
 mod usercluster;
 
 pub use meta::MANAGED_BY;
+pub use pki::external_url;
 mod namespace;
 mod openvpn;
 mod pki;

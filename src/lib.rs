@@ -9,6 +9,7 @@
 //!   -> graph (pure: dependency DAG, order, levels, critical path)
 //!   -> plan (pure: desired nodes vs state -> actions with reasons; saved-plan format)
 //!   -> apply (tokio executor: walks the plan, issues certificates, writes to targets)
+//! refresh (reads seeds; pure drift comparison) feeds plan when asked to.
 //! state (file format, lock, journal) and target (dir, kube) sit at the edges.
 //! ```
 #![deny(missing_docs)]
@@ -16,9 +17,11 @@
 pub mod address;
 pub mod apply;
 pub mod graph;
+pub mod import;
 pub mod object;
 pub mod pki;
 pub mod plan;
+pub mod refresh;
 pub mod render;
 pub mod role;
 pub mod state;

@@ -355,3 +355,180 @@ fn a_missing_credential_key_fails_the_cloud_config_naming_the_secret_key_and_fix
     assert!(report.contains("skipped cluster/os7k2m9xqp/deployment/apiserver"), "{report}");
     assert!(!ws.path().join("out/europe/cluster-os7k2m9xqp/secret-cloud-config.yaml").exists());
 }
+
+#[test]
+fn refresh_finds_files_edited_or_deleted_by_hand_and_apply_restores_them() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let ns = ws.path().join("out/europe/cluster-qs4k7x2mzp");
+    let deployment = ns.join("deployment-apiserver.yaml");
+    let original = std::fs::read_to_string(&deployment).unwrap();
+    std::fs::write(&deployment, original.replace("replicas: 2", "replicas: 7")).unwrap();
+    std::fs::remove_file(ns.join("configmap-audit-config.yaml")).unwrap();
+    // A leaf certificate replaced by hand (another cluster's).
+    std::fs::copy(ws.path().join("out/europe/cluster-qs9d3vh6rt/secret-apiserver-tls.yaml"), ns.join("secret-apiserver-tls.yaml")).unwrap();
+
+    let only = ws.kkp(&["plan", "-f", topology, "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(only.status.code(), Some(2), "{}", text(&only));
+    let out = String::from_utf8_lossy(&only.stdout).into_owned();
+    assert!(out.starts_with("Changed outside kkp (3 objects):"), "{out}");
+    assert!(out.contains("cluster/qs4k7x2mzp/configmap/audit-config (ConfigMap cluster-qs4k7x2mzp/audit-config on seed europe): deleted"));
+    assert!(out.contains("~ spec.replicas: 2 -> 7"), "{out}");
+    assert!(out.contains("cluster/qs4k7x2mzp/secret/apiserver-tls") && out.contains("certificate replaced"), "{out}");
+    assert!(!out.contains("kkp will perform"), "--refresh-only plans nothing: {out}");
+
+    let plan = ws.kkp(&["plan", "-f", topology, "--refresh", "--json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let reasons: Vec<(String, String)> = plan["plan"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["address"].as_str().unwrap().to_string(), a["reasons"][0]["code"].as_str().unwrap().to_string()))
+        .collect();
+    for (address, code) in [
+        ("cluster/qs4k7x2mzp/configmap/audit-config", "deleted-outside-kkp"),
+        ("cluster/qs4k7x2mzp/deployment/apiserver", "changed-outside-kkp"),
+        ("cluster/qs4k7x2mzp/secret/apiserver-tls", "certificate-replaced-outside-kkp"),
+    ] {
+        assert!(reasons.contains(&(address.to_string(), code.to_string())), "{address}: {reasons:?}");
+    }
+
+    let applied = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--refresh", "--auto-approve"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(std::fs::read_to_string(&deployment).unwrap().contains("replicas: 2"));
+    assert!(ns.join("configmap-audit-config.yaml").is_file());
+    let again = ws.kkp(&["plan", "-f", topology, "--refresh", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn an_apply_to_another_directory_than_the_state_recorded_is_refused() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let state: Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
+    let recorded = ws.path().canonicalize().unwrap().join("out");
+    assert_eq!(state["targets"]["europe"], serde_json::json!({"type": "dir", "path": recorded.to_str().unwrap()}));
+
+    let other = ws.kkp(&["apply", "-f", topology, "--dir", "elsewhere", "--auto-approve"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other)
+            .contains(&format!("seed europe: the state was applied to directory {}, but this run targets directory", recorded.display())),
+        "{}",
+        text(&other)
+    );
+    assert!(text(&other).contains(&format!("fix: run with the target the state was applied to (--dir {})", recorded.display())));
+    assert!(!ws.path().join("elsewhere").exists(), "nothing was written");
+}
+
+#[test]
+fn state_commands_list_show_remove_move_pull_and_push() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+
+    let list = ws.kkp(&["state", "list", "cluster/qs4k7x2mzp"]);
+    assert!(list.status.success(), "{}", text(&list));
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(listed.lines().all(|l| l.starts_with("cluster/qs4k7x2mzp/")) && listed.contains("cluster/qs4k7x2mzp/secret/ca\n"), "{listed}");
+
+    for address in ["cluster/qs4k7x2mzp/secret/ca", "cluster/qs4k7x2mzp/secret/cloud-config", "cluster/qs4k7x2mzp/secret/admin-kubeconfig"]
+    {
+        let show = ws.kkp(&["state", "show", address]);
+        assert!(show.status.success(), "{}", text(&show));
+        let shown = text(&show);
+        assert!(shown.contains(&format!("address:  {address}")) && shown.contains("seed:     europe (directory "), "{shown}");
+        for secret in ["BEGIN", "PRIVATE", "client-key-data"] {
+            assert!(!shown.contains(secret), "{address} shows {secret}: {shown}");
+        }
+        // Nor any of the data the Secret holds on the seed.
+        let name = address.rsplit('/').next().unwrap();
+        let on_seed = std::fs::read_to_string(ws.path().join(format!("out/europe/cluster-qs4k7x2mzp/secret-{name}.yaml"))).unwrap();
+        let on_seed: Value = serde_saphyr::from_str(&on_seed).unwrap();
+        for value in on_seed["data"].as_object().unwrap().values() {
+            let value = value.as_str().unwrap();
+            assert!(value.len() < 16 || !shown.contains(&value[..16]), "{address} shows its data: {shown}");
+        }
+    }
+    let ca = text(&ws.kkp(&["state", "show", "cluster/qs4k7x2mzp/secret/ca"]));
+    assert!(
+        ca.contains("role:     certificate-authority") && ca.contains("fingerprint: sha256:") && ca.contains("not after:   20"),
+        "{ca}"
+    );
+
+    // output: the URL, the public CA, where the admin kubeconfig is; never key material.
+    let output = ws.kkp(&["output", "-f", topology, "qs4k7x2mzp"]);
+    let shown = text(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("apiserver URL:    https://qs4k7x2mzp.europe.kkp.example.com:443"), "{shown}");
+    assert!(shown.contains("-----BEGIN CERTIFICATE-----") && !shown.contains("PRIVATE KEY"), "{shown}");
+    assert!(shown.contains("cluster-qs4k7x2mzp/secret-admin-kubeconfig.yaml"), "{shown}");
+
+    // rm forgets; the file stays, and the next plan creates (adopts) it again.
+    let file = ws.path().join("out/europe/cluster-qs4k7x2mzp/configmap-audit-config.yaml");
+    let rm = ws.kkp(&["state", "rm", "cluster/qs4k7x2mzp/configmap/audit-config"]);
+    assert!(rm.status.success() && text(&rm).contains("Removed 1 nodes"), "{}", text(&rm));
+    assert!(file.is_file());
+    assert!(ws.path().join("kkp.state.json.backup").is_file());
+    let plan = ws.kkp(&["plan", "-f", topology]);
+    assert!(text(&plan).contains("+ cluster/qs4k7x2mzp/configmap/audit-config"), "{}", text(&plan));
+    let missing = ws.kkp(&["state", "rm", "cluster/nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).contains("cluster/nope matches nothing in the state"), "{}", text(&missing));
+
+    // mv renames; moving back gives the same plan as before.
+    assert!(ws.kkp(&["state", "mv", "cluster/qs4k7x2mzp", "cluster/renamed"]).status.success());
+    assert!(String::from_utf8_lossy(&ws.kkp(&["state", "list", "cluster/renamed"]).stdout).contains("cluster/renamed/secret/ca"));
+    assert!(ws.kkp(&["state", "mv", "cluster/renamed", "cluster/qs4k7x2mzp"]).status.success());
+
+    // pull and push round-trip; another lineage is refused.
+    let pulled = ws.kkp(&["state", "pull"]);
+    let path = ws.path().join("pulled.json");
+    std::fs::write(&path, &pulled.stdout).unwrap();
+    let push = ws.kkp(&["state", "push", path.to_str().unwrap()]);
+    assert!(push.status.success(), "{}", text(&push));
+    let mut other: Value = serde_json::from_slice(&pulled.stdout).unwrap();
+    other["lineage"] = "someone-else".into();
+    std::fs::write(&path, other.to_string()).unwrap();
+    let refused = ws.kkp(&["state", "push", path.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("has lineage someone-else"), "{}", text(&refused));
+
+    // rm --seed forgets the seed and its target: another directory is then accepted.
+    assert!(ws.kkp(&["state", "rm", "--seed", "europe"]).status.success());
+    assert_eq!(ws.kkp(&["state", "list"]).stdout, b"");
+    let moved = ws.kkp(&["apply", "-f", topology, "--dir", "elsewhere", "--auto-approve"]);
+    assert!(moved.status.success(), "{}", text(&moved));
+}
+
+#[test]
+fn import_into_a_lost_state_from_a_directory_gives_a_plan_without_changes() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let written = files(&ws.path().join("out"));
+    std::fs::remove_file(ws.path().join("kkp.state.json")).unwrap();
+    std::fs::remove_dir_all(ws.path().join("kkp.state.json.objects")).unwrap();
+
+    let import = ws.kkp(&["import", "-f", topology, "--dir", "out", "--auto-approve"]);
+    let report = text(&import);
+    assert!(import.status.success(), "{report}");
+    for group in ["cluster qs4k7x2mzp", "cluster qs9d3vh6rt", "seed europe"] {
+        assert!(report.contains(&format!("{group}: adopted, no changes")), "{report}");
+    }
+    assert!(report.contains("0 objects given kkp's ownership label"), "{report}");
+    assert_eq!(files(&ws.path().join("out")), written, "import wrote nothing to the seed");
+    let plan = ws.kkp(&["plan", "-f", topology, "--refresh", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // A second import has nothing left to adopt and changes nothing.
+    let again = ws.kkp(&["import", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(again.status.success() && text(&again).contains("Imported 0 nodes"), "{}", text(&again));
+}

@@ -394,3 +394,361 @@ async fn a_cloud_config_is_made_from_the_credentials_secret_on_the_seed() {
     let plan = run(&["plan", "-f", "kkp.yaml", "--detailed-exitcode"]).await;
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }
+
+/// The first cluster of seed-eu in the multi-seed example.
+const EU_CLUSTER: &str = "eu6tj3nbqx";
+
+impl Fleet {
+    async fn plan_refresh(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["plan", "-f", &self.topology, "--refresh", "--detailed-exitcode"];
+        args.extend(extra);
+        self.kkp(&args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_finds_kubectl_set_image_names_the_manager_and_apply_restores_it() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let before = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    let image =
+        before["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap()["image"]
+            .clone();
+    let set = kkp_kubectl(&fleet.eu, &["-n", &ns, "set", "image", "deployment/apiserver", "apiserver=registry.example/evil:1"]).await;
+    assert!(set.contains("image updated"), "{set}");
+
+    // Without --refresh kkp does not read the seed.
+    assert_eq!(fleet.plan_exit().await, Some(0));
+    fleet.eu.clear_requests();
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let out = text(&plan);
+    assert!(out.starts_with("Changed outside kkp") || out.contains("\nChanged outside kkp"), "{out}");
+    assert!(out.contains(&format!("cluster/{EU_CLUSTER}/deployment/apiserver")), "{out}");
+    assert!(out.contains("changed by kubectl-set"), "the other field manager is named: {out}");
+    assert!(out.contains("registry.example/evil:1"), "{out}");
+    // Listing is one request per seed and kind, not a GET per object.
+    let log = fleet.eu.requests();
+    assert_eq!(log.iter().filter(|r| r.method == "GET" && r.path.contains("/deployments/")).count(), 0, "no GET per object");
+    assert!(log.iter().filter(|r| r.method == "GET").count() <= 20, "{} reads", log.len());
+    assert!(log.iter().any(|r| r.method == "PATCH" && r.query.contains("dryRun=All")), "the change was confirmed by a dry-run");
+    assert!(log.iter().filter(|r| r.method == "PATCH").all(|r| r.query.contains("dryRun=All")), "a plan writes nothing");
+
+    let applied = fleet.apply(&["--refresh"]).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    let after = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    let container = after["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap();
+    assert_eq!(container["image"], image);
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_deleted_outside_kkp_are_recreated_and_a_deleted_ca_waits_for_acceptance() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let old_leaf = fleet.eu.object("v1", "Secret", Some(&ns), "apiserver-tls").unwrap();
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "delete", "configmap", "audit-config"]).await.contains("deleted"));
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "delete", "secret", "ca"]).await.contains("deleted"));
+
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "a blocked cluster is not a success: {out}");
+    assert!(
+        out.contains(&format!("cluster/{EU_CLUSTER}/secret/ca")) && out.contains("deleted (blocks its cluster until accepted)"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("--accept cluster/{EU_CLUSTER}/secret/ca")), "the fix is named: {out}");
+    assert!(!out.contains(&format!("+ cluster/{EU_CLUSTER}/secret/ca")), "the CA is not re-issued silently: {out}");
+
+    // An apply does nothing to the blocked cluster and says so.
+    let refused = fleet.apply(&["--refresh"]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").is_none());
+
+    let accepted = fleet.apply(&["--refresh", "--accept", &format!("cluster/{EU_CLUSTER}/secret/ca")]).await;
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert!(text(&accepted).contains("deleted outside kkp"), "{}", text(&accepted));
+    assert!(fleet.eu.object("v1", "ConfigMap", Some(&ns), "audit-config").is_some());
+    assert!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").is_some());
+    let new_leaf = fleet.eu.object("v1", "Secret", Some(&ns), "apiserver-tls").unwrap();
+    assert_ne!(new_leaf["data"], old_leaf["data"], "what the old CA signed is re-issued");
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_replaced_outside_kkp_blocks_and_once_accepted_is_kept_byte_for_byte() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    // Someone puts another cluster's CA in place (a valid CA with kkp's common name).
+    let other_ns = "cluster-eu9rk5wgsv";
+    let mut other = fleet.eu.object("v1", "Secret", Some(other_ns), "ca").unwrap();
+    let manifest = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": ns, "labels": other["metadata"]["labels"].take()}, "type": "Opaque", "data": other["data"].take()});
+    let file = fleet.ws.path().join("ca.json");
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let replaced = kkp_kubectl(
+        &fleet.eu,
+        &["apply", "--server-side", "--force-conflicts", "--field-manager", "rotator", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(replaced.contains("serverside-applied"), "{replaced}");
+    let ca_before = fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap()["data"].clone();
+
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{out}");
+    assert!(out.contains("certificate replaced") && out.contains("blocks its cluster until accepted"), "{out}");
+
+    let accepted = fleet.apply(&["--refresh", "--accept", &format!("cluster/{EU_CLUSTER}/secret/ca")]).await;
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert_eq!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap()["data"], ca_before, "the accepted CA is kept as it is");
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0), "{}", text(&fleet.plan_refresh(&[]).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_cannot_be_read_fails_its_clusters_plan() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    fleet.eu.faults().refuse_connections(true);
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("cluster {EU_CLUSTER} is not planned: its seed seed-eu could not be read")), "{out}");
+    assert!(!out.contains("cluster us"), "seed-us was read: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_to_api_servers_after_one_to_a_directory_is_refused() {
+    let fleet = Fleet::start().await;
+    let dir = fleet.kkp(&["apply", "-f", &fleet.topology, "--auto-approve"]).await;
+    assert!(dir.status.success(), "{}", text(&dir));
+    let kube = fleet.apply(&[]).await;
+    assert_eq!(kube.status.code(), Some(1));
+    let out = text(&kube);
+    assert!(out.contains("the state was applied to directory") && out.contains("kkp-seeds"), "{out}");
+    assert!(out.contains("fix: run with the target the state was applied to (--dir"), "{out}");
+    assert!(fleet.us.objects().is_empty() && fleet.eu.objects().is_empty(), "nothing was written");
+    // And the other way round: a plan naming the directory against a kube-applied state.
+    let ws2 = Fleet::start().await;
+    assert!(ws2.apply(&[]).await.status.success());
+    let plan = ws2.kkp(&["plan", "-f", &ws2.topology, "--dir", "kkp-seeds"]).await;
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(text(&plan).contains("the state was applied to API server http://127.0.0.1:"), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refresh_only_records_the_live_truth_without_writing_to_seeds() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "delete", "configmap", "audit-config"]).await.contains("deleted"));
+    fleet.eu.clear_requests();
+    let only = fleet.kkp(&["apply", "-f", &fleet.topology, "--kube", "--refresh-only", "--auto-approve"]).await;
+    assert!(only.status.success(), "{}", text(&only));
+    assert!(text(&only).contains("Recorded 1 nodes"), "{}", text(&only));
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "nothing was written to the seed");
+    // The state now says the ConfigMap is missing: a plain plan creates it.
+    let plan = fleet.kkp(&["plan", "-f", &fleet.topology, "--detailed-exitcode"]).await;
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(text(&plan).contains(&format!("+ cluster/{EU_CLUSTER}/configmap/audit-config")), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_after_the_state_was_lost_adopts_everything_and_the_next_plan_is_empty() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let before = fleet.us.objects().len() + fleet.eu.objects().len();
+    std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
+    let _ = std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects"));
+    fleet.eu.clear_requests();
+
+    let import = fleet.kkp(&["import", "-f", &fleet.topology, "--kube", "--auto-approve"]).await;
+    let report = text(&import);
+    assert!(import.status.success(), "{report}");
+    assert!(report.contains(&format!("cluster {EU_CLUSTER}: adopted, no changes")), "{report}");
+    assert!(!report.contains("changes on the next apply") && !report.contains(": not adopted"), "{report}");
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "import reads only");
+    assert_eq!(fleet.us.objects().len() + fleet.eu.objects().len(), before);
+
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("No changes."), "{}", text(&plan));
+}
+
+/// KKP's own rendering of cluster de-test-01 (testdata/kkp-fixtures), as manifests.
+fn kkp_golden_objects() -> Vec<serde_json::Value> {
+    let dir = common::repo().join("testdata/kkp-fixtures/golden");
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let prefix = name.split('-').next().unwrap();
+        let Some(kind) = kkp::object::kind::KINDS.iter().find(|k| k.name.to_lowercase() == prefix) else { continue };
+        let mut object: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        object["apiVersion"] = kind.api_version.into();
+        object["kind"] = kind.name.into();
+        if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.remove("resourceVersion");
+            meta.remove("creationTimestamp");
+        }
+        out.push(object);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissued() {
+    use kkp_test_apiserver::Resource;
+    let server = TestServer::start(ServerConfig {
+        extra_resources: vec![Resource::new("kubermatic.k8c.io", "v1", "clusters", "Cluster", false, &[])],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("test-seed")).unwrap();
+    let topology = common::repo().join("testdata/kkp-fixtures/topology.yaml");
+    let topology = topology.to_str().unwrap();
+
+    // What KKP left on the seed: its objects, a CA, and its Cluster object (not paused yet).
+    let ca =
+        kkp::pki::issue(&kkp::pki::CertRequest::ca("root-ca.de-test-01", kkp::pki::KeyAlgorithm::Rsa2048), None, 1_790_000_000).unwrap();
+    let encoded: serde_json::Map<String, serde_json::Value> =
+        ca.data.iter().map(|(k, v)| (k.clone(), base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v).into())).collect();
+    let mut documents = vec![
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cluster-de-test-01"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": "cluster-de-test-01"}, "type": "Opaque", "data": encoded}),
+        serde_json::json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": false}}),
+    ];
+    documents.extend(kkp_golden_objects());
+    let file = ws.path().join("kkp-made.json");
+    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents}).to_string()).unwrap();
+    let created = kkp_kubectl(&server, &["create", "--validate=false", "-f", file.to_str().unwrap()]).await;
+    assert!(created.contains("statefulset.apps/etcd created"), "{created}");
+    let ca_before = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
+
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "-f", topology, "--kube", "--auto-approve"];
+        args.extend(extra);
+        let mut command = ws.command(&args);
+        command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+        async move { tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap() }
+    };
+    let managed = import(&[]).await;
+    assert_eq!(managed.status.code(), Some(1), "{}", text(&managed));
+    let report = text(&managed);
+    assert!(report.contains("cluster de-test-01: not adopted"), "{report}");
+    assert!(report.contains("KKP's controllers still manage it") && report.contains("kubectl patch cluster de-test-01"), "{report}");
+
+    let paused = ws.path().join("paused.json");
+    std::fs::write(
+        &paused,
+        r#"{"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": true}}"#,
+    )
+    .unwrap();
+    let replaced = kkp_kubectl(&server, &["replace", "--validate=false", "-f", paused.to_str().unwrap()]).await;
+    assert!(replaced.contains("replaced"), "{replaced}");
+    let refused = import(&[]).await;
+    let report = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(report.contains("cluster de-test-01: not adopted"), "{report}");
+    assert!(report.contains("cluster/de-test-01/statefulset/etcd"), "etcd would change: {report}");
+    assert!(!report.contains("KKP's controllers still manage it"), "{report}");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();
+    assert!(
+        state["nodes"].as_object().unwrap().keys().all(|a| !a.starts_with("cluster/de-test-01")),
+        "nothing of a refused cluster is recorded"
+    );
+
+    // Accepted: adopted with its changes listed; the CA is taken as it is.
+    let accepted = import(&["--accept", "cluster/de-test-01"]).await;
+    let report = text(&accepted);
+    assert!(accepted.status.success(), "{report}");
+    assert!(report.contains("cluster de-test-01: adopted,") && report.contains("changes on the next apply"), "{report}");
+    assert!(!report.contains("re-issued cluster/de-test-01/secret/ca"), "{report}");
+    assert_eq!(
+        server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap()["data"],
+        ca_before["data"],
+        "the CA is byte-identical"
+    );
+    // The only write: kkp's ownership label, applied alone by manager kkp.
+    let etcd = server.object("apps/v1", "StatefulSet", Some("cluster-de-test-01"), "etcd").unwrap();
+    assert_eq!(etcd["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kkp", "{report}");
+    let golden_etcd = kkp_golden_objects().into_iter().find(|o| o["kind"] == "StatefulSet" && o["metadata"]["name"] == "etcd").unwrap();
+    assert_eq!(etcd["spec"]["template"], golden_etcd["spec"]["template"], "etcd is untouched");
+    assert!(server.requests().iter().filter(|r| r.method == "PATCH").all(|r| r.field_manager.as_deref() == Some("kkp")));
+    let shown = text(&ws.kkp(&["state", "show", "cluster/de-test-01/secret/ca"]));
+    assert!(shown.contains(&format!("fingerprint: {}", ca.fingerprint)), "the state records the live CA: {shown}");
+    // The plan after it still never replaces etcd silently: that needs --allow-destroy.
+    let mut plan = ws.command(&["plan", "-f", topology]);
+    plan.env("KUBECONFIG", ws.path().join("kubeconfig"));
+    let plan = tokio::task::spawn_blocking(move || plan.output().unwrap()).await.unwrap();
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(text(&plan).contains("cluster/de-test-01/statefulset/etcd: it holds the cluster's data"), "{}", text(&plan));
+    assert!(!text(&plan).contains("secret/ca"), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_writes_the_topology_from_kkps_live_objects() {
+    use kkp_test_apiserver::Resource;
+    let server = TestServer::start(ServerConfig {
+        extra_resources: vec![
+            Resource::new("kubermatic.k8c.io", "v1", "clusters", "Cluster", false, &[]),
+            Resource::new("kubermatic.k8c.io", "v1", "seeds", "Seed", true, &[]),
+            Resource::new("kubermatic.k8c.io", "v1", "kubermaticconfigurations", "KubermaticConfiguration", true, &[]),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("test-seed")).unwrap();
+    // KKP's configuration, Seed and Cluster as they live on a master that is also the seed,
+    // with the status and metadata the server and KKP add.
+    let fixture = std::fs::read_to_string(common::repo().join("testdata/kkp-fixtures/topology.yaml")).unwrap();
+    let mut documents = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubermatic"}})];
+    for doc in fixture.split("\n---\n") {
+        let mut value: serde_json::Value = serde_saphyr::from_str(doc).unwrap();
+        if matches!(value["kind"].as_str(), Some("Seed" | "Cluster" | "KubermaticConfiguration")) {
+            if value["kind"] == "Cluster" {
+                value["spec"]["pause"] = true.into();
+                value["status"] = serde_json::json!({"phase": "Running", "address": {"adminToken": "abcdef.0123456789abcdef"}});
+            }
+            value["metadata"]["annotations"] = serde_json::json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
+            documents.push(value);
+        }
+    }
+    let file = ws.path().join("kkp.json");
+    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents}).to_string()).unwrap();
+    let created = kkp_kubectl(&server, &["create", "--validate=false", "-f", file.to_str().unwrap()]).await;
+    assert!(created.contains("created"), "{created}");
+
+    let mut command = ws.command(&[
+        "import",
+        "--kube",
+        "--master-context",
+        "test-seed",
+        "--context",
+        "test-seed=test-seed",
+        "-o",
+        "imported",
+        "--auto-approve",
+    ]);
+    command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("(1 configuration, 1 seeds, 1 clusters)"), "{report}");
+    assert!(report.contains("cluster de-test-01: adopted,") && report.contains("created cluster/de-test-01/secret/ca"), "{report}");
+
+    let written = std::fs::read_to_string(ws.path().join("imported/topology.yaml")).unwrap();
+    for absent in ["status", "uid", "resourceVersion", "managedFields", "adminToken", "last-applied-configuration", "creationTimestamp"] {
+        assert!(!written.contains(absent), "{absent} in {written}");
+    }
+    assert!(written.contains("kind: Cluster") && written.contains("humanReadableName: de-test-01"), "{written}");
+    let validate = ws.kkp(&["validate", "-f", "imported"]);
+    assert!(validate.status.success(), "{}", text(&validate));
+}

@@ -99,6 +99,12 @@ impl Context {
         }
     }
 
+    /// Whether the action restores a node a refresh found changed outside kkp: then kkp takes
+    /// its fields back from whoever changed them.
+    fn restores(&self, action: &PlannedAction) -> bool {
+        self.plan.drift.iter().any(|d| d.address == action.address)
+    }
+
     fn target(&self, seed: &str) -> Result<&Arc<dyn Target>, String> {
         self.targets.get(seed).ok_or_else(|| format!("no target for seed {seed}"))
     }
@@ -165,8 +171,13 @@ impl Context {
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
                 let existing = self.existing(action, &object).await?;
-                self.check_ownership(action, existing.as_ref())?;
-                super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                if self.restores(action) {
+                    // Changed outside kkp: the plan said kkp's fields are restored.
+                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?;
+                } else {
+                    self.check_ownership(action, existing.as_ref())?;
+                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                }
                 let created_empty = action.action == Action::Create && existing.is_none() && target.namespaces_contain_everything();
                 if object.kind == Kind::Namespace && created_empty {
                     self.fresh_namespaces.lock().expect("lock").insert((action.seed.clone(), object.name.clone()));
@@ -192,7 +203,11 @@ impl Context {
                 let issued = self.certificate(action, object, request).await?;
                 let manifest = secret_manifest(object, labels, &issued.data);
                 let target = self.target(&action.seed)?;
-                super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                if self.restores(action) {
+                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?;
+                } else {
+                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
+                }
                 self.fingerprints.lock().expect("lock").insert(action.address.clone(), issued.fingerprint.clone());
                 if request.kind == pki::CertKind::Ca {
                     let authority = Authority::new(issued.material.clone()).map_err(|e| e.to_string())?;
@@ -220,11 +235,28 @@ impl Context {
                 Action::Create => self.existing(action, object).await?,
                 _ => super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())?,
             };
-            self.check_ownership(action, existing.as_ref())?;
+            if !self.restores(action) {
+                self.check_ownership(action, existing.as_ref())?;
+            }
+            let accepted = self.restores(action) && crate::refresh::drift::needs_acceptance(action.role);
+            if accepted
+                && let Some(data) = existing.as_ref().map(secret_data)
+                && let Some(adopted) = pki::accept_as_is(request, &data)
+            {
+                return Ok(adopted);
+            }
             if let Some(data) = existing.as_ref().map(secret_data)
                 && let Some(adopted) = pki::inspect(request, &data, issuer.as_deref(), now)
             {
                 return Ok(adopted);
+            }
+            // An update keeps the material; a CA or key pair is never issued over one that is
+            // there (a CA accepted with --accept must be usable as it is).
+            if action.action == Action::Update && crate::refresh::drift::needs_acceptance(action.role) && existing.is_some() {
+                return Err(format!(
+                    "{object} on seed {} does not match kkp's request (common name, key, validity); kkp does not overwrite a CA or key pair\n  fix: restore the Secret kkp issued, or delete it and re-run with --refresh --accept {}",
+                    action.seed, action.address
+                ));
             }
         }
         let request = request.clone();

@@ -60,6 +60,9 @@ pub enum Error {
     /// A target could not be set up.
     #[error(transparent)]
     Target(#[from] crate::target::Error),
+    /// A seed is not the target the state recorded.
+    #[error(transparent)]
+    Refresh(#[from] Box<crate::refresh::Error>),
     /// Approval could not be asked for.
     #[error("{0}")]
     NotApproved(String),

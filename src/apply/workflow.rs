@@ -5,9 +5,9 @@
 
 use super::{Error, Event, Report, Settings};
 use crate::plan::{self, Plan};
-use crate::state::State;
 use crate::state::backend::{Backend, Lock};
 use crate::state::recorder::Recorder;
+use crate::state::{Change, State};
 use crate::target::Targets;
 use async_trait::async_trait;
 use std::collections::BTreeSet;
@@ -51,6 +51,10 @@ pub trait TargetFactory: Send + Sync {
     async fn targets(&self, seeds: &BTreeSet<String>) -> Result<Targets, crate::target::Error>;
     /// For messages: where the objects go.
     fn describe(&self) -> String;
+    /// Whether `seed` is reached through its API server (known without reaching it).
+    fn reaches_api_server(&self, _seed: &str) -> bool {
+        false
+    }
 }
 
 /// How an apply ended.
@@ -108,19 +112,26 @@ async fn locked(
         state = Some(recovered);
     }
 
-    let plan = match source {
+    let (plan, connected) = match source {
         Source::Saved(plan) => {
             super::verify_basis(&plan, state.as_ref())?;
-            plan
+            let seeds = plan.actions.iter().flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).cloned().collect();
+            let connected = crate::refresh::connect(targets, &seeds, state.as_ref()).await.map_err(Box::new)?;
+            (plan, connected)
         }
         Source::Topology { topology, options } => {
+            // Every seed is checked against the target the state recorded, even when nothing
+            // changes: an apply to another target must not report "no changes".
+            let connected = crate::refresh::connect(targets, &crate::refresh::seeds_in_play(&topology, state.as_ref()), state.as_ref())
+                .await
+                .map_err(Box::new)?;
             let priors = |digest: &str| backend.objects().read_json(digest);
-            let plan = plan::create(&topology, state.as_ref(), &priors, &options)?;
+            let plan = crate::refresh::plan(&topology, state.as_ref(), &priors, Some(&connected), settings.parallelism, &options).await?;
             view.planned(&plan);
             if !plan.summary.is_empty() && !view.approve(&plan).map_err(Error::NotApproved)? {
                 return Ok(Outcome::Declined);
             }
-            plan
+            (plan, connected)
         }
     };
     // A plan without actions may still record clusters found unchanged node by node, so the
@@ -130,9 +141,17 @@ async fn locked(
     }
 
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
+    let base_targets = base.targets.clone();
     let recorder = Arc::new(Recorder::start(backend.clone(), lock.clone(), base).await?);
     let seeds: BTreeSet<String> =
         plan.actions.iter().filter(|a| a.object.is_some()).flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).cloned().collect();
+    for seed in &seeds {
+        if let Some(identity) = connected.identities.get(seed)
+            && base_targets.get(seed) != Some(identity)
+        {
+            recorder.record(Change::Target { seed: seed.clone(), target: Some(identity.clone()) }, None).await?;
+        }
+    }
     view.starting(&plan, &settings, &targets.describe());
     let targets = targets.targets(&seeds).await?;
 

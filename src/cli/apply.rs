@@ -40,10 +40,18 @@ pub struct Args {
     /// Print progress as NDJSON events.
     #[arg(long)]
     json: bool,
+    /// Write nothing to the seeds: read them and record what they hold into the state
+    /// (deleted objects forgotten, fields and certificates changed outside kkp kept as they
+    /// are), after confirmation.
+    #[arg(long, conflicts_with = "planfile")]
+    refresh_only: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backend = super::state::open(&args.state).await?;
+    if args.refresh_only {
+        return refresh_only(backend, &args).await;
+    }
     // A saved plan is checked before anything is locked or read.
     let source = match &args.planfile {
         Some(_) if !args.flags.is_empty() => {
@@ -75,9 +83,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("\nInterrupted: finishing the actions in flight, starting no new ones, saving the state.");
         }
     });
-    let view = Arc::new(Terminal { json: args.json, auto_approve: args.auto_approve, progress: Mutex::new(None) });
-    let outcome = kkp::apply::apply(backend, source, &targets, settings, view, cancel).await?;
+    let view = Arc::new(Terminal {
+        json: args.json,
+        auto_approve: args.auto_approve,
+        progress: Mutex::new(None),
+        blocked: AtomicBool::new(false),
+    });
+    let outcome = kkp::apply::apply(backend, source, &targets, settings, view.clone(), cancel).await?;
+    let blocked = view.blocked.load(Ordering::SeqCst);
+    if blocked {
+        eprintln!("error: some clusters were not planned (see the notes above); nothing was applied to them");
+    }
     Ok(match outcome {
+        Outcome::NoChanges if blocked => ExitCode::from(1),
         Outcome::NoChanges => {
             println!("No changes to apply.");
             ExitCode::SUCCESS
@@ -103,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             match (interrupted, report.is_complete()) {
                 (true, _) => ExitCode::from(130),
+                (false, true) if blocked => ExitCode::from(1),
                 (false, true) => ExitCode::SUCCESS,
                 (false, false) => ExitCode::from(1),
             }
@@ -130,6 +149,8 @@ struct Terminal {
     json: bool,
     auto_approve: bool,
     progress: Mutex<Option<Progress>>,
+    /// The plan left clusters out (a CA changed outside kkp, a seed unreadable).
+    blocked: AtomicBool,
 }
 
 impl kkp::apply::View for Terminal {
@@ -138,6 +159,7 @@ impl kkp::apply::View for Terminal {
     }
 
     fn planned(&self, plan: &Plan) {
+        self.blocked.store(plan.has_blocked(), Ordering::SeqCst);
         print!("{}", kkp::plan::display::human(plan));
     }
 
@@ -172,7 +194,7 @@ impl kkp::apply::View for Terminal {
 }
 
 /// Asks for `yes` on a terminal; refuses without one instead of hanging.
-fn confirm() -> Result<bool, String> {
+pub fn confirm() -> Result<bool, String> {
     if !std::io::stdin().is_terminal() {
         return Err("apply needs confirmation, but stdin is not a terminal\n  fix: review the plan and pass --auto-approve, or save it with `kkp plan -o PLANFILE` and run `kkp apply PLANFILE`".into());
     }
@@ -181,4 +203,61 @@ fn confirm() -> Result<bool, String> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(|e| e.to_string())?;
     Ok(answer.trim() == "yes")
+}
+
+/// `kkp apply --refresh-only`: record what the seeds hold.
+async fn refresh_only(backend: Arc<dyn kkp::state::backend::Backend>, args: &Args) -> anyhow::Result<ExitCode> {
+    if !args.flags.is_empty() {
+        anyhow::bail!(
+            "--refresh-only records what the seeds hold; it takes no plan flags\n  fix: drop --target, --exclude, --allow-destroy, --allow-downgrade, --refresh and --accept"
+        );
+    }
+    let factory = args.target.factory(&args.files)?;
+    let auto_approve = args.auto_approve;
+    let approve = move |drift: &[kkp::refresh::drift::DriftEntry], unreadable: &std::collections::BTreeMap<String, String>| {
+        let plan = Plan { drift: drift.to_vec(), ..empty_plan() };
+        print!("{}", kkp::plan::display::drift_section(&plan));
+        for (seed, error) in unreadable {
+            println!("note: seed {seed} could not be read and is left as recorded: {error}");
+        }
+        println!("The state will record the seeds as they are; nothing is written to them.");
+        if auto_approve { Ok(true) } else { confirm() }
+    };
+    let outcome = kkp::refresh::record_truth(backend, &factory, args.parallelism.max(1), &approve).await?;
+    let unreadable_exit = |unreadable: &std::collections::BTreeMap<String, String>| {
+        for (seed, error) in unreadable {
+            eprintln!("error: seed {seed} could not be read: {error}");
+        }
+        if unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    };
+    Ok(match outcome {
+        kkp::refresh::TruthOutcome::NoState => {
+            println!("No state yet: nothing to refresh.");
+            ExitCode::SUCCESS
+        }
+        kkp::refresh::TruthOutcome::NoDrift { unreadable } => {
+            println!("No changes outside kkp. The state already matches the seeds.");
+            unreadable_exit(&unreadable)
+        }
+        kkp::refresh::TruthOutcome::Declined => {
+            println!("Apply cancelled.");
+            ExitCode::from(1)
+        }
+        kkp::refresh::TruthOutcome::Recorded { nodes, serial, unreadable } => {
+            println!("Recorded {nodes} nodes as the seeds hold them. State serial {serial}.");
+            unreadable_exit(&unreadable)
+        }
+    })
+}
+
+/// A plan with nothing in it, to render a drift section alone.
+fn empty_plan() -> Plan {
+    Plan {
+        basis: Default::default(),
+        summary: Default::default(),
+        actions: Vec::new(),
+        clusters: Default::default(),
+        notices: Vec::new(),
+        drift: Vec::new(),
+    }
 }

@@ -4,11 +4,14 @@
 mod apply;
 mod force_unlock;
 mod graph;
+mod import;
 mod output;
+mod outputs;
 mod plan;
 mod progress;
 mod show;
 mod state;
+mod state_cmds;
 mod targets;
 mod validate;
 
@@ -39,6 +42,12 @@ enum Command {
     Graph(graph::Args),
     /// Break the state lock held by a process that is gone.
     ForceUnlock(force_unlock::Args),
+    /// Adopt control planes that already run on the seeds into the state (zero-diff report).
+    Import(import::Args),
+    /// A cluster's apiserver URL, CA certificate, and how to fetch its admin kubeconfig.
+    Output(outputs::Args),
+    /// Look into and repair the state: list, show, rm, mv, pull, push.
+    State(state_cmds::Args),
 }
 
 /// Where the topology comes from.
@@ -78,6 +87,9 @@ pub fn run() -> ExitCode {
             Command::Show(args) => show::run(args),
             Command::Graph(args) => graph::run(args),
             Command::ForceUnlock(args) => force_unlock::run(args).await,
+            Command::State(args) => state_cmds::run(args).await,
+            Command::Import(args) => import::run(args).await,
+            Command::Output(args) => outputs::run(args).await,
         }
     });
     match result {

@@ -1,10 +1,9 @@
-//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--detailed-exitcode] [--target ADDR]...`
+//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--detailed-exitcode] [--target ADDR]... [--refresh|--refresh-only]
+//! [--accept ADDR]... [--dir DIR|--kube ...]`
 
 use super::output::{Format, FormatArgs};
 use super::{StateArgs, TopologyArgs};
 use kkp::plan::{Options, Plan};
-use kkp::state::State;
-use kkp::state::backend::Backend;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,12 +22,26 @@ pub struct PlanFlags {
     /// Allow this cluster's spec.version to go below the version it was applied at.
     #[arg(long = "allow-downgrade", value_name = "CLUSTER")]
     pub allow_downgrade: Vec<String>,
+    /// Read the seeds first (one LIST per seed and kind) and plan against what they hold:
+    /// objects deleted outside kkp are re-created, fields changed by others restored, replaced
+    /// certificates shown (docs/refresh.md).
+    #[arg(long)]
+    pub refresh: bool,
+    /// Accept that this CA or service-account key (address) was replaced or deleted outside
+    /// kkp: keep the live one (or make a deleted one anew) and re-issue what the old one signed.
+    #[arg(long = "accept", value_name = "ADDR")]
+    pub accept: Vec<String>,
 }
 
 impl PlanFlags {
     /// True when no flag was given (a saved plan takes none).
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty() && self.excludes.is_empty() && self.allow_destroy.is_empty() && self.allow_downgrade.is_empty()
+        self.targets.is_empty()
+            && self.excludes.is_empty()
+            && self.allow_destroy.is_empty()
+            && self.allow_downgrade.is_empty()
+            && !self.refresh
+            && self.accept.is_empty()
     }
 }
 
@@ -40,6 +53,14 @@ pub struct Args {
     state: StateArgs,
     #[command(flatten)]
     flags: PlanFlags,
+    #[command(flatten)]
+    seeds: super::targets::SeedArgs,
+    /// Show only what changed outside kkp (implies --refresh); plan nothing.
+    #[arg(long, conflicts_with = "out")]
+    refresh_only: bool,
+    /// Requests in flight while reading seeds.
+    #[arg(long, default_value_t = 10)]
+    parallelism: usize,
     /// Save the plan here, for `kkp apply PLANFILE`.
     #[arg(short = 'o', long = "out", value_name = "PLANFILE")]
     out: Option<PathBuf>,
@@ -50,13 +71,28 @@ pub struct Args {
     detailed_exitcode: bool,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let backend = super::state::open(&args.state).await?;
     let loaded = backend.load().await?;
     if loaded.recovered > 0 {
         eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);
     }
-    let plan = make_plan(&args.topology, &args.flags, backend.as_ref(), loaded.state.as_ref())?;
+    args.flags.refresh |= args.refresh_only;
+    let state = loaded.state.as_ref();
+    let topology = load_topology(&args.topology)?;
+    let options = plan_options(&args.flags)?;
+    // Seeds are reached only to read them or to check a named target against the state.
+    let connected = if args.flags.refresh || args.seeds.is_explicit() {
+        let factory = args.seeds.factory_for(&args.topology.files, state)?;
+        Some(kkp::refresh::connect(&factory, &kkp::refresh::seeds_in_play(&topology, state), state).await?)
+    } else {
+        None
+    };
+    let priors = |digest: &str| backend.objects().read_json(digest);
+    let plan = kkp::refresh::plan(&topology, state, &priors, connected.as_ref(), args.parallelism, &options).await?;
+    if args.refresh_only {
+        return Ok(refresh_only(&plan, &args));
+    }
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
     match args.format.format() {
         Format::Human => print!("{}", kkp::plan::display::human(&plan)),
@@ -67,7 +103,38 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         kkp::state::file::write_atomic(out, &bytes)?;
         eprintln!("Saved the plan to {} (digest {digest}). Apply exactly this plan with: kkp apply {}", out.display(), out.display());
     }
+    if plan.has_blocked() {
+        eprintln!("error: some clusters were not planned (see the notes above)");
+        return Ok(ExitCode::from(1));
+    }
     Ok(if args.detailed_exitcode && !plan.summary.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// `--refresh-only`: the drift alone.
+fn refresh_only(plan: &Plan, args: &Args) -> ExitCode {
+    match args.format.format() {
+        Format::Json => {
+            let value = serde_json::json!({"drift": plan.drift, "notices": plan.notices});
+            println!("{}", serde_json::to_string_pretty(&value).expect("drift serialises"));
+        }
+        _ => {
+            print!("{}", kkp::plan::display::drift_section(plan));
+            for notice in &plan.notices {
+                println!("note: {}", kkp::plan::display::notice_text(notice));
+            }
+            if plan.drift.is_empty() {
+                println!("No changes outside kkp. The seeds hold what kkp applied.");
+            } else {
+                println!(
+                    "Apply `kkp apply --refresh-only` to record this as the state, or `kkp apply --refresh` to restore what kkp applied."
+                );
+            }
+        }
+    }
+    if plan.has_blocked() && plan.notices.iter().any(|n| matches!(n, kkp::plan::Notice::SeedUnreadable { .. })) {
+        return ExitCode::from(1);
+    }
+    if args.detailed_exitcode && !plan.drift.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS }
 }
 
 /// Loads the topology, noting ignored fields.
@@ -87,12 +154,7 @@ pub fn plan_options(flags: &PlanFlags) -> anyhow::Result<Options> {
         excludes: super::addresses(&flags.excludes)?,
         allow_destroy: super::addresses(&flags.allow_destroy)?,
         allow_downgrade: flags.allow_downgrade.clone(),
+        refresh: flags.refresh,
+        accept: super::addresses(&flags.accept)?,
     })
-}
-
-/// Loads the topology and plans it against `state`.
-pub fn make_plan(topology: &TopologyArgs, flags: &PlanFlags, backend: &dyn Backend, state: Option<&State>) -> anyhow::Result<Plan> {
-    let topology = load_topology(topology)?;
-    let priors = |digest: &str| backend.objects().read_json(digest);
-    Ok(kkp::plan::create(&topology, state, &priors, &plan_options(flags)?)?)
 }

@@ -1,5 +1,6 @@
 //! Choosing and building targets: the directory (default) or Kubernetes API servers.
 
+use kkp::state::SeedTarget;
 use kkp::target::Targets;
 use kkp::target::dir::DirTarget;
 use kkp::target::kube::{KubeTarget, Sources};
@@ -7,12 +8,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where the seeds are: shared by plan (which reads them with --refresh) and apply.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    /// Write seeds' objects as YAML under DIR/<seed>/ (the offline target, the default).
-    #[arg(long, value_name = "DIR", default_value = "kkp-seeds", conflicts_with = "kube")]
-    dir: PathBuf,
-    /// Apply to the seeds' Kubernetes API servers.
+pub struct SeedArgs {
+    /// Write seeds' objects as YAML under DIR/<seed>/ (the offline target; apply's default is
+    /// kkp-seeds, plan's the target the state recorded).
+    #[arg(long, value_name = "DIR", conflicts_with = "kube")]
+    dir: Option<PathBuf>,
+    /// Apply to (or, with --refresh, read) the seeds' Kubernetes API servers.
     #[arg(long)]
     kube: bool,
     /// Kubeconfig with the seeds' contexts (default: KUBECONFIG, then ~/.kube/config).
@@ -21,6 +24,12 @@ pub struct TargetArgs {
     /// Use CONTEXT of the kubeconfig for SEED (repeatable).
     #[arg(long = "context", value_name = "SEED=CONTEXT")]
     contexts: Vec<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub seeds: SeedArgs,
     /// Take over objects and fields that other field managers own.
     #[arg(long)]
     pub force_conflicts: bool,
@@ -29,21 +38,49 @@ pub struct TargetArgs {
     pub ready_timeout: u64,
 }
 
-impl TargetArgs {
+/// The directory target when none is named.
+const DEFAULT_DIR: &str = "kkp-seeds";
+
+impl SeedArgs {
     fn is_kube(&self) -> bool {
         self.kube || self.kubeconfig.is_some() || !self.contexts.is_empty()
     }
 
-    /// For messages.
-    pub fn describe(&self) -> String {
-        if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir.display()) }
+    /// True when a target was named on the command line.
+    pub fn is_explicit(&self) -> bool {
+        self.is_kube() || self.dir.is_some()
     }
 
-    /// The factory apply calls for the seeds a plan writes to. `files` may hold the Seeds'
-    /// kubeconfig Secrets.
-    pub fn factory(&self, files: &[PathBuf]) -> anyhow::Result<Factory> {
-        let sources = if self.is_kube() { Some(self.sources(files)?) } else { None };
-        Ok(Factory { dir: self.dir.clone(), sources, force_conflicts: self.force_conflicts, description: self.describe() })
+    fn dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+    }
+
+    /// For messages.
+    pub fn describe(&self) -> String {
+        if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir().display()) }
+    }
+
+    /// The factory for the named target (the default directory when none is named). `files`
+    /// may hold the Seeds' kubeconfig Secrets.
+    pub fn factory(&self, files: &[PathBuf], force_conflicts: bool) -> anyhow::Result<Factory> {
+        let mode = if self.is_kube() { Mode::Kube(self.sources(files)?) } else { Mode::Dir(self.dir()) };
+        Ok(Factory { mode, force_conflicts, description: self.describe() })
+    }
+
+    /// The factory for reading seeds where the state says they were applied, unless a target
+    /// is named (then it is checked against the state).
+    pub fn factory_for(&self, files: &[PathBuf], state: Option<&kkp::state::State>) -> anyhow::Result<Factory> {
+        if self.is_explicit() {
+            return self.factory(files, false);
+        }
+        let recorded = state.map(|s| s.targets.clone()).unwrap_or_default();
+        let sources =
+            if recorded.values().any(|t| matches!(t, SeedTarget::Kube { .. })) { self.sources(files)? } else { Sources::default() };
+        Ok(Factory {
+            mode: Mode::Recorded { recorded, sources, default: self.dir() },
+            force_conflicts: false,
+            description: "the targets the state recorded".into(),
+        })
     }
 
     /// Where connections come from (see `kkp::target::kube`).
@@ -60,6 +97,14 @@ impl TargetArgs {
             None => kube::config::Kubeconfig::read().ok(),
         };
         Ok(Sources { contexts, kubeconfig, seed_secrets: seed_secrets(files)? })
+    }
+}
+
+impl TargetArgs {
+    /// The factory apply calls for the seeds a plan writes to. `files` may hold the Seeds'
+    /// kubeconfig Secrets.
+    pub fn factory(&self, files: &[PathBuf]) -> anyhow::Result<Factory> {
+        self.seeds.factory(files, self.force_conflicts)
     }
 }
 
@@ -94,11 +139,21 @@ fn seed_secrets(files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, (String, S
     Ok(out)
 }
 
+/// How seeds are reached.
+enum Mode {
+    Dir(PathBuf),
+    Kube(Sources),
+    /// Each seed where the state says it was applied; unrecorded seeds in `default`.
+    Recorded {
+        recorded: BTreeMap<String, SeedTarget>,
+        sources: Sources,
+        default: PathBuf,
+    },
+}
+
 /// Builds a seed's target: a directory, or a connection to its API server.
 pub struct Factory {
-    dir: PathBuf,
-    /// None for the directory target.
-    sources: Option<Sources>,
+    mode: Mode,
     force_conflicts: bool,
     description: String,
 }
@@ -108,9 +163,14 @@ impl kkp::apply::TargetFactory for Factory {
     async fn targets(&self, seeds: &std::collections::BTreeSet<String>) -> Result<Targets, kkp::target::Error> {
         let mut targets = Targets::new();
         for seed in seeds {
-            let target: Arc<dyn kkp::target::Target> = match &self.sources {
-                None => Arc::new(DirTarget::new(&self.dir, seed)),
-                Some(sources) => Arc::new(KubeTarget::new(sources.resolve(seed).await?, self.force_conflicts)?),
+            let target: Arc<dyn kkp::target::Target> = match &self.mode {
+                Mode::Dir(dir) => Arc::new(DirTarget::new(dir, seed)),
+                Mode::Kube(sources) => Arc::new(KubeTarget::new(sources.resolve(seed).await?, self.force_conflicts)?),
+                Mode::Recorded { recorded, sources, default } => match recorded.get(seed) {
+                    Some(SeedTarget::Dir { path }) => Arc::new(DirTarget::new(std::path::Path::new(path), seed)),
+                    Some(SeedTarget::Kube { .. }) => Arc::new(KubeTarget::new(sources.resolve(seed).await?, self.force_conflicts)?),
+                    None => Arc::new(DirTarget::new(default, seed)),
+                },
             };
             targets.insert(seed.clone(), target);
         }
@@ -119,5 +179,13 @@ impl kkp::apply::TargetFactory for Factory {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn reaches_api_server(&self, seed: &str) -> bool {
+        match &self.mode {
+            Mode::Dir(_) => false,
+            Mode::Kube(_) => true,
+            Mode::Recorded { recorded, .. } => matches!(recorded.get(seed), Some(SeedTarget::Kube { .. })),
+        }
     }
 }

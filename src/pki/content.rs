@@ -140,7 +140,7 @@ fn client_material(bytes: &[u8], server: &str, cluster: &str, ca_pem: &str) -> O
 
 /// sha256 over a Secret's data (keys and values), the fingerprint of content without a
 /// certificate: it changes exactly when the content does, and reveals nothing of it.
-fn data_fingerprint(data: &BTreeMap<String, Vec<u8>>) -> String {
+pub fn data_fingerprint(data: &BTreeMap<String, Vec<u8>>) -> String {
     let mut bytes = Vec::new();
     for (k, v) in data {
         bytes.extend_from_slice(&(k.len() as u64).to_be_bytes());

@@ -211,6 +211,32 @@ fn fingerprint_of_pem(pem: &str) -> Option<String> {
     Some(crate::object::digest_bytes(&parsed.contents))
 }
 
+/// Takes a CA (or key pair) someone put in place as it is, whatever its subject: what
+/// `--accept` means. Only checks that the key belongs to the certificate and that it is a
+/// usable CA. None when it is not.
+pub fn accept_as_is(req: &CertRequest, data: &BTreeMap<String, Vec<u8>>) -> Option<Issued> {
+    if req.kind == CertKind::KeyPair {
+        return inspect(req, data, None, 0);
+    }
+    let cert_pem = String::from_utf8(data.get(&req.layout.cert)?.clone()).ok()?;
+    let key_pem = String::from_utf8(data.get(&req.layout.key)?.clone()).ok()?;
+    let key = KeyPair::from_pem(&key_pem).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    if cert.public_key().raw != key.subject_public_key_info().as_slice() || !cert.is_ca() {
+        return None;
+    }
+    let material = KeyMaterial { cert_pem, key_pem };
+    Authority::new(material.clone()).ok()?;
+    Some(Issued {
+        fingerprint: crate::object::digest_bytes(&pem.contents),
+        not_after: Some(cert.validity().not_after.timestamp()),
+        issuer_fingerprint: None,
+        data: data.clone(),
+        material,
+    })
+}
+
 /// Checks whether existing Secret `data` already satisfies `req` at `now`: same subject and
 /// SANs, signed by `issuer`, and outside the renewal window. Returns it as [`Issued`] so it can
 /// be adopted instead of re-issued (KKP reconciles the same way: create only what is missing

@@ -10,6 +10,6 @@ mod content;
 mod issue;
 mod request;
 
-pub use content::{Inputs, KUBECONFIG_KEY, TOKENS_KEY, Tokens, VIEWER_TOKEN_KEY, kubeconfig, make};
-pub use issue::{Authority, Error, Issued, KeyMaterial, inspect, issue};
+pub use content::{Inputs, KUBECONFIG_KEY, TOKENS_KEY, Tokens, VIEWER_TOKEN_KEY, data_fingerprint, kubeconfig, make};
+pub use issue::{Authority, Error, Issued, KeyMaterial, accept_as_is, inspect, issue};
 pub use request::{CertKind, CertRequest, Content, KeyAlgorithm, RENEWAL_WINDOW_DAYS, Renewal, SecretLayout, TokenUser, Usage};

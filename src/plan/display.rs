@@ -25,12 +25,16 @@ pub fn summary_line(s: &Summary) -> String {
 
 /// The terminal view.
 pub fn human(plan: &Plan) -> String {
-    let mut out = String::new();
+    let mut out = drift_section(plan);
     for notice in &plan.notices {
         let _ = writeln!(out, "note: {}", notice_text(notice));
     }
     if !plan.notices.is_empty() {
         out.push('\n');
+    }
+    if plan.summary.is_empty() && plan.has_blocked() {
+        let _ = writeln!(out, "No changes for the clusters that were planned; the clusters noted above were not planned.");
+        return out;
     }
     if plan.summary.is_empty() {
         let _ = writeln!(out, "No changes. The seeds match the topology ({} nodes up to date).", plan.summary.unchanged);
@@ -50,6 +54,9 @@ pub fn human(plan: &Plan) -> String {
 /// The pull-request view, at most [`MARKDOWN_LIMIT`] characters.
 pub fn markdown(plan: &Plan, digest: Option<&str>) -> String {
     let mut out = String::from("### kkp plan\n\n");
+    if !plan.drift.is_empty() {
+        let _ = writeln!(out, "```\n{}```\n", drift_section(plan));
+    }
     let _ = writeln!(out, "**{}**\n", summary_line(&plan.summary));
     if let Some(d) = digest {
         let _ = writeln!(out, "Plan digest: `{d}` (apply with `kkp apply --expect-digest {d} PLANFILE`)\n");
@@ -138,6 +145,12 @@ pub fn notice_text(notice: &Notice) -> String {
         Notice::LegacyTunnel { cluster } => format!(
             "cluster {cluster} uses the legacy OpenVPN tunnel (konnectivityEnabled: false), which KKP deprecated in 2.24 and removed in 2.26; remove the field to move it to Konnectivity"
         ),
+        Notice::SeedUnreadable { cluster, seed, error } => {
+            format!("cluster {cluster} is not planned: its seed {seed} could not be read ({error})")
+        }
+        Notice::CertificateAuthorityChanged { cluster, address } => format!(
+            "cluster {cluster} is blocked: {address} was changed outside kkp, and kkp never silently re-issues or overwrites it\n  fix: check who changed it; to keep the Secret that is there now (a deleted one is made anew) and re-issue what the old one signed, re-run with --accept {address}"
+        ),
     }
 }
 
@@ -178,6 +191,10 @@ pub fn describe(reason: &Reason) -> String {
         Reason::ClusterRemoved { cluster } => format!("cluster {cluster} is no longer in the topology"),
         Reason::SeedRemoved { seed } => format!("seed {seed} is no longer in the topology"),
         Reason::NoLongerRendered => "no longer rendered".into(),
+        Reason::DeletedOutsideKkp => "deleted outside kkp".into(),
+        Reason::ChangedOutsideKkp { managers } if managers.is_empty() => "changed outside kkp; restored".into(),
+        Reason::ChangedOutsideKkp { managers } => format!("changed outside kkp by {}; restored", managers.join(", ")),
+        Reason::CertificateReplacedOutsideKkp => "its certificate was replaced outside kkp".into(),
     }
 }
 
@@ -225,4 +242,45 @@ fn write_change(out: &mut String, c: &FieldChange, indent: &str) {
         }
         (None, None) => {}
     }
+}
+
+/// The "Changed outside kkp" section a refreshed plan starts with (empty without drift).
+pub fn drift_section(plan: &Plan) -> String {
+    use crate::refresh::drift::Drift;
+    let mut out = String::new();
+    if plan.drift.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "Changed outside kkp ({} objects):", plan.drift.len());
+    for entry in &plan.drift {
+        let blocked = if entry.blocks { " (blocks its cluster until accepted)" } else { "" };
+        match &entry.drift {
+            Drift::Deleted => {
+                let _ = writeln!(out, "  - {} ({} on seed {}): deleted{blocked}", entry.address, entry.object, entry.seed);
+            }
+            Drift::Changed { changes, managers } => {
+                let by =
+                    if managers.is_empty() { "by hand or an unknown writer".to_string() } else { format!("by {}", managers.join(", ")) };
+                let _ = writeln!(out, "  ~ {} ({} on seed {}): changed {by}", entry.address, entry.object, entry.seed);
+                for c in changes {
+                    write_change(&mut out, c, "      ");
+                }
+            }
+            Drift::CertificateReplaced { recorded, live, not_after } => {
+                let short = |f: &str| f.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+                let now = live.as_deref().map(short).unwrap_or_else(|| "unreadable".into());
+                let until = not_after.map(|t| format!(", not after {}", date(t))).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  ! {} ({} on seed {}): certificate replaced: recorded {}, now {now}{until}{blocked}",
+                    entry.address,
+                    entry.object,
+                    entry.seed,
+                    short(recorded)
+                );
+            }
+        }
+    }
+    out.push('\n');
+    out
 }

@@ -134,6 +134,11 @@ pub struct Options {
     pub allow_destroy: Vec<Address>,
     /// Allow these clusters' versions to go down.
     pub allow_downgrade: Vec<String>,
+    /// Read the seeds first and plan against what they hold (`--refresh`); the planner itself
+    /// reads nothing, see [`crate::refresh`].
+    pub refresh: bool,
+    /// CAs and key pairs changed outside kkp whose change is accepted (prefix match).
+    pub accept: Vec<Address>,
 }
 
 /// The plan: ordered actions and what they were planned against.
@@ -152,6 +157,18 @@ pub struct Plan {
     /// What the reviewer should know beyond the actions (display only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
+    /// What a refresh found changed outside kkp (`--refresh`); apply takes over the fields of
+    /// the nodes listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<crate::refresh::drift::DriftEntry>,
+}
+
+impl Plan {
+    /// True when a cluster waits (a CA changed outside kkp, a seed could not be read): the
+    /// plan is incomplete and the exit code says so.
+    pub fn has_blocked(&self) -> bool {
+        self.notices.iter().any(|n| matches!(n, Notice::SeedUnreadable { .. } | Notice::CertificateAuthorityChanged { .. }))
+    }
 }
 
 /// Something a plan tells its reviewer that is not an action.
@@ -171,6 +188,23 @@ pub enum Notice {
     LegacyTunnel {
         /// The cluster.
         cluster: String,
+    },
+    /// The cluster's seed could not be read during refresh: nothing is planned for it.
+    SeedUnreadable {
+        /// The cluster.
+        cluster: String,
+        /// Its seed.
+        seed: String,
+        /// Why.
+        error: String,
+    },
+    /// A CA or the service-account key was replaced or deleted outside kkp: the cluster waits
+    /// until `--accept ADDR` says what to do (keep the live one, or re-issue a deleted one).
+    CertificateAuthorityChanged {
+        /// The cluster.
+        cluster: String,
+        /// The Secret.
+        address: Address,
     },
 }
 
@@ -363,7 +397,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             .filter(|c| c.tunnel == crate::topology::Tunnel::OpenVpn && touched_clusters.contains(c.name.as_str()))
             .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
     );
-    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices })
+    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new() })
 }
 
 impl Planner<'_> {
@@ -397,8 +431,7 @@ impl Planner<'_> {
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
     fn plan_group(&mut self, nodes: &[DesiredNode]) {
-        let mounted = |n: &&DesiredNode| matches!(n.body, Body::Secret { .. }) || n.body.object().is_some_and(|o| o.kind.is_mounted());
-        let (mounted, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(mounted);
+        let (mounted, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(|n| n.body.is_mounted());
         for node in mounted.into_iter().chain(others) {
             self.plan_node(node);
         }
@@ -773,7 +806,8 @@ fn order(actions: Vec<PlannedAction>) -> Result<Vec<PlannedAction>> {
     Ok(indexed.into_iter().map(|(_, a)| a).collect())
 }
 
-fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
+/// Counts `actions` (and `unchanged` nodes).
+pub fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
     let mut s = Summary { unchanged, ..Summary::default() };
     let mut seeds = BTreeSet::new();
     let mut clusters = BTreeSet::new();

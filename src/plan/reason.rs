@@ -93,6 +93,16 @@ pub enum Reason {
     },
     /// The node is no longer rendered for its cluster or seed.
     NoLongerRendered,
+    /// The object was deleted outside kkp.
+    DeletedOutsideKkp,
+    /// Fields kkp applied were changed outside kkp; applying restores them.
+    ChangedOutsideKkp {
+        /// The field managers that changed them (empty: unknown).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        managers: Vec<String>,
+    },
+    /// The Secret holds a certificate (or content) kkp did not issue.
+    CertificateReplacedOutsideKkp,
 }
 
 impl Reason {
@@ -119,6 +129,9 @@ impl Reason {
             Reason::ClusterRemoved { .. } => "cluster-removed",
             Reason::SeedRemoved { .. } => "seed-removed",
             Reason::NoLongerRendered => "no-longer-rendered",
+            Reason::DeletedOutsideKkp => "deleted-outside-kkp",
+            Reason::ChangedOutsideKkp { .. } => "changed-outside-kkp",
+            Reason::CertificateReplacedOutsideKkp => "certificate-replaced-outside-kkp",
         }
     }
 }

@@ -28,6 +28,7 @@ mod scheduler;
 mod usercluster;
 
 pub use meta::MANAGED_BY;
+pub use pki::external_url;
 mod namespace;
 mod openvpn;
 mod pki;
@@ -94,6 +95,12 @@ pub enum Body {
 }
 
 impl Body {
+    /// Whether pods mount what this node writes (a Secret or ConfigMap), so its fingerprint
+    /// must be decided before the workloads that carry it.
+    pub fn is_mounted(&self) -> bool {
+        matches!(self, Body::Secret { .. }) || self.object().is_some_and(|o| o.kind.is_mounted())
+    }
+
     /// The Kubernetes object this node writes, if any.
     pub fn object(&self) -> Option<ObjectRef> {
         match self {

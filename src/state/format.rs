@@ -2,9 +2,10 @@
 //! index. Readers accept every format up to [`FORMAT_VERSION`] and refuse newer ones; only
 //! the current format is written. Keys are sorted, so the bytes are deterministic.
 //!
-//! Format history: 1 had no node roles; 2 records each node's [`Role`]. Format 1 is upgraded
-//! on load by naming the role of the objects kkp wrote then (the only place kkp reads meaning
-//! from names).
+//! Format history: 1 had no node roles; 2 records each node's [`Role`]; 3 records each seed's
+//! target (`targets`). Format 1 is upgraded on load by naming the role of the objects kkp
+//! wrote then (the only place kkp reads meaning from names); formats 1 and 2 load with no
+//! targets recorded, and the next apply records the target of each seed it writes to.
 
 use super::{Error, Result, State};
 use crate::role::Role;
@@ -13,7 +14,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// The format this build writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -106,7 +107,7 @@ mod tests {
         assert_eq!(bytes, to_bytes(&from_bytes(Path::new("s"), &bytes).unwrap()));
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.find("seed/a").unwrap() < text.find("seed/b").unwrap());
-        assert!(text.contains("\"format_version\": 2"));
+        assert!(text.contains("\"format_version\": 3"));
     }
 
     #[test]
@@ -124,11 +125,25 @@ mod tests {
     }
 
     #[test]
+    fn format_2_states_load_without_targets_and_are_written_as_3() {
+        let v2 = br#"{"format_version": 2, "lineage": "l", "serial": 3, "nodes": {
+            "seed/s": {"seed": "s", "role": "seed", "digest": "d"}}}"#;
+        let state = from_bytes(Path::new("s"), v2).unwrap();
+        assert!(state.targets.is_empty());
+        assert_eq!(state.nodes.len(), 1);
+        let mut state = state;
+        state.targets.insert("s".into(), crate::state::SeedTarget::Dir { path: "/x/kkp-seeds".into() });
+        let text = String::from_utf8(to_bytes(&state)).unwrap();
+        assert!(text.contains("\"format_version\": 3") && text.contains("\"type\": \"dir\""), "{text}");
+        assert_eq!(from_bytes(Path::new("s"), text.as_bytes()).unwrap(), state);
+    }
+
+    #[test]
     fn newer_formats_are_refused_with_the_fix() {
         let err = from_bytes(Path::new("kkp.state.json"), br#"{"format_version": 9, "lineage": "x", "serial": 1}"#).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "kkp.state.json: state format 9 was written by a newer kkp (this kkp reads formats up to 2)\n  fix: upgrade kkp"
+            "kkp.state.json: state format 9 was written by a newer kkp (this kkp reads formats up to 3)\n  fix: upgrade kkp"
         );
     }
 

@@ -7,9 +7,11 @@
 //!
 //! [`format`] owns the on-disk envelope (`format_version`, lineage, serial), [`journal`] the
 //! append-only progress log an apply writes after every node, [`lock`] the one-writer lock,
-//! and [`file`] the local-file backend that puts them together.
+//! [`file`] the local-file backend that puts them together, and [`edit`] the repairs `kkp state`
+//! makes by hand.
 
 pub mod backend;
+pub mod edit;
 pub mod file;
 pub mod format;
 pub mod journal;
@@ -107,6 +109,56 @@ pub struct State {
     /// Per node: what was applied.
     #[serde(default)]
     pub nodes: BTreeMap<Address, NodeState>,
+    /// Per seed: the target its objects were applied to (format 3). A plan or apply against
+    /// another target is refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, SeedTarget>,
+}
+
+/// Where a seed's objects were applied: a directory, or an API server and the identity of
+/// the cluster behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SeedTarget {
+    /// The directory target: files under `<path>/<seed>/`.
+    Dir {
+        /// The `--dir` directory, absolute.
+        path: String,
+    },
+    /// A Kubernetes API server.
+    #[serde(rename_all = "camelCase")]
+    Kube {
+        /// The API server URL.
+        server: String,
+        /// The UID of namespace kube-system: the cluster's identity, which survives a new URL
+        /// and tells a rebuilt cluster at the same URL apart (None: the server has none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster_uid: Option<String>,
+    },
+}
+
+impl SeedTarget {
+    /// Whether `other` is the same place. A kube target is the same cluster when the
+    /// kube-system UIDs match (the URL may change, e.g. behind a new load balancer); without
+    /// UIDs, when the URLs match.
+    pub fn same_as(&self, other: &SeedTarget) -> bool {
+        match (self, other) {
+            (SeedTarget::Dir { path: a }, SeedTarget::Dir { path: b }) => a == b,
+            (SeedTarget::Kube { cluster_uid: Some(x), .. }, SeedTarget::Kube { cluster_uid: Some(y), .. }) => x == y,
+            (SeedTarget::Kube { server: a, .. }, SeedTarget::Kube { server: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for SeedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeedTarget::Dir { path } => write!(f, "directory {path}"),
+            SeedTarget::Kube { server, cluster_uid: Some(uid) } => write!(f, "API server {server} (kube-system UID {uid})"),
+            SeedTarget::Kube { server, cluster_uid: None } => write!(f, "API server {server}"),
+        }
+    }
 }
 
 /// What is recorded of one user cluster.
@@ -184,12 +236,20 @@ pub enum Change {
         #[serde(default)]
         record: Option<ClusterState>,
     },
+    /// A seed's target was recorded (Some) or forgotten (None).
+    Target {
+        /// The seed.
+        seed: String,
+        /// Where its objects go.
+        #[serde(default)]
+        target: Option<SeedTarget>,
+    },
 }
 
 impl State {
     /// A fresh state with a new lineage.
     pub fn new(lineage: String) -> Self {
-        State { lineage, serial: 0, clusters: BTreeMap::new(), nodes: BTreeMap::new() }
+        State { lineage, serial: 0, clusters: BTreeMap::new(), nodes: BTreeMap::new(), targets: BTreeMap::new() }
     }
 
     /// Applies one change in memory.
@@ -206,6 +266,12 @@ impl State {
             }
             Change::Cluster { name, record: None } => {
                 self.clusters.remove(&name);
+            }
+            Change::Target { seed, target: Some(target) } => {
+                self.targets.insert(seed, target);
+            }
+            Change::Target { seed, target: None } => {
+                self.targets.remove(&seed);
             }
         }
     }

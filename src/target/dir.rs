@@ -19,13 +19,23 @@ const CLUSTER_SCOPED: &str = "_cluster";
 #[derive(Debug, Clone)]
 pub struct DirTarget {
     seed: String,
+    /// The `--dir` directory.
+    dir: PathBuf,
     root: PathBuf,
 }
 
 impl DirTarget {
     /// The target of `seed` under `dir` (files go to `dir/<seed>/`).
     pub fn new(dir: &Path, seed: &str) -> Self {
-        DirTarget { seed: seed.into(), root: dir.join(seed) }
+        DirTarget { seed: seed.into(), dir: dir.to_path_buf(), root: dir.join(seed) }
+    }
+
+    /// The state's record of a directory: its absolute path (relative to the current
+    /// directory when it does not exist yet), so runs from elsewhere are compared correctly.
+    pub fn record_of(dir: &Path) -> crate::state::SeedTarget {
+        let absolute =
+            std::fs::canonicalize(dir).or_else(|_| std::env::current_dir().map(|cwd| cwd.join(dir))).unwrap_or_else(|_| dir.to_path_buf());
+        crate::state::SeedTarget::Dir { path: absolute.to_string_lossy().into_owned() }
     }
 
     /// Where an object lives.
@@ -138,6 +148,10 @@ impl Target for DirTarget {
 
     async fn wait_ready(&self, _object: &ObjectRef, _timeout: Duration) -> Result<()> {
         Ok(())
+    }
+
+    async fn identity(&self) -> Result<crate::state::SeedTarget> {
+        Ok(Self::record_of(&self.dir))
     }
 }
 

@@ -20,6 +20,9 @@ use std::time::Duration;
 /// The field manager kkp applies as.
 pub const FIELD_MANAGER: &str = "kkp";
 
+/// Objects per page of a list.
+const LIST_PAGE: u32 = 500;
+
 /// Where connections come from. Holds credentials: `Debug` shows only which seeds and contexts.
 #[derive(Default, Clone)]
 pub struct Sources {
@@ -99,6 +102,8 @@ async fn connection(seed: &str, via: &str, kubeconfig: Kubeconfig, context: Opti
 pub struct KubeTarget {
     seed: String,
     via: String,
+    /// The API server URL, as the state records it.
+    server: String,
     client: kube::Client,
     force_conflicts: bool,
     poll: Duration,
@@ -108,6 +113,7 @@ impl KubeTarget {
     /// A target for `connection`. `force_conflicts` takes over fields other managers own.
     pub fn new(connection: Connection, force_conflicts: bool) -> Result<KubeTarget> {
         let Connection { seed, via, mut config } = connection;
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
         // Apply retries with its own policy (and Retry-After); kube's would retry inside it.
         config.default_retry = false;
         let client = kube::Client::try_from(config).map_err(|e| Error::Unreachable {
@@ -116,7 +122,7 @@ impl KubeTarget {
             message: e.to_string(),
             transient: false,
         })?;
-        Ok(KubeTarget { seed, via, client, force_conflicts, poll: Duration::from_millis(250) })
+        Ok(KubeTarget { seed, via, server, client, force_conflicts, poll: Duration::from_millis(250) })
     }
 
     /// The collection URL of `object`'s kind (in its namespace, if any).
@@ -224,17 +230,34 @@ impl Target for KubeTarget {
     async fn list(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
         let probe = ObjectRef { kind, namespace: namespace.map(str::to_string), name: String::new() };
         let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-        let list = self.send_json(&probe, self.collection(&probe).list(&ListParams::default().labels(&selector))).await?;
-        let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-        // List items may omit their type; put it back so every manifest is complete.
-        Ok(items
-            .into_iter()
-            .map(|mut item| {
-                item["apiVersion"] = Value::String(kind.api_version().into());
-                item["kind"] = Value::String(kind.name().into());
-                item
-            })
-            .collect())
+        // Pages keep each answer (and the server's work per request) bounded on big seeds.
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let mut list = match self.send_json(&probe, self.collection(&probe).list(&params)).await {
+                Ok(list) => list,
+                // A seed that does not serve the kind (a CRD not installed) holds none of it;
+                // applying one is what fails, with the API's word for it.
+                Err(Error::Api { status: Some(404), .. }) => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            if let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) {
+                // List items may omit their type; put it back so every manifest is complete.
+                out.extend(items.into_iter().map(|mut item| {
+                    item["apiVersion"] = Value::String(kind.api_version().into());
+                    item["kind"] = Value::String(kind.name().into());
+                    item
+                }));
+            }
+            token = list.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     async fn apply(&self, manifest: &Value) -> Result<()> {
@@ -242,6 +265,77 @@ impl Target for KubeTarget {
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.force_conflicts;
         // The answer is the whole object with its managed fields; nothing here reads it.
+        self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await.map(drop)
+    }
+
+    async fn identity(&self) -> Result<crate::state::SeedTarget> {
+        let kube_system = ObjectRef::cluster_scoped(Kind::Namespace, "kube-system");
+        let found = self.get(&kube_system).await?;
+        let cluster_uid = found.as_ref().and_then(|ns| ns.pointer("/metadata/uid")).and_then(Value::as_str).map(str::to_string);
+        Ok(crate::state::SeedTarget::Kube { server: self.server.clone(), cluster_uid })
+    }
+
+    async fn dry_run_apply(&self, manifest: &Value) -> Result<Value> {
+        let object = super::identity(&self.seed, manifest)?;
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = true;
+        self.send_json(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await
+    }
+
+    async fn list_path(&self, path: &str) -> Result<Vec<Value>> {
+        let probe = ObjectRef::cluster_scoped(Kind::Namespace, path);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(LIST_PAGE);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let mut list = match self.send_json(&probe, kube::core::Request::new(path).list(&params)).await {
+                Ok(list) => list,
+                // A seed without the resource holds none of it.
+                Err(Error::Api { status: Some(404), .. }) => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            if let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) {
+                out.extend(items);
+            }
+            token = list.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn add_managed_by_label(&self, object: &ObjectRef) -> Result<bool> {
+        // kkp owns nothing of the object yet, so an apply of just the label takes only that.
+        let manifest = serde_json::json!({
+            "apiVersion": object.api_version(),
+            "kind": object.kind.name(),
+            "metadata": {"name": object.name, "namespace": object.namespace, "labels": {crate::render::MANAGED_BY.0: crate::render::MANAGED_BY.1}},
+        });
+        let params = PatchParams::apply(FIELD_MANAGER);
+        match self.send(object, self.collection(object).patch(&object.name, &params, &Patch::Apply(&manifest))).await {
+            Ok(_) => Ok(true),
+            Err(Error::Api { status: Some(404), .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn kkp_cluster(&self, name: &str) -> Result<Option<Value>> {
+        let probe = ObjectRef::cluster_scoped(Kind::Namespace, name);
+        let request = kube::core::Request::new("/apis/kubermatic.k8c.io/v1/clusters").get(name, &Default::default());
+        match self.send_json(&probe, request).await {
+            Ok(found) => Ok(Some(found)),
+            // No such object, or no such resource (a seed without KKP's CRDs).
+            Err(Error::Api { status: Some(404), .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
+        let object = super::identity(&self.seed, manifest)?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
         self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await.map(drop)
     }
 

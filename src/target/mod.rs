@@ -1,7 +1,9 @@
 //! Targets: where a seed's objects go. [`Target`] is the whole contract apply relies on:
 //! get, list, server-side apply, delete and readiness waits, per seed.
 //!
-//! [`dir::DirTarget`] writes YAML files (the offline default). Errors say which seed and
+//! [`dir::DirTarget`] writes YAML files (the offline default). Refresh reads through the same
+//! trait ([`Target::list`] with kkp's label, [`Target::dry_run_apply`]), and
+//! [`Target::identity`] names the place the state records. Errors say which seed and
 //! whether retrying may help ([`Error::is_transient`]).
 
 pub mod dir;
@@ -144,6 +146,45 @@ pub trait Target: Send + Sync {
     /// server: then a namespace apply created from nothing is known to be empty.
     fn namespaces_contain_everything(&self) -> bool {
         false
+    }
+
+    /// Where this target is, as the state records it: a directory, or an API server and the
+    /// UID of its kube-system namespace.
+    async fn identity(&self) -> Result<crate::state::SeedTarget>;
+
+    /// What the object would be after kkp applied `manifest`, taking over fields other
+    /// managers own, without changing anything (a server-side dry-run apply). A directory
+    /// stores exactly the manifest.
+    async fn dry_run_apply(&self, manifest: &Value) -> Result<Value> {
+        Ok(manifest.clone())
+    }
+
+    /// The objects of a collection outside kkp's kind table (e.g.
+    /// `/apis/kubermatic.k8c.io/v1/clusters`), in pages; none when the seed does not serve it.
+    /// Import reads KKP's Seeds, Clusters and KubermaticConfiguration this way.
+    async fn list_path(&self, _path: &str) -> Result<Vec<Value>> {
+        Ok(Vec::new())
+    }
+
+    /// Puts kkp's ownership label on an object someone else made (import), changing nothing
+    /// else. `Ok(false)` when the object is gone.
+    async fn add_managed_by_label(&self, object: &ObjectRef) -> Result<bool> {
+        let Some(mut found) = self.get(object).await? else { return Ok(false) };
+        found["metadata"]["labels"][crate::render::MANAGED_BY.0] = Value::String(crate::render::MANAGED_BY.1.into());
+        self.apply(&found).await?;
+        Ok(true)
+    }
+
+    /// KKP's `Cluster` object named `name` (kubermatic.k8c.io/v1), if the seed has one: import
+    /// refuses clusters KKP's controllers still manage.
+    async fn kkp_cluster(&self, _name: &str) -> Result<Option<Value>> {
+        Ok(None)
+    }
+
+    /// Server-side applies `manifest`, taking over fields other managers own: restoring what
+    /// someone changed outside kkp.
+    async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
+        self.apply(manifest).await
     }
 }
 

@@ -133,13 +133,58 @@ fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &F
     (version, items)
 }
 
+/// A list, in pages when the client sets `limit`: `metadata.continue` then names the
+/// snapshot's resourceVersion and the last key served. A token whose resourceVersion fell out
+/// of the change history is expired (410 Gone, as after etcd compaction).
 fn list(server: &Server, target: &Target, query: &HashMap<String, String>) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(query)?;
-    let (version, items) = matching(server, target, &labels, &fields);
+    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let token = query.get("continue").filter(|t| !t.is_empty());
+    let (mut version, mut items) = matching(server, target, &labels, &fields);
+    if let Some(token) = token {
+        let (at, after) = decode_continue(token).ok_or_else(|| ApiError::bad_request(format!("continue key is not valid: {token}")))?;
+        if !server.store.remembers(at) {
+            return Err(ApiError {
+                code: 410,
+                reason: "Expired",
+                message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.".into(),
+                details: Value::Null,
+            });
+        }
+        version = at;
+        items.retain(|item| item_key(item) > after);
+    }
+    let mut metadata = json!({"resourceVersion": version.to_string()});
+    if limit > 0 && items.len() > limit {
+        let rest = items.len() - limit;
+        items.truncate(limit);
+        let last = items.last().map(item_key).unwrap_or_default();
+        metadata["continue"] = json!(encode_continue(version, &last));
+        metadata["remainingItemCount"] = json!(rest);
+    }
     Ok(Reply::Json(
         200,
-        json!({"kind": format!("{}List", target.resource.kind), "apiVersion": target.resource.api_version(), "metadata": {"resourceVersion": version.to_string()}, "items": items}),
+        json!({"kind": format!("{}List", target.resource.kind), "apiVersion": target.resource.api_version(), "metadata": metadata, "items": items}),
     ))
+}
+
+/// Namespace and name, the order lists are served in.
+fn item_key(item: &Value) -> String {
+    let part = |p: &str| item.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    format!("{}/{}", part("/metadata/namespace"), part("/metadata/name"))
+}
+
+/// An opaque token (hex, so it needs no escaping in a URL).
+fn encode_continue(version: u64, last: &str) -> String {
+    format!("{version}\n{last}").bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_continue(token: &str) -> Option<(u64, String)> {
+    let bytes: Option<Vec<u8>> =
+        (0..token.len()).step_by(2).map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let (version, last) = text.split_once('\n')?;
+    Some((version.parse().ok()?, last.to_string()))
 }
 
 /// Default watch length when the client gives no `timeoutSeconds`.
@@ -558,8 +603,9 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
     if !exists {
         check_namespace(server, target)?;
     }
+    let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
     let mut created = false;
-    let stored = server.store.modify(&key, |existing, _| {
+    let compute = |existing: Option<&Stored>, created: &mut bool| -> Result<Option<Stored>, ApiError> {
         // A resourceVersion in an apply is a precondition, as in an update.
         let sent = applied.pointer("/metadata/resourceVersion").and_then(Value::as_str);
         let current = existing.and_then(|e| e.value.pointer("/metadata/resourceVersion")).and_then(Value::as_str);
@@ -572,7 +618,7 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         let wanted = fields::leaves(&applied);
         let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
         let mut object = existing.map(|e| e.value.clone()).unwrap_or_else(|| {
-            created = true;
+            *created = true;
             json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"], "metadata": {"name": name}})
         });
         if target.resource.namespaced {
@@ -612,7 +658,18 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         );
         managers.retain(|_, m| !m.fields.is_empty());
         Ok(Some(Stored { value: object, managers }))
-    })?;
+    };
+    if dry_run {
+        // Everything a real apply checks and computes, nothing stored (dryRun=All).
+        let existing = server.store.get(&key);
+        let stored = compute(existing.as_ref(), &mut created)?.expect("applied");
+        let mut value = stored.rendered();
+        if let Some(current) = existing.as_ref().and_then(|e| e.value.pointer("/metadata/resourceVersion")).cloned() {
+            value["metadata"]["resourceVersion"] = current;
+        }
+        return Ok(Reply::Json(if created { 201 } else { 200 }, value));
+    }
+    let stored = server.store.modify(&key, |existing, _| compute(existing, &mut created))?;
     schedule_ready(server, target, key);
     Ok(Reply::Json(if created { 201 } else { 200 }, stored.expect("applied").rendered()))
 }

@@ -145,6 +145,14 @@ impl Store {
         (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect())
     }
 
+    /// Whether the change history still reaches back to resourceVersion `version` (a list
+    /// continued from it is consistent enough; older ones are expired).
+    pub fn remembers(&self, version: u64) -> bool {
+        let inner = self.inner.lock().unwrap();
+        version <= inner.version
+            && inner.history.front().is_none_or(|oldest| oldest.version <= version + 1 || inner.history.len() < HISTORY)
+    }
+
     /// Starts a watch: the objects whose key passes `filter`, the recent changes after
     /// resourceVersion `since`, and a receiver for the rest.
     pub fn subscribe(&self, filter: impl Fn(&Key) -> bool, since: u64) -> Subscription {

@@ -381,3 +381,77 @@ async fn the_same_seed_injects_the_same_faults() {
     assert_ne!(a, c);
     assert!(a.contains(&500) && a.contains(&200), "{a:?}");
 }
+
+#[tokio::test]
+async fn lists_come_in_pages_and_an_expired_continue_is_gone() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    for i in 0..5 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}"), "labels": {"l": "x"}}});
+        assert_eq!(send(&url, "POST", "/api/v1/namespaces/ns/configmaps", JSON, cm).await.0, 201);
+    }
+    let mut names = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = get(&url, &format!("/api/v1/configmaps?labelSelector=l%3Dx&limit=2&continue={token}")).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        assert!(page["items"].as_array().unwrap().len() <= 2);
+        names.extend(page["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()));
+        match page["metadata"]["continue"].as_str() {
+            Some(next) => {
+                assert!(page["metadata"]["remainingItemCount"].as_u64().unwrap() > 0);
+                token = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
+    let (status, bad) = get(&url, "/api/v1/configmaps?limit=2&continue=zz").await;
+    assert_eq!(status, 400, "{bad}");
+
+    // A token from before the change history's start has expired, as after etcd compaction.
+    let (_, first) = get(&url, "/api/v1/configmaps?limit=1").await;
+    let old = first["metadata"]["continue"].as_str().unwrap().to_string();
+    for i in 0..4200 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "churn"}, "data": {"i": i.to_string()}});
+        let path = "/api/v1/namespaces/ns/configmaps/churn?fieldManager=t";
+        assert!(send(&url, "PATCH", path, APPLY, cm).await.0 < 300);
+    }
+    let (status, gone) = get(&url, &format!("/api/v1/configmaps?limit=1&continue={old}")).await;
+    assert_eq!(status, 410, "{gone}");
+    assert_eq!(gone["reason"], "Expired");
+}
+
+#[tokio::test]
+async fn a_dry_run_apply_answers_the_result_and_stores_nothing() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let path = "/api/v1/namespaces/ns/configmaps/c?fieldManager=kkp";
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    assert_eq!(send(&url, "PATCH", path, APPLY, cm).await.0, 201);
+    let other = "/api/v1/namespaces/ns/configmaps/c?fieldManager=kubectl-edit";
+    let changed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2"}});
+    assert_eq!(send(&url, "PATCH", &format!("{other}&force=true"), APPLY, changed).await.0, 200);
+    let (_, live) = get(&url, "/api/v1/namespaces/ns/configmaps/c").await;
+
+    let restore = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    let (status, answer) = send(&url, "PATCH", &format!("{path}&dryRun=All&force=true"), APPLY, restore.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["a"], "1", "the answer is the object as it would be");
+    assert_eq!(answer["metadata"]["resourceVersion"], live["metadata"]["resourceVersion"]);
+    let (_, after) = get(&url, "/api/v1/namespaces/ns/configmaps/c").await;
+    assert_eq!(after, live, "nothing was stored");
+    // Without force the dry run reports the conflict like a real apply.
+    let (status, conflict) = send(&url, "PATCH", &format!("{path}&dryRun=All"), APPLY, restore).await;
+    assert_eq!(status, 409, "{conflict}");
+    // A dry-run create creates nothing.
+    let new = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"}});
+    let (status, _) = send(&url, "PATCH", "/api/v1/namespaces/ns/configmaps/n?fieldManager=kkp&dryRun=All", APPLY, new).await;
+    assert_eq!(status, 201);
+    assert_eq!(get(&url, "/api/v1/namespaces/ns/configmaps/n").await.0, 404);
+}

@@ -1,0 +1,504 @@
+//! Import: taking over control planes that already run (made by kkp before the state was
+//! lost, or by KKP itself) by adopting their live objects into the state.
+//!
+//! [`adopt`] is pure: given what kkp renders for the topology and what the seeds hold, it
+//! decides per cluster whether adopting is safe and what the state records for every object
+//! (identity, the live object reduced to kkp's fields and its digest, certificate
+//! fingerprint, not-after and issuer read from the live Secret; never key material). The
+//! zero-diff proof is its report: a cluster is `adopted, no changes` (a plan right after
+//! shows none for it), `adopted, N changes` (listed), or `not adopted` with the reasons (etcd
+//! would change or roll, a CA or the service-account key would be issued anew, an immutable
+//! field such as a selector would change) unless `--accept` names it. CAs and the
+//! service-account key are adopt-only: taken as they are, never issued over. A cluster
+//! whose KKP `Cluster` object is not paused is refused: KKP's controllers would fight kkp.
+//!
+//! [`run`] reads the seeds (one paginated LIST per seed and kind, a GET per cluster for
+//! KKP's `Cluster` object), records the adopted nodes under the state lock, and then puts
+//! kkp's ownership label on adopted objects kkp did not make (a server-side apply of just the
+//! label as manager `kkp`): the only write import makes to a seed.
+
+use crate::address::Address;
+use crate::object::ObjectRef;
+use crate::plan::diff::{self, FieldChange};
+use crate::render::{Body, DesiredNode};
+use crate::role::Role;
+use crate::state::{CertificateState, Change, NodeState, State};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How one cluster (or a seed's own nodes) fared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every object exists and a plan right after changes nothing.
+    AdoptedNoChanges,
+    /// Adopted; the next plan makes these changes in place (or creates what is missing).
+    AdoptedWithChanges {
+        /// The changes, by node.
+        changes: Vec<Pending>,
+    },
+    /// Not adopted: nothing of it enters the state.
+    NotAdopted {
+        /// Why.
+        reasons: Vec<String>,
+    },
+}
+
+/// A change the next plan makes to an adopted node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pending {
+    /// The node.
+    pub address: Address,
+    /// What happens: created, updated, re-issued.
+    pub what: &'static str,
+    /// Changed fields, for updates.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+}
+
+/// What [`adopt`] decided.
+#[derive(Debug, Default)]
+pub struct Adoption {
+    /// Per cluster (`None`: seeds' own nodes), the verdict.
+    pub verdicts: BTreeMap<String, Verdict>,
+    /// State changes for everything adopted, with the bodies to store (digest filled in by
+    /// the caller from the body).
+    pub changes: Vec<(Change, Option<Value>)>,
+    /// Adopted objects kkp does not own yet, by seed: they get kkp's ownership label, so that
+    /// refreshes find them with their label-selected lists.
+    pub to_label: Vec<(String, ObjectRef)>,
+}
+
+/// Whether kkp neither labelled nor wrote any field of `object` (KKP or someone else made it).
+fn foreign(object: &Value) -> bool {
+    let labelled = object.pointer("/metadata/labels").and_then(|l| l.get(crate::render::MANAGED_BY.0)).and_then(Value::as_str)
+        == Some(crate::render::MANAGED_BY.1);
+    let written = object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|e| e.get("manager").and_then(Value::as_str) == Some(crate::target::kube::FIELD_MANAGER)));
+    !labelled && !written
+}
+
+/// `object` with kkp's ownership label, as it will be once import labelled it.
+fn labelled(object: &Value) -> Value {
+    let mut object = object.clone();
+    object["metadata"]["labels"][crate::render::MANAGED_BY.0] = Value::String(crate::render::MANAGED_BY.1.into());
+    object
+}
+
+/// What a seed holds, by identity.
+pub type Live = HashMap<String, HashMap<ObjectRef, Value>>;
+
+/// The group under which a node is reported: its cluster, or `seed <name>`.
+fn group(node: &DesiredNode) -> String {
+    node.cluster.clone().unwrap_or_else(|| format!("seed {}", node.seed))
+}
+
+/// Decides the adoption of `nodes` (rendered from the topology) against `live`. Nodes `state`
+/// already holds are left alone. `managed_by_kkp` lists clusters whose KKP `Cluster` object is
+/// not paused (refused). `accept` lets a cluster (or node) be adopted despite reasons.
+pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_by_kkp: &BTreeSet<String>, accept: &[Address]) -> Adoption {
+    let mut by_group: BTreeMap<String, Vec<&DesiredNode>> = BTreeMap::new();
+    for node in nodes {
+        if state.is_some_and(|s| s.nodes.contains_key(&node.address)) {
+            continue;
+        }
+        by_group.entry(group(node)).or_default().push(node);
+    }
+    let mut out = Adoption::default();
+    for (name, group_nodes) in by_group {
+        let accepted = |address: &Address| accept.iter().any(|a| address.starts_with(a));
+        let mut reasons = Vec::new();
+        if managed_by_kkp.contains(&name) {
+            reasons.push(format!(
+                "KKP's controllers still manage it (its Cluster object is not paused)\n    fix: pause it first: kubectl patch cluster {name} --type merge -p '{{\"spec\":{{\"pause\":true}}}}'"
+            ));
+        }
+        let mut pending = Vec::new();
+        let mut changes = Vec::new();
+        let mut to_label = Vec::new();
+        // A cluster of which nothing runs yet is simply created by the next apply.
+        let any_live = group_nodes.iter().any(|n| n.body.object().is_some_and(|o| live.get(&n.seed).is_some_and(|l| l.contains_key(&o))));
+        // Fingerprints of the Secrets and ConfigMaps adopted so far, for the workloads' rollout
+        // annotations and the leaves' issuers: those come first (CAs before their leaves, as
+        // rendered).
+        let mut fingerprints: HashMap<Address, String> = HashMap::new();
+        let (mounted, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = group_nodes.iter().partition(|n| n.body.is_mounted());
+        for node in mounted.iter().chain(&others) {
+            let found = node.body.object().and_then(|o| live.get(&node.seed).and_then(|objects| objects.get(&o)));
+            match &node.body {
+                Body::Logical { settings } => {
+                    let record = NodeState {
+                        seed: node.seed.clone(),
+                        role: node.role,
+                        object: None,
+                        digest: crate::object::digest(settings),
+                        certificate: None,
+                    };
+                    changes.push((Change::Put { address: node.address.clone(), node: record }, Some(settings.clone())));
+                }
+                Body::Secret { object, request, .. } => {
+                    let Some(found) = found else {
+                        if crate::refresh::drift::needs_acceptance(node.role) && !accepted(&node.address) && any_live {
+                            reasons.push(format!(
+                                "{} does not exist: a new one would be issued and everything it signs re-issued",
+                                node.address
+                            ));
+                        }
+                        pending.push(Pending { address: node.address.clone(), what: "created", fields: Vec::new() });
+                        continue;
+                    };
+                    let data = crate::refresh::drift::secret_data(found);
+                    let facts = crate::refresh::drift::live_fingerprints(request, &data);
+                    let issuer_fingerprint = request.issuer.as_ref().and_then(|i| fingerprints.get(i).cloned());
+                    let usable = match request.kind {
+                        crate::pki::CertKind::Ca | crate::pki::CertKind::KeyPair => crate::pki::accept_as_is(request, &data).is_some(),
+                        _ => !facts.is_empty(),
+                    };
+                    if !usable {
+                        if crate::refresh::drift::needs_acceptance(node.role) && !accepted(&node.address) {
+                            reasons.push(format!("{} holds no usable CA or key: it would be issued anew", node.address));
+                        }
+                        pending.push(Pending { address: node.address.clone(), what: "re-issued", fields: Vec::new() });
+                        continue;
+                    }
+                    if foreign(found) {
+                        to_label.push((node.seed.clone(), object.clone()));
+                    }
+                    let (fingerprint, not_after) = facts.first().cloned().expect("a usable Secret has a fingerprint");
+                    fingerprints.insert(node.address.clone(), fingerprint.clone());
+                    let record = NodeState {
+                        seed: node.seed.clone(),
+                        role: node.role,
+                        object: Some(object.clone()),
+                        digest: crate::object::digest(&crate::plan::recorded_value(&node.body)),
+                        certificate: Some(CertificateState {
+                            request_digest: request.digest(),
+                            fingerprint,
+                            not_after,
+                            issuer_fingerprint,
+                        }),
+                    };
+                    changes
+                        .push((Change::Put { address: node.address.clone(), node: record }, Some(crate::plan::recorded_value(&node.body))));
+                }
+                Body::Object { manifest, fingerprints: refs } => {
+                    let mut desired = manifest.clone();
+                    crate::render::fill_fingerprints(&mut desired, refs, |secret| fingerprints.get(secret).cloned());
+                    let object = node.body.object().expect("objects have an identity");
+                    if object.kind.is_mounted() {
+                        fingerprints.insert(node.address.clone(), crate::object::digest(&desired));
+                    }
+                    let Some(found) = found else {
+                        pending.push(Pending { address: node.address.clone(), what: "created", fields: Vec::new() });
+                        continue;
+                    };
+                    let found = if foreign(found) {
+                        to_label.push((node.seed.clone(), object.clone()));
+                        &labelled(found)
+                    } else {
+                        found
+                    };
+                    let projected = crate::refresh::drift::project(&desired, found).unwrap_or(Value::Null);
+                    let fields = diff::diff(&projected, &desired);
+                    if !fields.is_empty() {
+                        if let Some(why) = refusal(node, object.kind, &fields)
+                            && !accepted(&node.address)
+                        {
+                            reasons.push(why);
+                        }
+                        pending.push(Pending { address: node.address.clone(), what: "updated", fields });
+                    }
+                    let record = NodeState {
+                        seed: node.seed.clone(),
+                        role: node.role,
+                        object: Some(object),
+                        digest: crate::object::digest(&projected),
+                        certificate: None,
+                    };
+                    changes.push((Change::Put { address: node.address.clone(), node: record }, Some(projected)));
+                }
+            }
+        }
+        let name_as_address = Address::parse(&format!("cluster/{name}")).ok();
+        if !reasons.is_empty() && !name_as_address.as_ref().is_some_and(accepted) {
+            out.verdicts.insert(name, Verdict::NotAdopted { reasons });
+            continue;
+        }
+        out.changes.extend(changes);
+        out.to_label.extend(to_label);
+        out.verdicts
+            .insert(name, if pending.is_empty() { Verdict::AdoptedNoChanges } else { Verdict::AdoptedWithChanges { changes: pending } });
+    }
+    out
+}
+
+/// Why changing these fields of an existing object is not a safe in-place change.
+fn refusal(node: &DesiredNode, kind: crate::object::Kind, fields: &[FieldChange]) -> Option<String> {
+    if let Some(change) = diff::immutable_change(kind, fields) {
+        return Some(format!("{}: {} would change, which replaces the object", node.address, change.path));
+    }
+    if node.role == Role::DataStore {
+        let rolls = fields.iter().find(|c| c.path.starts_with("spec.template") || c.path.starts_with("spec.replicas"));
+        if let Some(change) = rolls {
+            return Some(format!("{}: {} would change, which rolls etcd's pods", node.address, change.path));
+        }
+    }
+    None
+}
+
+/// The report in words, one block per cluster.
+pub fn report(adoption: &Adoption) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (name, verdict) in &adoption.verdicts {
+        let label = if name.starts_with("seed ") { name.clone() } else { format!("cluster {name}") };
+        match verdict {
+            Verdict::AdoptedNoChanges => {
+                let _ = writeln!(out, "{label}: adopted, no changes");
+            }
+            Verdict::AdoptedWithChanges { changes } => {
+                let _ = writeln!(out, "{label}: adopted, {} changes on the next apply", changes.len());
+                for pending in changes {
+                    let _ = writeln!(out, "    {} {}", pending.what, pending.address);
+                    for field in &pending.fields {
+                        let show = |v: &Option<Value>| v.as_ref().map_or_else(|| "(none)".to_string(), Value::to_string);
+                        let _ = writeln!(out, "        {}: {} -> {}", field.path, show(&field.before), show(&field.after));
+                    }
+                }
+            }
+            Verdict::NotAdopted { reasons } => {
+                let _ = writeln!(out, "{label}: not adopted");
+                for reason in reasons {
+                    let _ = writeln!(out, "    {reason}");
+                }
+                if !name.starts_with("seed ") {
+                    let _ = writeln!(out, "    (to adopt it anyway: --accept cluster/{name})");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How `kkp import` ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The view declined.
+    Declined,
+    /// Adopted nodes were recorded (possibly none).
+    Recorded {
+        /// Nodes recorded.
+        nodes: usize,
+        /// Objects given kkp's ownership label.
+        labelled: usize,
+        /// Objects whose label could not be written (with why); the state holds them anyway.
+        unlabelled: Vec<(ObjectRef, String)>,
+        /// The state's serial.
+        serial: u64,
+        /// Clusters not adopted.
+        refused: usize,
+    },
+}
+
+/// Reads the seeds of `topology`, decides the adoption and, once `approve` saw the report,
+/// records it in the state under its lock. `seeds` limits the seeds (empty: all).
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    backend: std::sync::Arc<dyn crate::state::backend::Backend>,
+    factory: &dyn crate::apply::TargetFactory,
+    topology: &crate::topology::Topology,
+    seeds: &[String],
+    accept: &[Address],
+    parallelism: usize,
+    approve: &(dyn Fn(&Adoption) -> Result<bool, String> + Sync),
+) -> Result<Outcome, crate::apply::Error> {
+    use futures::StreamExt;
+    let lock = backend.lock("import").await?;
+    let result = async {
+        let loaded = backend.load().await?;
+        let state = loaded.state;
+        let chosen: BTreeSet<String> = topology.seeds.keys().filter(|s| seeds.is_empty() || seeds.contains(s)).cloned().collect();
+        let connected = crate::refresh::connect(factory, &chosen, state.as_ref()).await.map_err(Box::new)?;
+        if let Some((seed, error)) = connected.unreachable.iter().next() {
+            return Err(crate::apply::Error::Target(crate::target::Error::Unreachable {
+                seed: seed.clone(),
+                context: "import".into(),
+                message: error.clone(),
+                transient: false,
+            }));
+        }
+        let nodes: Vec<DesiredNode> = crate::render::topology(topology).into_iter().filter(|n| chosen.contains(&n.seed)).collect();
+        let mut kinds: BTreeMap<String, BTreeSet<crate::object::Kind>> = BTreeMap::new();
+        for node in &nodes {
+            if let Some(object) = node.body.object() {
+                kinds.entry(node.seed.clone()).or_default().insert(object.kind);
+            }
+        }
+        // One LIST per seed and kind. KKP's objects carry no kkp label, so lists are not
+        // filtered by it.
+        let none = BTreeMap::new();
+        let none = &none;
+        let lists: Vec<(String, crate::object::Kind)> = kinds.iter().flat_map(|(s, ks)| ks.iter().map(move |k| (s.clone(), *k))).collect();
+        let answers: Vec<_> = futures::stream::iter(lists)
+            .map(|(seed, kind)| {
+                let target = connected.targets[&seed].clone();
+                async move { (seed, crate::apply::retry::retry(&Default::default(), || target.list(kind, None, none)).await) }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .collect()
+            .await;
+        let mut live: Live = HashMap::new();
+        for (seed, answer) in answers {
+            for item in answer? {
+                if let Some(identity) = ObjectRef::of(&item) {
+                    live.entry(seed.clone()).or_default().insert(identity, item);
+                }
+            }
+        }
+        let mut managed = BTreeSet::new();
+        for cluster in topology.clusters.values().filter(|c| chosen.contains(&c.seed)) {
+            let target = &connected.targets[&cluster.seed];
+            if let Some(kkp_cluster) = target.kkp_cluster(&cluster.name).await?
+                && kkp_cluster.pointer("/spec/pause").and_then(Value::as_bool) != Some(true)
+            {
+                managed.insert(cluster.name.clone());
+            }
+        }
+        let adoption = adopt(&nodes, state.as_ref(), &live, &managed, accept);
+        if !approve(&adoption).map_err(crate::apply::Error::NotApproved)? {
+            return Ok(Outcome::Declined);
+        }
+        let refused = adoption.verdicts.values().filter(|v| matches!(v, Verdict::NotAdopted { .. })).count();
+        let mut state = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
+        let mut bodies = Vec::new();
+        let mut recorded = 0;
+        let mut adopted_seeds = BTreeSet::new();
+        for (mut change, body) in adoption.changes {
+            if let Change::Put { node, .. } = &mut change {
+                adopted_seeds.insert(node.seed.clone());
+                if let Some(body) = body {
+                    let bytes = serde_json::to_vec(&body).expect("plain data");
+                    // The digest a plan compares with must be the one of the stored body.
+                    node.digest = crate::object::digest_bytes(&bytes);
+                    bodies.push((node.digest.clone(), bytes));
+                }
+            }
+            recorded += 1;
+            state.apply(change);
+        }
+        for seed in adopted_seeds {
+            if let Some(identity) = connected.identities.get(&seed) {
+                state.apply(Change::Target { seed, target: Some(identity.clone()) });
+            }
+        }
+        backend.objects().write_pack(&bodies)?;
+        state.serial += 1;
+        backend.persist(&state, lock.as_ref()).await?;
+        // The state first: a label without a state entry would claim an object kkp does not
+        // know; a state entry without its label only costs a refresh one GET.
+        let labels: Vec<_> = futures::stream::iter(adoption.to_label)
+            .map(|(seed, object)| {
+                let target = connected.targets[&seed].clone();
+                async move {
+                    let written = crate::apply::retry::retry(&Default::default(), || target.add_managed_by_label(&object)).await;
+                    (object, written)
+                }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .collect()
+            .await;
+        let mut labelled = 0;
+        let mut unlabelled = Vec::new();
+        for (object, written) in labels {
+            match written {
+                Ok(_) => labelled += 1,
+                Err(e) => unlabelled.push((object, e.to_string())),
+            }
+        }
+        Ok(Outcome::Recorded { nodes: recorded, labelled, unlabelled, serial: state.serial, refused })
+    }
+    .await;
+    lock.release().await;
+    result
+}
+
+/// Where KKP keeps what kkp's topology is made of: KubermaticConfigurations and Seeds on the
+/// master (namespace kubermatic), Clusters on each seed.
+pub const CONFIGURATION_PATHS: &[&str] = &[
+    "/apis/operator.kubermatic.io/v1/namespaces/kubermatic/kubermaticconfigurations",
+    "/apis/kubermatic.k8c.io/v1/namespaces/kubermatic/kubermaticconfigurations",
+];
+/// Seeds, on the master.
+pub const SEEDS_PATH: &str = "/apis/kubermatic.k8c.io/v1/namespaces/kubermatic/seeds";
+/// Clusters, on a seed.
+pub const CLUSTERS_PATH: &str = "/apis/kubermatic.k8c.io/v1/clusters";
+
+/// An object as a topology document: apiVersion, kind, name, namespace, labels, annotations
+/// (without kubectl's last-applied copy) and spec; no status or server metadata.
+pub fn clean(object: &Value, api_version: &str, kind: &str) -> Value {
+    let meta = object.get("metadata").cloned().unwrap_or(Value::Null);
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "namespace", "labels"] {
+        if let Some(value) = meta.get(key).filter(|v| !v.is_null()) {
+            metadata.insert(key.into(), value.clone());
+        }
+    }
+    if let Some(annotations) = meta.get("annotations").and_then(Value::as_object) {
+        let kept: serde_json::Map<String, Value> = annotations
+            .iter()
+            .filter(|(k, _)| k.as_str() != "kubectl.kubernetes.io/last-applied-configuration")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            metadata.insert("annotations".into(), Value::Object(kept));
+        }
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("apiVersion".into(), object.get("apiVersion").cloned().unwrap_or_else(|| api_version.into()));
+    out.insert("kind".into(), object.get("kind").cloned().unwrap_or_else(|| kind.into()));
+    out.insert("metadata".into(), Value::Object(metadata));
+    if let Some(spec) = object.get("spec") {
+        out.insert("spec".into(), spec.clone());
+    }
+    Value::Object(out)
+}
+
+/// Topology YAML of cleaned documents, one after another, in a stable order
+/// (configuration, seeds, clusters; by name within each).
+pub fn topology_yaml(configurations: &[Value], seeds: &[Value], clusters: &[Value]) -> String {
+    let name = |v: &Value| v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut out = String::from("# Written by `kkp import` from the KKP objects on the master and the seeds.\n");
+    for group in [configurations, seeds, clusters] {
+        let mut sorted: Vec<&Value> = group.iter().collect();
+        sorted.sort_by_key(|v| name(v));
+        for doc in sorted {
+            out.push_str("---\n");
+            out.push_str(&serde_saphyr::to_string(doc).expect("JSON values serialise to YAML"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn clean_documents_carry_no_status_or_server_metadata() {
+        let live = json!({"metadata": {"name": "c", "uid": "u", "resourceVersion": "7", "managedFields": [], "creationTimestamp": "t",
+            "labels": {"project-id": "p"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "note": "x"}},
+            "spec": {"version": "1.33.0"}, "status": {"phase": "Running"}});
+        let doc = clean(&live, "kubermatic.k8c.io/v1", "Cluster");
+        assert_eq!(
+            doc,
+            json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster",
+            "metadata": {"name": "c", "labels": {"project-id": "p"}, "annotations": {"note": "x"}}, "spec": {"version": "1.33.0"}})
+        );
+        let yaml = topology_yaml(&[], &[], &[doc]);
+        assert!(yaml.contains("kind: Cluster") && !yaml.contains("status") && !yaml.contains("uid"), "{yaml}");
+    }
+}

@@ -9,6 +9,7 @@
 //! humans and PR comments. Nothing here reads files or the clock: the caller passes `now` and
 //! a lookup for previously applied bodies.
 
+pub mod classify;
 pub mod diff;
 pub mod display;
 pub mod file;
@@ -230,6 +231,10 @@ pub struct PlannedAction {
     /// Field-level changes (display only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
+    /// Class, risk, data loss, restarts, the cluster's readable name (for reviewers and
+    /// policy; apply re-classifies instead of reading them).
+    #[serde(flatten)]
+    pub review: classify::Review,
 }
 
 /// What state records of a body: the manifest of an object, the labels and request of a
@@ -325,7 +330,8 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         cluster_digests.remove(&name);
     }
     refuse_destroy(&actions, &options.allow_destroy)?;
-    let actions = order(actions)?;
+    let mut actions = order(actions)?;
+    classify::annotate(&mut actions, &classify_context(topology, state));
 
     let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
     let kept: BTreeSet<&Address> = actions.iter().map(|a| &a.address).collect();
@@ -487,6 +493,7 @@ impl Planner<'_> {
             desired: Some(body),
             deps: Vec::new(),
             changes,
+            review: classify::Review::default(),
         });
     }
 
@@ -573,6 +580,7 @@ impl Planner<'_> {
                 desired: None,
                 deps: Vec::new(),
                 changes: Vec::new(),
+                review: classify::Review::default(),
             });
         }
         for name in state.clusters.keys() {
@@ -620,6 +628,24 @@ fn check_version_change(topology: &Topology, cluster: &crate::topology::Cluster,
     })
 }
 
+/// What classification needs: which clusters change version, and their readable names.
+fn classify_context(topology: &Topology, state: Option<&State>) -> classify::Context {
+    let applied = |name: &str| state.and_then(|s| s.clusters.get(name)).and_then(|c| c.version.clone());
+    classify::Context {
+        upgraded: topology
+            .clusters
+            .values()
+            .filter(|c| applied(&c.name).is_some_and(|v| v != c.version.to_string()))
+            .map(|c| c.name.clone())
+            .collect(),
+        human_names: topology
+            .clusters
+            .values()
+            .filter_map(|c| c.human_readable_name.clone().filter(|n| !n.is_empty()).map(|n| (c.name.clone(), n)))
+            .collect(),
+    }
+}
+
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).
 fn delete_rank(action: &PlannedAction) -> u8 {
     action.role.delete_rank(action.object.as_ref().map(|o| o.kind))
@@ -627,7 +653,7 @@ fn delete_rank(action: &PlannedAction) -> u8 {
 
 /// Why destroying this node loses data, if it does. A seed's own namespace holds no control
 /// plane, so only a user cluster's namespace is protected.
-fn data_loss(action: &PlannedAction) -> Option<&'static str> {
+pub(crate) fn data_loss(action: &PlannedAction) -> Option<&'static str> {
     match action.action {
         Action::Replace => action.role.replace_loses(),
         Action::Delete if action.role == Role::Namespace && action.cluster.is_none() => None,

@@ -79,6 +79,18 @@ fn a_leaf_inside_the_renewal_window_is_reissued_and_its_workloads_roll() {
     assert!(secrets.iter().any(|s| s.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"), "{secrets:?}");
     assert!(apiserver.deps.iter().any(|d| d.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"));
     assert!(!actions.contains_key("cluster/qs4k7x2mzp/service/etcd"));
+    // A renewal-only plan is classified as such throughout, so a policy can allow it.
+    use crate::plan::classify::{Class, Risk};
+    let classes: BTreeSet<Class> = p.actions.iter().map(|a| a.review.class).collect();
+    assert_eq!(
+        classes,
+        BTreeSet::from([Class::CertRenewal]),
+        "{:?}",
+        p.actions.iter().map(|a| (&a.address, a.review.class)).collect::<Vec<_>>()
+    );
+    assert!(p.actions.iter().all(|a| a.review.risk == Risk::Low && !a.review.data_loss));
+    assert!(tls.review.rolls.contains(&apiserver.address), "{:?}", tls.review.rolls);
+    assert_eq!(apiserver.review.human_readable_name.as_deref(), Some("payments"));
 }
 
 #[test]
@@ -96,6 +108,9 @@ fn changing_the_domain_replaces_the_ca_only_with_permission_and_cascades() {
     // Everything the CA signed is re-issued; the front-proxy chain is untouched.
     assert_eq!(actions["cluster/qs4k7x2mzp/secret/prometheus-apiserver-certificate"], Action::Replace);
     assert_eq!(actions.get("cluster/qs4k7x2mzp/secret/apiserver-proxy-client-certificate"), None);
+    let ca = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/secret/ca").unwrap();
+    assert_eq!((ca.review.class, ca.review.risk), (classify::Class::CaChange, classify::Risk::DataLoss));
+    assert!(ca.review.data_loss);
 }
 
 #[test]

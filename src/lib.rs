@@ -8,6 +8,7 @@
 //!   -> render (pure: Topology -> desired nodes, one set per seed and user cluster)
 //!   -> graph (pure: dependency DAG, order, levels, critical path)
 //!   -> plan (pure: desired nodes vs state -> actions with reasons; saved-plan format)
+//!   -> policy (pure: classified actions vs rules -> allow, review or deny)
 //!   -> apply (tokio executor: walks the plan, issues certificates, writes to targets)
 //! state (file format, lock, journal) and target (dir, kube) sit at the edges.
 //! ```
@@ -19,6 +20,7 @@ pub mod graph;
 pub mod object;
 pub mod pki;
 pub mod plan;
+pub mod policy;
 pub mod render;
 pub mod role;
 pub mod state;

@@ -1,10 +1,11 @@
-//! `kkp apply [PLANFILE] [-f PATH...] [--dir DIR] [--auto-approve] [--parallelism N]`
+//! `kkp apply [PLANFILE] [-f PATH...] [--dir DIR] [--auto-approve] [--expect-digest D] [--policy FILE] [--parallelism N]`
 
 use super::plan::{PlanFlags, plan_options};
 use super::progress::Progress;
 use super::{StateArgs, TopologyArgs};
 use kkp::apply::{Event, Outcome, Settings, Source, retry};
 use kkp::plan::Plan;
+use kkp::policy::Decision;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,9 +41,12 @@ pub struct Args {
     /// Print progress as NDJSON events.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    policy: super::policy::PolicyArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let policy = args.policy.load()?;
     let backend = super::state::open(&args.state).await?;
     // A saved plan is checked before anything is locked or read.
     let source = match &args.planfile {
@@ -51,7 +55,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "--target, --exclude, --allow-destroy and --allow-downgrade shape a new plan; a saved plan is applied as it is\n  fix: pass them to `kkp plan -o PLANFILE` instead"
             )
         }
-        Some(path) => Source::Saved(read_plan(path, args.expect_digest.as_deref())?),
+        Some(path) => {
+            let plan = read_plan(path, args.expect_digest.as_deref())?;
+            // The policy is checked again here, so a pipeline that skipped `kkp plan --policy`
+            // still cannot apply what it denies; review is satisfied only by the digest a
+            // person approved.
+            if let Some(policy) = &policy {
+                let verdict = super::policy::check(policy, &plan);
+                match verdict.decision {
+                    Decision::Deny => {
+                        eprintln!("error: the policy denies this plan; nothing was applied");
+                        return Ok(super::policy::exit_code(Decision::Deny));
+                    }
+                    Decision::Review if args.expect_digest.is_none() => {
+                        eprintln!(
+                            "error: the policy needs a person to review this plan; nothing was applied\n  fix: once the plan is approved, apply it with --expect-digest DIGEST (the digest `kkp show {}` prints)",
+                            path.display()
+                        );
+                        return Ok(super::policy::exit_code(Decision::Review));
+                    }
+                    _ => {}
+                }
+            }
+            Source::Saved(plan)
+        }
         None => {
             let topology = super::plan::load_topology(&TopologyArgs { files: args.files.clone() })?;
             Source::Topology { topology, options: plan_options(&args.flags)? }
@@ -75,17 +102,29 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("\nInterrupted: finishing the actions in flight, starting no new ones, saving the state.");
         }
     });
-    let view = Arc::new(Terminal { json: args.json, auto_approve: args.auto_approve, progress: Mutex::new(None) });
-    let outcome = kkp::apply::apply(backend, source, &targets, settings, view, cancel).await?;
+    let view = Arc::new(Terminal {
+        json: args.json,
+        auto_approve: args.auto_approve,
+        progress: Mutex::new(None),
+        policy: if args.planfile.is_some() { None } else { policy },
+        refused: Mutex::new(None),
+    });
+    let outcome = kkp::apply::apply(backend, source, &targets, settings, view.clone(), cancel).await?;
     Ok(match outcome {
         Outcome::NoChanges => {
             println!("No changes to apply.");
             ExitCode::SUCCESS
         }
-        Outcome::Declined => {
-            println!("Apply cancelled.");
-            ExitCode::from(1)
-        }
+        Outcome::Declined => match *view.refused.lock().expect("refusal lock") {
+            Some(decision) => {
+                println!("Apply refused by the policy.");
+                super::policy::exit_code(decision)
+            }
+            None => {
+                println!("Apply cancelled.");
+                ExitCode::from(1)
+            }
+        },
         Outcome::Applied { report, serial, interrupted } => {
             println!(
                 "\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {serial}.",
@@ -130,6 +169,10 @@ struct Terminal {
     json: bool,
     auto_approve: bool,
     progress: Mutex<Option<Progress>>,
+    /// The policy to check a fresh plan against before asking.
+    policy: Option<kkp::policy::Policy>,
+    /// Set when the policy refused the plan (deny, or review without a person to approve).
+    refused: Mutex<Option<Decision>>,
 }
 
 impl kkp::apply::View for Terminal {
@@ -141,7 +184,15 @@ impl kkp::apply::View for Terminal {
         print!("{}", kkp::plan::display::human(plan));
     }
 
-    fn approve(&self, _plan: &Plan) -> Result<bool, String> {
+    fn approve(&self, plan: &Plan) -> Result<bool, String> {
+        if let Some(policy) = &self.policy {
+            let decision = super::policy::check(policy, plan).decision;
+            // Review is a person answering the prompt; --auto-approve has nobody to ask.
+            if decision == Decision::Deny || (decision == Decision::Review && self.auto_approve) {
+                *self.refused.lock().expect("refusal lock") = Some(decision);
+                return Ok(false);
+            }
+        }
         if self.auto_approve {
             return Ok(true);
         }

@@ -6,6 +6,7 @@ mod force_unlock;
 mod graph;
 mod output;
 mod plan;
+mod policy;
 mod progress;
 mod show;
 mod state;
@@ -62,7 +63,15 @@ pub struct StateArgs {
 
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error: clap's own 2 would read as "changes pending"
+    // to a CI gate using --detailed-exitcode.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -1,4 +1,4 @@
-//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--detailed-exitcode] [--target ADDR]...`
+//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--summary] [--detailed-exitcode] [--policy FILE] [--target ADDR]...`
 
 use super::output::{Format, FormatArgs};
 use super::{StateArgs, TopologyArgs};
@@ -45,12 +45,17 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,
-    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    /// Exit 0 when there are no changes, 2 when there are (with a policy: 2 allowed, 3 review
+    /// needed, 4 denied), 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    policy: super::policy::PolicyArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // A broken policy is reported before any planning work.
+    let policy = args.policy.load()?;
     let backend = super::state::open(&args.state).await?;
     let loaded = backend.load().await?;
     if loaded.recovered > 0 {
@@ -59,15 +64,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = make_plan(&args.topology, &args.flags, backend.as_ref(), loaded.state.as_ref())?;
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
     match args.format.format() {
-        Format::Human => print!("{}", kkp::plan::display::human(&plan)),
+        Format::Human => print!("{}", kkp::plan::display::human_view(&plan, args.format.detail())),
         Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => print!("{}", kkp::plan::display::markdown(&plan, Some(&digest))),
+        Format::Markdown => print!("{}", kkp::plan::display::markdown_view(&plan, Some(&digest), args.format.detail())),
     }
     if let Some(out) = &args.out {
         kkp::state::file::write_atomic(out, &bytes)?;
         eprintln!("Saved the plan to {} (digest {digest}). Apply exactly this plan with: kkp apply {}", out.display(), out.display());
     }
-    Ok(if args.detailed_exitcode && !plan.summary.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    let verdict = policy.as_ref().filter(|_| !plan.summary.is_empty()).map(|p| super::policy::check(p, &plan));
+    let gate = args.detailed_exitcode || args.policy.policy.is_some();
+    Ok(match verdict {
+        _ if plan.summary.is_empty() || !gate => ExitCode::SUCCESS,
+        Some(verdict) => super::policy::exit_code(verdict.decision),
+        None => ExitCode::from(super::policy::EXIT_ALLOWED),
+    })
 }
 
 /// Loads the topology, noting ignored fields.

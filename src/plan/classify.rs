@@ -144,6 +144,26 @@ pub struct Context {
     pub human_names: BTreeMap<String, String>,
 }
 
+/// A cluster's version change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upgrade {
+    /// The version its control plane was applied at.
+    pub from: String,
+    /// The version the topology asks for.
+    pub to: String,
+}
+
+impl Context {
+    /// The context a saved plan carries (its upgrades and the readable names in its actions),
+    /// so a plan classifies the same at apply as when it was made.
+    pub fn of_plan(plan: &super::Plan) -> Context {
+        Context {
+            upgraded: plan.upgrades.keys().cloned().collect(),
+            human_names: plan.actions.iter().filter_map(|a| Some((a.cluster.clone()?, a.review.human_readable_name.clone()?))).collect(),
+        }
+    }
+}
+
 /// Fills every action's [`Review`]. Actions that only mount re-issued Secrets take the class of
 /// those Secrets' actions, so a renewal-only plan is all `cert-renewal`.
 pub fn annotate(actions: &mut [PlannedAction], context: &Context) {

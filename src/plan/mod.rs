@@ -14,6 +14,7 @@ pub mod diff;
 pub mod display;
 pub mod file;
 pub mod reason;
+pub mod rollup;
 
 use crate::address::Address;
 use crate::graph::Dag;
@@ -139,6 +140,12 @@ pub struct Plan {
     /// What the reviewer should know beyond the actions (display only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
+    /// Clusters with actions whose `spec.version` changes (classification reads it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upgrades: BTreeMap<String, classify::Upgrade>,
+    /// `metadata.labels` of the clusters with actions, for policy rules over labels.
+    #[serde(default, rename = "clusterLabels", skip_serializing_if = "BTreeMap::is_empty")]
+    pub cluster_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Something a plan tells its reviewer that is not an action.
@@ -331,7 +338,8 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     }
     refuse_destroy(&actions, &options.allow_destroy)?;
     let mut actions = order(actions)?;
-    classify::annotate(&mut actions, &classify_context(topology, state));
+    let (upgrades, cluster_labels, context) = review_inputs(topology, state, &actions);
+    classify::annotate(&mut actions, &context);
 
     let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
     let kept: BTreeSet<&Address> = actions.iter().map(|a| &a.address).collect();
@@ -351,7 +359,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             .filter(|c| c.tunnel == crate::topology::Tunnel::OpenVpn && touched_clusters.contains(c.name.as_str()))
             .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
     );
-    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices })
+    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, upgrades, cluster_labels })
 }
 
 impl Planner<'_> {
@@ -628,22 +636,28 @@ fn check_version_change(topology: &Topology, cluster: &crate::topology::Cluster,
     })
 }
 
-/// What classification needs: which clusters change version, and their readable names.
-fn classify_context(topology: &Topology, state: Option<&State>) -> classify::Context {
+type ReviewInputs = (BTreeMap<String, classify::Upgrade>, BTreeMap<String, BTreeMap<String, String>>, classify::Context);
+
+/// What review needs of the clusters with actions: version changes, labels, readable names.
+fn review_inputs(topology: &Topology, state: Option<&State>, actions: &[PlannedAction]) -> ReviewInputs {
+    let touched: BTreeSet<&str> = actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+    let clusters = || topology.clusters.values().filter(|c| touched.contains(c.name.as_str()));
     let applied = |name: &str| state.and_then(|s| s.clusters.get(name)).and_then(|c| c.version.clone());
-    classify::Context {
-        upgraded: topology
-            .clusters
-            .values()
-            .filter(|c| applied(&c.name).is_some_and(|v| v != c.version.to_string()))
-            .map(|c| c.name.clone())
-            .collect(),
-        human_names: topology
-            .clusters
-            .values()
+    let upgrades: BTreeMap<String, classify::Upgrade> = clusters()
+        .filter_map(|c| {
+            let from = applied(&c.name)?;
+            let to = c.version.to_string();
+            (from != to).then(|| (c.name.clone(), classify::Upgrade { from, to }))
+        })
+        .collect();
+    let labels = clusters().filter(|c| !c.labels.is_empty()).map(|c| (c.name.clone(), c.labels.clone())).collect();
+    let context = classify::Context {
+        upgraded: upgrades.keys().cloned().collect(),
+        human_names: clusters()
             .filter_map(|c| c.human_readable_name.clone().filter(|n| !n.is_empty()).map(|n| (c.name.clone(), n)))
             .collect(),
-    }
+    };
+    (upgrades, labels, context)
 }
 
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).

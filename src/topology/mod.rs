@@ -253,6 +253,10 @@ pub struct Cluster {
     pub project_id: Option<String>,
     /// The per-cluster Prometheus' settings (KubermaticConfiguration `spec.userCluster.monitoring`).
     pub monitoring: Monitoring,
+    /// `metadata.labels`, for policy rules and rollout selectors (rendering reads none, so they
+    /// stay out of the input digest).
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What KKP's per-cluster Prometheus scrapes and alerts on beyond (or instead of) its defaults.

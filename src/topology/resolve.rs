@@ -986,6 +986,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 source: doc.source(),
                 project_id: parsed.value.metadata.labels.get("project-id").cloned(),
                 monitoring: config.monitoring.clone(),
+                labels: parsed.value.metadata.labels.clone(),
             },
         );
     }

@@ -290,3 +290,15 @@ fn markdown_is_cut_on_a_character_boundary() {
     assert!(md.chars().count() < 65_536);
     assert!(md.ends_with("`kkp show PLANFILE`._\n"));
 }
+
+#[test]
+fn a_saved_renewal_plan_has_the_same_digest_on_another_day() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    // Two days inside the renewal window of the same certificates: reasons carry the absolute
+    // expiry, never "in 12 days", so the plan's bytes do not move with the clock.
+    let monday = plan(&topology, Some(&state), NOW + 353 * DAY);
+    let tuesday = plan(&topology, Some(&state), NOW + 354 * DAY);
+    assert!(!monday.actions.is_empty());
+    assert_eq!(file::to_bytes(&monday).1, file::to_bytes(&tuesday).1);
+}

@@ -722,8 +722,11 @@ fn select(
     let mut keep = vec![true; actions.len()];
     if !options.targets.is_empty() {
         keep = vec![false; actions.len()];
-        let mut stack: Vec<usize> =
-            (0..actions.len()).filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t))).collect();
+        // `seed/NAME` also covers the clusters that seed hosts, so a seed can be a canary.
+        let on_seed = |t: &Address, a: &PlannedAction| t.as_str().strip_prefix("seed/").is_some_and(|s| !s.contains('/') && a.seed == s);
+        let mut stack: Vec<usize> = (0..actions.len())
+            .filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t) || on_seed(t, &actions[i])))
+            .collect();
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut keep[i], true) {
                 continue;

@@ -302,3 +302,15 @@ fn a_saved_renewal_plan_has_the_same_digest_on_another_day() {
     assert!(!monday.actions.is_empty());
     assert_eq!(file::to_bytes(&monday).1, file::to_bytes(&tuesday).1);
 }
+
+#[test]
+fn targeting_a_seed_includes_the_clusters_it_hosts() {
+    let topology = topology::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/multi-seed")]).unwrap();
+    let options = Options { now: NOW, targets: vec![Address::parse("seed/seed-us").unwrap()], ..Options::default() };
+    let p = create(&topology, None, &|_| None, &options).unwrap();
+    let clusters: BTreeSet<&str> = p.actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+    let on_us: BTreeSet<&str> = topology.clusters.values().filter(|c| c.seed == "seed-us").map(|c| c.name.as_str()).collect();
+    assert!(!on_us.is_empty());
+    assert_eq!(clusters, on_us);
+    assert!(p.actions.iter().all(|a| a.seed == "seed-us"), "nothing of another seed");
+}

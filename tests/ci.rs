@@ -286,3 +286,31 @@ fn the_gitlab_pipeline_runs_the_same_flow() {
     }
     assert!(ci.ws.path().join("seeds/europe/cluster-qs4k7x2mzp/statefulset-etcd.yaml").is_file());
 }
+
+#[test]
+fn a_failing_wave_check_stops_the_rollout_and_a_rerun_continues() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    // The rollout comes from the policy file; the check fails for the first wave.
+    write(
+        &ws.path().join(".kkp/policy.yaml"),
+        "rules:\n  - decision: allow\nrollout:\n  waves: canary=qs4k7x2mzp,100%\n  check: test \"$KKP_WAVE\" != canary || { echo \"canary $KKP_WAVE_CLUSTERS unhealthy\" >&2; exit 3; }\n",
+    );
+    let out = ws.kkp(&["apply", "-f", topology, "--dir", "seeds", "--auto-approve"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("Rollout stopped after wave canary (qs4k7x2mzp): the wave check `test")
+            && text(&out).contains("canary qs4k7x2mzp unhealthy"),
+        "{}",
+        text(&out)
+    );
+    assert!(ws.path().join("seeds/europe/cluster-qs4k7x2mzp/statefulset-etcd.yaml").is_file());
+    assert!(!ws.path().join("seeds/europe/cluster-qs9d3vh6rt").exists(), "the second wave never started");
+    // With the check passing, the same command continues with the cluster still to do.
+    let rerun = ws.kkp(&["apply", "-f", topology, "--dir", "seeds", "--auto-approve", "--wave-check", "true"]);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    assert!(text(&rerun).contains("Wave wave-2: 1 clusters") && !text(&rerun).contains("Wave canary: 1"), "{}", text(&rerun));
+    assert!(ws.path().join("seeds/europe/cluster-qs9d3vh6rt/statefulset-etcd.yaml").is_file());
+    assert_eq!(code(&ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"])), 0);
+}

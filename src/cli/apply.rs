@@ -6,6 +6,7 @@ use super::{StateArgs, TopologyArgs};
 use kkp::apply::{Event, Outcome, Settings, Source, retry};
 use kkp::plan::Plan;
 use kkp::policy::Decision;
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,17 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     policy: super::policy::PolicyArgs,
+    /// Apply clusters in waves, each healthy before the next: `[NAME=]SELECTOR,...` where a
+    /// selector is N% (of the plan's clusters, cumulative), KEY:VALUE labels joined by & or
+    /// cluster names joined by +; e.g. `canary=c1+c2,25%,100%`. Default: the policy file's
+    /// `rollout.waves`. A wave stops the rollout if an action fails or the check fails;
+    /// re-running continues with the clusters still to do.
+    #[arg(long, value_name = "WAVES")]
+    waves: Option<String>,
+    /// Command run (with `sh -c`) after each wave; non-zero stops the rollout. It gets
+    /// KKP_WAVE and KKP_WAVE_CLUSTERS (space-separated). Default: the policy's `rollout.check`.
+    #[arg(long, value_name = "COMMAND")]
+    wave_check: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -85,6 +97,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let targets = args.target.factory(&args.files)?;
+    let rollout = policy.as_ref().and_then(|p| p.rollout.clone()).unwrap_or(serde_json::Value::Null);
+    let from_policy = |key: &str| rollout.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let waves = match args.waves.clone().or_else(|| from_policy("waves")) {
+        Some(spec) => kkp::apply::waves::parse(&spec).map_err(|e| anyhow::anyhow!("--waves {spec}: {e}"))?,
+        None => Vec::new(),
+    };
+    let wave_check = args.wave_check.clone().or_else(|| from_policy("check"));
     let settings = Settings {
         parallelism: args.parallelism.max(1),
         per_seed: args.per_seed.max(1),
@@ -93,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ready_timeout: std::time::Duration::from_secs(args.target.ready_timeout),
         take_over: args.target.force_conflicts,
         topology_secrets: Arc::new(super::targets::topology_secrets(&args.files)?),
+        waves,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -108,6 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         progress: Mutex::new(None),
         policy: if args.planfile.is_some() { None } else { policy },
         refused: Mutex::new(None),
+        wave_check,
     });
     let outcome = kkp::apply::apply(backend, source, &targets, settings, view.clone(), cancel).await?;
     Ok(match outcome {
@@ -173,6 +194,8 @@ struct Terminal {
     policy: Option<kkp::policy::Policy>,
     /// Set when the policy refused the plan (deny, or review without a person to approve).
     refused: Mutex<Option<Decision>>,
+    /// `--wave-check`.
+    wave_check: Option<String>,
 }
 
 impl kkp::apply::View for Terminal {
@@ -219,6 +242,45 @@ impl kkp::apply::View for Terminal {
         if let Some(progress) = self.progress.lock().expect("progress lock").take() {
             progress.finish();
         }
+    }
+
+    fn wave_starting(&self, name: &str, clusters: &BTreeSet<String>, actions: usize) {
+        eprintln!("Wave {name}: {} clusters, {actions} actions ({}).", clusters.len(), listed(clusters));
+    }
+
+    fn wave_healthy(&self, name: &str, clusters: &BTreeSet<String>) -> Result<(), String> {
+        let Some(check) = &self.wave_check else { return Ok(()) };
+        let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
+        // The check is the person's command; the runtime keeps other tasks going meanwhile.
+        let out = tokio::task::block_in_place(|| {
+            std::process::Command::new("sh").args(["-c", check]).env("KKP_WAVE", name).env("KKP_WAVE_CLUSTERS", names.join(" ")).output()
+        })
+        .map_err(|e| format!("the wave check `{check}` cannot run: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or_default().to_string();
+        Err(format!(
+            "the wave check `{check}` failed ({}){}",
+            out.status,
+            if said.is_empty() { String::new() } else { format!(": {said}") }
+        ))
+    }
+
+    fn wave_stopped(&self, name: &str, clusters: &BTreeSet<String>, why: &str) {
+        eprintln!(
+            "Rollout stopped after wave {name} ({}): {why}.\n  The state records every node applied so far; run the same `kkp apply -f ... --waves ...` again to continue with the clusters still to do.",
+            listed(clusters)
+        );
+    }
+}
+
+/// Cluster names for a message, shortened past ten.
+fn listed(clusters: &BTreeSet<String>) -> String {
+    let shown: Vec<&str> = clusters.iter().take(10).map(String::as_str).collect();
+    match clusters.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
 

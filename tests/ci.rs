@@ -314,3 +314,21 @@ fn a_failing_wave_check_stops_the_rollout_and_a_rerun_continues() {
     assert!(ws.path().join("seeds/europe/cluster-qs9d3vh6rt/statefulset-etcd.yaml").is_file());
     assert_eq!(code(&ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"])), 0);
 }
+
+#[test]
+fn why_names_the_line_of_the_topology_that_caused_a_change() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    let out = ws.kkp(&["apply", "-f", topology, "--dir", "seeds", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = ws.path().join("quickstart/kkp.yaml");
+    let line = std::fs::read_to_string(&file).unwrap().lines().position(|l| l.trim() == "version: 1.33.5").unwrap() + 1;
+    edit(&file, "version: 1.33.5", "version: 1.34.2");
+    let why = ws.kkp(&["plan", "-f", topology, "--why", "cluster/qs9d3vh6rt/deployment"]);
+    assert!(why.status.success(), "{}", text(&why));
+    let shown = String::from_utf8_lossy(&why.stdout).to_string();
+    assert!(shown.contains("~ cluster/qs9d3vh6rt/deployment/apiserver"), "{shown}");
+    assert!(shown.contains(&format!("kkp.yaml:{line}: cluster qs9d3vh6rt: spec.version 1.33.5 -> 1.34.2")), "{shown}");
+    assert!(!shown.contains("qs4k7x2mzp"), "{shown}");
+}

@@ -1,4 +1,4 @@
-//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--summary] [--detailed-exitcode] [--policy FILE] [--target ADDR]...`
+//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--summary] [--detailed-exitcode] [--policy FILE] [--why ADDR] [--target ADDR]...`
 
 use super::output::{Format, FormatArgs};
 use super::{StateArgs, TopologyArgs};
@@ -51,6 +51,10 @@ pub struct Args {
     detailed_exitcode: bool,
     #[command(flatten)]
     policy: super::policy::PolicyArgs,
+    /// Instead of the plan: for each action at or under ADDR, the topology input (file:line)
+    /// that caused it.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["out", "json", "markdown", "summary"])]
+    why: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -60,6 +64,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = backend.load().await?;
     if loaded.recovered > 0 {
         eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);
+    }
+    if let Some(address) = &args.why {
+        let address = kkp::address::Address::parse(address).map_err(anyhow::Error::msg)?;
+        let topology = load_topology(&args.topology)?;
+        let priors = |digest: &str| backend.objects().read_json(digest);
+        let plan = kkp::plan::create(&topology, loaded.state.as_ref(), &priors, &plan_options(&args.flags)?)?;
+        print!("{}", kkp::plan::display::why(&kkp::plan::why::explain(&plan, &topology, &address)));
+        return Ok(ExitCode::SUCCESS);
     }
     let plan = make_plan(&args.topology, &args.flags, backend.as_ref(), loaded.state.as_ref())?;
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);

@@ -429,3 +429,31 @@ fn write_change(out: &mut String, c: &FieldChange, indent: &str) {
         (None, None) => {}
     }
 }
+
+/// `kkp plan --why ADDR`: each action under the address and the inputs that caused it.
+pub fn why(explained: &[super::why::Explained]) -> String {
+    use super::why::Cause;
+    let mut out = String::new();
+    for e in explained {
+        let reasons: Vec<String> = e.action.reasons.iter().map(describe).collect();
+        let _ = writeln!(out, "{:>3} {}  ({})", e.action.action.symbol(), e.action.address, reasons.join("; "));
+        for cause in &e.causes {
+            let line = match cause {
+                Cause::Version { cluster, from, to, at } => format!("{at}: cluster {cluster}: spec.version {from} -> {to}"),
+                Cause::Datacenter { cluster, from, to, at } => {
+                    format!("{at}: cluster {cluster}: spec.cloud.dc is served by seed {to}, not {from}")
+                }
+                Cause::Clock { not_after } => format!("no input: the certificate expires {} and is renewed", date(*not_after)),
+                Cause::Cluster { cluster, at } => format!("{at}: the Cluster {cluster} (and the configuration and seed it inherits)"),
+                Cause::Seed { seed, at } => format!("{at}: the Seed {seed} (and the configuration it inherits)"),
+                Cause::Removed { what } => format!("no input: {what} is no longer in the topology"),
+                Cause::State => "no input: the state records a body that differs from what kkp renders (changed outside kkp?)".to_string(),
+            };
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+    if explained.is_empty() {
+        out.push_str("No action of the plan is at or under this address.\n");
+    }
+    out
+}

@@ -15,6 +15,7 @@ pub mod display;
 pub mod file;
 pub mod reason;
 pub mod rollup;
+pub mod why;
 
 use crate::address::Address;
 use crate::graph::Dag;

@@ -14,7 +14,7 @@ mod resolve;
 mod schema;
 pub mod versions;
 
-pub use documents::Source;
+pub use documents::{Source, locate_in_file};
 pub use versions::Versions;
 
 use serde::Serialize;

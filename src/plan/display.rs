@@ -218,10 +218,11 @@ fn risky_heading(n: usize) -> String {
 fn write_risky(out: &mut String, a: &PlannedAction, indent: &str) {
     let reasons: Vec<String> = a.reasons.iter().map(describe).collect();
     let name = a.review.human_readable_name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default();
+    // In markdown (no indent) the symbol starts the line, so GitHub colours `-` lines red.
+    let symbol = if indent.is_empty() { format!("{:<3}", a.action.symbol()) } else { format!("{:>3}", a.action.symbol()) };
     let _ = writeln!(
         out,
-        "{indent}{:>3} {}{name}  {}, {}  ({})",
-        a.action.symbol(),
+        "{indent}{symbol} {}{name}  {}, {}  ({})",
         a.address,
         a.review.class.as_str(),
         a.review.risk.as_str(),

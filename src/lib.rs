@@ -8,6 +8,7 @@
 //!   -> render (pure: Topology -> desired nodes, one set per seed and user cluster)
 //!   -> graph (pure: dependency DAG, order, levels, critical path)
 //!   -> plan (pure: desired nodes vs state -> actions with reasons; saved-plan format)
+//!   -> policy (pure: classified actions vs rules -> allow, review or deny)
 //!   -> apply (tokio executor: walks the plan, issues certificates, writes to targets)
 //! refresh (reads seeds; pure drift comparison) feeds plan when asked to.
 //! state (file format, lock, journal) and target (dir, kube) sit at the edges.
@@ -21,6 +22,7 @@ pub mod import;
 pub mod object;
 pub mod pki;
 pub mod plan;
+pub mod policy;
 pub mod refresh;
 pub mod render;
 pub mod role;

@@ -752,3 +752,39 @@ async fn import_writes_the_topology_from_kkps_live_objects() {
     let validate = ws.kkp(&["validate", "-f", "imported"]);
     assert!(validate.status.success(), "{}", text(&validate));
 }
+
+/// The objects a test server holds in `namespace`.
+fn in_namespace(server: &TestServer, namespace: &str) -> usize {
+    server.objects().iter().filter(|o| o.pointer("/metadata/namespace").and_then(|n| n.as_str()) == Some(namespace)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_stop_at_a_cluster_whose_etcd_never_becomes_ready_and_a_rerun_continues() {
+    let fleet = Fleet::start().await;
+    fleet.us.faults().update(|f| f.never_ready = vec!["cluster-us8qv7hzrn".into()]);
+    let waves = ["--waves", "canary=us4xk2ptmw,us8qv7hzrn,100%", "--ready-timeout", "3"];
+    let out = fleet.apply(&waves).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("Wave canary: 1 clusters"), "{report}");
+    assert!(report.contains("Rollout stopped after wave wave-2 (us8qv7hzrn): not every action of the wave succeeded"), "{report}");
+    assert!(!report.contains("Wave wave-3"), "{report}");
+    // The canary is complete, the stuck cluster has its etcd, the last wave was never touched.
+    assert!(in_namespace(&fleet.us, "cluster-us4xk2ptmw") > 20);
+    assert!(fleet.us.object("apps/v1", "StatefulSet", Some("cluster-us8qv7hzrn"), "etcd").is_some());
+    assert!(fleet.us.object("apps/v1", "Deployment", Some("cluster-us8qv7hzrn"), "apiserver").is_none());
+    assert_eq!(in_namespace(&fleet.us, "cluster-us2mw9dfkc"), 0);
+    assert_eq!(in_namespace(&fleet.eu, "cluster-eu6tj3nbqx"), 0);
+
+    // etcd comes up; the same command continues with what is left, the canary is not redone.
+    fleet.us.faults().update(|f| f.never_ready.clear());
+    let rerun = fleet.apply(&waves).await;
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    let report = text(&rerun);
+    assert!(!report.contains("us4xk2ptmw"), "the canary is done: {report}");
+    assert!(report.contains("Wave wave-2: 1 clusters"), "{report}");
+    assert!(report.contains("us2mw9dfkc") && report.contains("eu6tj3nbqx"), "{report}");
+    assert_eq!(fleet.us.objects().len(), rendered_objects("seed-us"));
+    assert_eq!(fleet.eu.objects().len(), rendered_objects("seed-eu"));
+    assert_eq!(fleet.plan_exit().await, Some(0));
+}

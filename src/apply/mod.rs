@@ -11,6 +11,7 @@ mod execute;
 pub mod retry;
 pub mod simulate;
 pub mod walk;
+pub mod waves;
 pub mod workflow;
 
 pub use workflow::{Outcome, Source, TargetFactory, View, apply};
@@ -90,6 +91,8 @@ pub struct Settings {
     /// Secrets the topology documents carry, by (namespace, name): where a copied Secret
     /// (cloud credentials) comes from when its seed has none. Never recorded anywhere.
     pub topology_secrets: Arc<SecretSources>,
+    /// Rollout waves (`--waves`); empty: all clusters at once.
+    pub waves: Vec<waves::Wave>,
 }
 
 /// Secret data by (namespace, name), then key.
@@ -105,6 +108,7 @@ impl Default for Settings {
             retry: retry::Policy::default(),
             take_over: false,
             topology_secrets: Arc::default(),
+            waves: Vec::new(),
         }
     }
 }

@@ -42,6 +42,14 @@ pub trait View: Send + Sync {
     fn event(&self, event: Event);
     /// The apply ended (successfully or not); progress displays close.
     fn finished(&self);
+    /// A rollout wave starts (with `--waves` only).
+    fn wave_starting(&self, _name: &str, _clusters: &BTreeSet<String>, _actions: usize) {}
+    /// A wave's actions all succeeded; `Err` says why it is not healthy and stops the rollout.
+    fn wave_healthy(&self, _name: &str, _clusters: &BTreeSet<String>) -> Result<(), String> {
+        Ok(())
+    }
+    /// The rollout stopped after this wave; later waves do not start.
+    fn wave_stopped(&self, _name: &str, _clusters: &BTreeSet<String>, _why: &str) {}
 }
 
 /// Makes the targets of the seeds a plan writes to.
@@ -156,7 +164,12 @@ async fn locked(
     let targets = targets.targets(&seeds).await?;
 
     let events = view.clone();
-    let report = super::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await;
+    let report = if settings.waves.is_empty() {
+        super::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await
+    } else {
+        let waves = settings.waves.clone();
+        super::waves::run(plan, &waves, targets, recorder.clone(), settings, cancel.clone(), view.clone()).await
+    };
     view.finished();
     let report = report?;
     let recorder = Arc::try_unwrap(recorder).map_err(|_| Error::RecorderInUse)?;

@@ -1,10 +1,13 @@
-//! `kkp apply [PLANFILE] [-f PATH...] [--dir DIR] [--auto-approve] [--parallelism N]`
+//! `kkp apply [PLANFILE] [-f PATH...] [--dir DIR] [--auto-approve] [--expect-digest D] [--policy FILE] [--waves W] [--refresh|--refresh-only]
+//! [--parallelism N]`
 
 use super::plan::{PlanFlags, plan_options};
 use super::progress::Progress;
 use super::{StateArgs, TopologyArgs};
 use kkp::apply::{Event, Outcome, Settings, Source, retry};
 use kkp::plan::Plan;
+use kkp::policy::Decision;
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,9 +48,23 @@ pub struct Args {
     /// are), after confirmation.
     #[arg(long, conflicts_with = "planfile")]
     refresh_only: bool,
+    #[command(flatten)]
+    policy: super::policy::PolicyArgs,
+    /// Apply clusters in waves, each healthy before the next: `[NAME=]SELECTOR,...` where a
+    /// selector is N% (of the plan's clusters, cumulative), KEY:VALUE labels joined by & or
+    /// cluster names joined by +; e.g. `canary=c1+c2,25%,100%`. Default: the policy file's
+    /// `rollout.waves`. A wave stops the rollout if an action fails or the check fails;
+    /// re-running continues with the clusters still to do.
+    #[arg(long, value_name = "WAVES")]
+    waves: Option<String>,
+    /// Command run (with `sh -c`) after each wave; non-zero stops the rollout. It gets
+    /// KKP_WAVE and KKP_WAVE_CLUSTERS (space-separated). Default: the policy's `rollout.check`.
+    #[arg(long, value_name = "COMMAND")]
+    wave_check: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let policy = args.policy.load()?;
     let backend = super::state::open(&args.state).await?;
     if args.refresh_only {
         return refresh_only(backend, &args).await;
@@ -59,13 +76,43 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "--target, --exclude, --allow-destroy and --allow-downgrade shape a new plan; a saved plan is applied as it is\n  fix: pass them to `kkp plan -o PLANFILE` instead"
             )
         }
-        Some(path) => Source::Saved(read_plan(path, args.expect_digest.as_deref())?),
+        Some(path) => {
+            let plan = read_plan(path, args.expect_digest.as_deref())?;
+            // The policy is checked again here, so a pipeline that skipped `kkp plan --policy`
+            // still cannot apply what it denies; review is satisfied only by the digest a
+            // person approved.
+            if let Some(policy) = &policy {
+                let verdict = super::policy::check(policy, &plan);
+                match verdict.decision {
+                    Decision::Deny => {
+                        eprintln!("error: the policy denies this plan; nothing was applied");
+                        return Ok(super::policy::exit_code(Decision::Deny));
+                    }
+                    Decision::Review if args.expect_digest.is_none() => {
+                        eprintln!(
+                            "error: the policy needs a person to review this plan; nothing was applied\n  fix: once the plan is approved, apply it with --expect-digest DIGEST (the digest `kkp show {}` prints)",
+                            path.display()
+                        );
+                        return Ok(super::policy::exit_code(Decision::Review));
+                    }
+                    _ => {}
+                }
+            }
+            Source::Saved(plan)
+        }
         None => {
             let topology = super::plan::load_topology(&TopologyArgs { files: args.files.clone() })?;
             Source::Topology { topology, options: plan_options(&args.flags)? }
         }
     };
     let targets = args.target.factory(&args.files)?;
+    let rollout = policy.as_ref().and_then(|p| p.rollout.clone()).unwrap_or(serde_json::Value::Null);
+    let from_policy = |key: &str| rollout.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let waves = match args.waves.clone().or_else(|| from_policy("waves")) {
+        Some(spec) => kkp::apply::waves::parse(&spec).map_err(|e| anyhow::anyhow!("--waves {spec}: {e}"))?,
+        None => Vec::new(),
+    };
+    let wave_check = args.wave_check.clone().or_else(|| from_policy("check"));
     let settings = Settings {
         parallelism: args.parallelism.max(1),
         per_seed: args.per_seed.max(1),
@@ -74,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ready_timeout: std::time::Duration::from_secs(args.target.ready_timeout),
         take_over: args.target.force_conflicts,
         topology_secrets: Arc::new(super::targets::topology_secrets(&args.files)?),
+        waves,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
@@ -88,6 +136,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         auto_approve: args.auto_approve,
         progress: Mutex::new(None),
         blocked: AtomicBool::new(false),
+        policy: if args.planfile.is_some() { None } else { policy },
+        refused: Mutex::new(None),
+        wave_check,
     });
     let outcome = kkp::apply::apply(backend, source, &targets, settings, view.clone(), cancel).await?;
     let blocked = view.blocked.load(Ordering::SeqCst);
@@ -100,10 +151,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("No changes to apply.");
             ExitCode::SUCCESS
         }
-        Outcome::Declined => {
-            println!("Apply cancelled.");
-            ExitCode::from(1)
-        }
+        Outcome::Declined => match *view.refused.lock().expect("refusal lock") {
+            Some(decision) => {
+                println!("Apply refused by the policy.");
+                super::policy::exit_code(decision)
+            }
+            None => {
+                println!("Apply cancelled.");
+                ExitCode::from(1)
+            }
+        },
         Outcome::Applied { report, serial, interrupted } => {
             println!(
                 "\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {serial}.",
@@ -151,6 +208,12 @@ struct Terminal {
     progress: Mutex<Option<Progress>>,
     /// The plan left clusters out (a CA changed outside kkp, a seed unreadable).
     blocked: AtomicBool,
+    /// The policy to check a fresh plan against before asking.
+    policy: Option<kkp::policy::Policy>,
+    /// Set when the policy refused the plan (deny, or review without a person to approve).
+    refused: Mutex<Option<Decision>>,
+    /// `--wave-check`.
+    wave_check: Option<String>,
 }
 
 impl kkp::apply::View for Terminal {
@@ -163,7 +226,15 @@ impl kkp::apply::View for Terminal {
         print!("{}", kkp::plan::display::human(plan));
     }
 
-    fn approve(&self, _plan: &Plan) -> Result<bool, String> {
+    fn approve(&self, plan: &Plan) -> Result<bool, String> {
+        if let Some(policy) = &self.policy {
+            let decision = super::policy::check(policy, plan).decision;
+            // Review is a person answering the prompt; --auto-approve has nobody to ask.
+            if decision == Decision::Deny || (decision == Decision::Review && self.auto_approve) {
+                *self.refused.lock().expect("refusal lock") = Some(decision);
+                return Ok(false);
+            }
+        }
         if self.auto_approve {
             return Ok(true);
         }
@@ -190,6 +261,45 @@ impl kkp::apply::View for Terminal {
         if let Some(progress) = self.progress.lock().expect("progress lock").take() {
             progress.finish();
         }
+    }
+
+    fn wave_starting(&self, name: &str, clusters: &BTreeSet<String>, actions: usize) {
+        eprintln!("Wave {name}: {} clusters, {actions} actions ({}).", clusters.len(), listed(clusters));
+    }
+
+    fn wave_healthy(&self, name: &str, clusters: &BTreeSet<String>) -> Result<(), String> {
+        let Some(check) = &self.wave_check else { return Ok(()) };
+        let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
+        // The check is the person's command; the runtime keeps other tasks going meanwhile.
+        let out = tokio::task::block_in_place(|| {
+            std::process::Command::new("sh").args(["-c", check]).env("KKP_WAVE", name).env("KKP_WAVE_CLUSTERS", names.join(" ")).output()
+        })
+        .map_err(|e| format!("the wave check `{check}` cannot run: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let said = String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or_default().to_string();
+        Err(format!(
+            "the wave check `{check}` failed ({}){}",
+            out.status,
+            if said.is_empty() { String::new() } else { format!(": {said}") }
+        ))
+    }
+
+    fn wave_stopped(&self, name: &str, clusters: &BTreeSet<String>, why: &str) {
+        eprintln!(
+            "Rollout stopped after wave {name} ({}): {why}.\n  The state records every node applied so far; run the same `kkp apply -f ... --waves ...` again to continue with the clusters still to do.",
+            listed(clusters)
+        );
+    }
+}
+
+/// Cluster names for a message, shortened past ten.
+fn listed(clusters: &BTreeSet<String>) -> String {
+    let shown: Vec<&str> = clusters.iter().take(10).map(String::as_str).collect();
+    match clusters.len().saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
 
@@ -252,12 +362,5 @@ async fn refresh_only(backend: Arc<dyn kkp::state::backend::Backend>, args: &Arg
 
 /// A plan with nothing in it, to render a drift section alone.
 fn empty_plan() -> Plan {
-    Plan {
-        basis: Default::default(),
-        summary: Default::default(),
-        actions: Vec::new(),
-        clusters: Default::default(),
-        notices: Vec::new(),
-        drift: Vec::new(),
-    }
+    Plan::default()
 }

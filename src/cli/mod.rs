@@ -8,6 +8,7 @@ mod import;
 mod output;
 mod outputs;
 mod plan;
+mod policy;
 mod progress;
 mod show;
 mod state;
@@ -71,7 +72,15 @@ pub struct StateArgs {
 
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error: clap's own 2 would read as "changes pending"
+    // to a CI gate using --detailed-exitcode.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

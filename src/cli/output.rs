@@ -8,9 +8,14 @@ pub struct FormatArgs {
     /// Machine-readable JSON (schema in docs/plan-format.md).
     #[arg(long, conflicts_with = "markdown")]
     json: bool,
-    /// Markdown for pull-request comments (size-capped).
+    /// Markdown for pull-request comments (below GitHub's 65,536 characters; replace and
+    /// destroy always shown).
     #[arg(long)]
     markdown: bool,
+    /// Print only the roll-ups: replace and destroy (complete), identical changes folded across
+    /// clusters, the per-seed table.
+    #[arg(long, conflicts_with = "json")]
+    summary: bool,
 }
 
 /// How to print.
@@ -28,6 +33,11 @@ impl FormatArgs {
             (_, true) => Format::Markdown,
             _ => Format::Human,
         }
+    }
+
+    /// How much the human and markdown views show.
+    pub fn detail(&self) -> kkp::plan::display::Detail {
+        if self.summary { kkp::plan::display::Detail::Summary } else { kkp::plan::display::Detail::Full }
     }
 }
 

@@ -1,5 +1,5 @@
-//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--detailed-exitcode] [--target ADDR]... [--refresh|--refresh-only]
-//! [--accept ADDR]... [--dir DIR|--kube ...]`
+//! `kkp plan -f PATH... [-o PLANFILE] [--json|--markdown] [--summary] [--detailed-exitcode] [--policy FILE] [--why ADDR]
+//! [--target ADDR]... [--refresh|--refresh-only] [--accept ADDR]... [--dir DIR|--kube ...]`
 
 use super::output::{Format, FormatArgs};
 use super::{StateArgs, TopologyArgs};
@@ -66,12 +66,21 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,
-    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    /// Exit 0 when there are no changes, 2 when there are (with a policy: 2 allowed, 3 review
+    /// needed, 4 denied), 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    policy: super::policy::PolicyArgs,
+    /// Instead of the plan: for each action at or under ADDR, the topology input (file:line)
+    /// that caused it.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["out", "json", "markdown", "summary"])]
+    why: Option<String>,
 }
 
 pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    // A broken policy is reported before any planning work.
+    let policy = args.policy.load()?;
     let backend = super::state::open(&args.state).await?;
     let loaded = backend.load().await?;
     if loaded.recovered > 0 {
@@ -93,11 +102,16 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if args.refresh_only {
         return Ok(refresh_only(&plan, &args));
     }
+    if let Some(address) = &args.why {
+        let address = kkp::address::Address::parse(address).map_err(anyhow::Error::msg)?;
+        print!("{}", kkp::plan::display::why(&kkp::plan::why::explain(&plan, &topology, &address)));
+        return Ok(ExitCode::SUCCESS);
+    }
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
     match args.format.format() {
-        Format::Human => print!("{}", kkp::plan::display::human(&plan)),
+        Format::Human => print!("{}", kkp::plan::display::human_view(&plan, args.format.detail())),
         Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => print!("{}", kkp::plan::display::markdown(&plan, Some(&digest))),
+        Format::Markdown => print!("{}", kkp::plan::display::markdown_view(&plan, Some(&digest), args.format.detail())),
     }
     if let Some(out) = &args.out {
         kkp::state::file::write_atomic(out, &bytes)?;
@@ -107,7 +121,13 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("error: some clusters were not planned (see the notes above)");
         return Ok(ExitCode::from(1));
     }
-    Ok(if args.detailed_exitcode && !plan.summary.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    let verdict = policy.as_ref().filter(|_| !plan.summary.is_empty()).map(|p| super::policy::check(p, &plan));
+    let gate = args.detailed_exitcode || args.policy.policy.is_some();
+    Ok(match verdict {
+        _ if plan.summary.is_empty() || !gate => ExitCode::SUCCESS,
+        Some(verdict) => super::policy::exit_code(verdict.decision),
+        None => ExitCode::from(super::policy::EXIT_ALLOWED),
+    })
 }
 
 /// `--refresh-only`: the drift alone.

@@ -1,13 +1,30 @@
-//! Renders a plan for people: a terminal view grouped by seed and cluster, and a size-capped
-//! markdown view for pull-request comments. Reads the [`Plan`] model only.
+//! Renders a plan for people: a terminal view and a size-capped markdown view for pull-request
+//! comments. Both open with the roll-ups ([`super::rollup`]: replace and destroy complete,
+//! identical changes folded across clusters, a per-seed table), then list every action by seed
+//! and cluster. Reads the [`Plan`] model only.
 
 use super::diff::FieldChange;
-use super::{Action, Notice, Plan, PlannedAction, Reason, Summary};
+use super::{Action, Notice, Plan, PlannedAction, Reason, Summary, rollup};
 use serde_json::Value;
 use std::fmt::Write;
 
-/// Markdown output is cut beyond this size (GitHub comments hold 65,536 characters).
-pub const MARKDOWN_LIMIT: usize = 60_000;
+/// GitHub holds at most this many characters in a comment; the markdown view stays below.
+pub const MARKDOWN_LIMIT: usize = 65_536;
+
+/// Characters kept free for the closing note of a shortened markdown view.
+const FOOTER_ROOM: usize = 600;
+
+/// Clusters named in a folded change before "and N more".
+const LISTED_CLUSTERS: usize = 12;
+
+/// How much of a plan a view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Only the roll-ups: replace and destroy (complete), folded changes, the per-seed table.
+    Summary,
+    /// The roll-ups, then every action grouped by seed and cluster.
+    Full,
+}
 
 /// The closing summary line.
 pub fn summary_line(s: &Summary) -> String {
@@ -23,8 +40,13 @@ pub fn summary_line(s: &Summary) -> String {
     )
 }
 
-/// The terminal view.
+/// The terminal view: roll-ups, then every action.
 pub fn human(plan: &Plan) -> String {
+    human_view(plan, Detail::Full)
+}
+
+/// The terminal view at the given detail; a refreshed plan starts with what changed outside kkp.
+pub fn human_view(plan: &Plan, detail: Detail) -> String {
     let mut out = drift_section(plan);
     for notice in &plan.notices {
         let _ = writeln!(out, "note: {}", notice_text(notice));
@@ -41,18 +63,44 @@ pub fn human(plan: &Plan) -> String {
         return out;
     }
     let _ = writeln!(out, "kkp will perform these actions (+ create, ~ update, -/+ replace, - destroy):");
-    for_each_group(plan, |heading, actions| {
-        let _ = writeln!(out, "\n{heading}");
-        for a in actions {
-            write_action(&mut out, a, "  ");
+    let risky: Vec<&PlannedAction> = plan.actions.iter().filter(|a| rollup::is_risky(a)).collect();
+    if !risky.is_empty() {
+        let _ = writeln!(out, "\n{}", risky_heading(risky.len()));
+        for a in &risky {
+            write_risky(&mut out, a, "  ");
         }
-    });
+    }
+    let folds = folds(plan);
+    if !folds.is_empty() {
+        let _ = writeln!(out, "\nChanges, identical ones folded across clusters:");
+        for f in &folds {
+            write_fold(&mut out, f, "  ");
+        }
+    }
+    let _ = writeln!(out, "\nPer seed:");
+    write_seed_table(&mut out, plan);
+    if detail == Detail::Full {
+        let _ = writeln!(out, "\nEvery action, by seed and cluster:");
+        for_each_group(plan, |heading, actions| {
+            let _ = writeln!(out, "\n{heading}");
+            for a in actions {
+                write_action(&mut out, a, "  ");
+            }
+        });
+    }
     let _ = writeln!(out, "\n{}", summary_line(&plan.summary));
     out
 }
 
-/// The pull-request view, at most [`MARKDOWN_LIMIT`] characters.
+/// The pull-request view: roll-ups, then every action, below [`MARKDOWN_LIMIT`] characters.
 pub fn markdown(plan: &Plan, digest: Option<&str>) -> String {
+    markdown_view(plan, digest, Detail::Full)
+}
+
+/// The pull-request view at the given detail. Replace and destroy actions always show, one by
+/// one while they fit and folded across clusters otherwise; what does not fit after them is
+/// left out whole (never cut inside a section) and the closing note points to the full plan.
+pub fn markdown_view(plan: &Plan, digest: Option<&str>, detail: Detail) -> String {
     let mut out = String::from("### kkp plan\n\n");
     if !plan.drift.is_empty() {
         let _ = writeln!(out, "```\n{}```\n", drift_section(plan));
@@ -68,28 +116,181 @@ pub fn markdown(plan: &Plan, digest: Option<&str>) -> String {
         out.push_str("No changes.\n");
         return out;
     }
-    let mut truncated = false;
-    for_each_group(plan, |heading, actions| {
-        if truncated {
-            return;
-        }
-        let mut section = String::new();
-        let counts = counts(actions);
-        let _ = writeln!(section, "<details><summary>{heading}: {counts}</summary>\n\n```diff");
-        for a in actions {
-            write_action(&mut section, a, "");
-        }
-        section.push_str("```\n</details>\n\n");
-        if out.len() + section.len() > MARKDOWN_LIMIT - 200 {
-            truncated = true;
-        } else {
-            out.push_str(&section);
-        }
-    });
-    if truncated {
-        let _ = writeln!(out, "_Output truncated at {MARKDOWN_LIMIT} characters; run `kkp show PLANFILE` for the whole plan._");
+    let mut table =
+        String::from("#### Per seed\n\n| seed | clusters | add | change | replace | destroy |\n|---|---:|---:|---:|---:|---:|\n");
+    for r in rollup::seed_table(plan) {
+        let _ = writeln!(table, "| {} | {} | {} | {} | {} | {} |", r.seed, r.clusters, r.add, r.change, r.replace, r.destroy);
     }
-    out
+    table.push('\n');
+    let risky: Vec<&PlannedAction> = plan.actions.iter().filter(|a| rollup::is_risky(a)).collect();
+    let budget = MARKDOWN_LIMIT - FOOTER_ROOM;
+    let used = |parts: &[&str]| parts.iter().map(|p| p.chars().count()).sum::<usize>();
+    let mut complete = true;
+    let risky_section = if risky.is_empty() {
+        String::new()
+    } else {
+        let mut one_by_one = format!("#### {}\n\n```diff\n", risky_heading(risky.len()));
+        for a in &risky {
+            write_risky(&mut one_by_one, a, "");
+        }
+        one_by_one.push_str("```\n\n");
+        if used(&[&out, &one_by_one, &table]) <= budget {
+            one_by_one
+        } else {
+            let folded = rollup::fold(risky.iter().copied(), fold_key);
+            let mut section = format!("#### {}, folded across clusters\n\n```diff\n", risky_heading(risky.len()));
+            for f in &folded {
+                write_fold_listing(&mut section, f, "", usize::MAX);
+            }
+            section.push_str("```\n\n");
+            if used(&[&out, &section, &table]) > budget {
+                // Too many to name even folded: counts with the first clusters of each.
+                complete = false;
+                section = format!("#### {}, folded across clusters (lists shortened)\n\n```diff\n", risky_heading(risky.len()));
+                for f in &folded {
+                    write_fold_listing(&mut section, f, "", LISTED_CLUSTERS);
+                }
+                section.push_str("```\n\n");
+            }
+            section
+        }
+    };
+    out.push_str(&risky_section);
+    out.push_str(&table);
+    let mut left_out = 0;
+    let folds = folds(plan);
+    if !folds.is_empty() {
+        let mut section = String::from("#### Changes, identical ones folded across clusters\n\n```diff\n");
+        for f in &folds {
+            let mut entry = String::new();
+            write_fold(&mut entry, f, "");
+            if left_out == 0 && used(&[&out, &section, &entry, "```\n\n"]) <= budget {
+                section.push_str(&entry);
+            } else {
+                left_out += 1;
+            }
+        }
+        section.push_str("```\n\n");
+        out.push_str(&section);
+    }
+    if detail == Detail::Full {
+        for_each_group(plan, |heading, actions| {
+            if left_out > 0 {
+                left_out += 1;
+                return;
+            }
+            let mut section = String::new();
+            let counts = counts(actions);
+            let _ = writeln!(section, "<details><summary>{heading}: {counts}</summary>\n\n```diff");
+            for a in actions {
+                write_action(&mut section, a, "");
+            }
+            section.push_str("```\n</details>\n\n");
+            if used(&[&out, &section]) > budget {
+                left_out += 1;
+            } else {
+                out.push_str(&section);
+            }
+        });
+    }
+    if left_out > 0 || !complete {
+        let _ = writeln!(
+            out,
+            "_{left_out} sections are left out to stay under GitHub's {MARKDOWN_LIMIT}-character limit{}. The whole plan: `kkp show PLANFILE` (or `--json`)._",
+            if complete {
+                "; every replace and destroy is shown above"
+            } else {
+                "; replace and destroy are folded with shortened cluster lists"
+            }
+        );
+    }
+    cut_to_limit(out)
+}
+
+/// Cuts `text` to [`MARKDOWN_LIMIT`] characters on a character boundary (only notices, which
+/// come first, can make it that long).
+fn cut_to_limit(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(MARKDOWN_LIMIT - FOOTER_ROOM) {
+        text.truncate(at);
+        text.push_str("\n\n_Cut to stay under GitHub's comment limit. The whole plan: `kkp show PLANFILE`._\n");
+    }
+    text
+}
+
+fn risky_heading(n: usize) -> String {
+    if n == 1 { "Replace and destroy: 1 action".to_string() } else { format!("Replace and destroy: {n} actions, all listed") }
+}
+
+/// One replace or destroy, on one line, with its class, risk and the cluster's readable name.
+fn write_risky(out: &mut String, a: &PlannedAction, indent: &str) {
+    let reasons: Vec<String> = a.reasons.iter().map(describe).collect();
+    let name = a.review.human_readable_name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default();
+    // In markdown (no indent) the symbol starts the line, so GitHub colours `-` lines red.
+    let symbol = if indent.is_empty() { format!("{:<3}", a.action.symbol()) } else { format!("{:>3}", a.action.symbol()) };
+    let _ = writeln!(
+        out,
+        "{indent}{symbol} {}{name}  {}, {}  ({})",
+        a.address,
+        a.review.class.as_str(),
+        a.review.risk.as_str(),
+        reasons.join("; ")
+    );
+}
+
+/// The non-risky actions folded by their description.
+fn folds(plan: &Plan) -> Vec<rollup::Fold<'_>> {
+    rollup::fold(plan.actions.iter().filter(|a| !rollup::is_risky(a)), fold_key)
+}
+
+/// An action's description with its cluster generalised: equal for identical changes.
+fn fold_key(a: &PlannedAction) -> String {
+    let reasons: Vec<String> = a.reasons.iter().map(describe).collect();
+    let mut text = format!(
+        "{:>3} {}  {}, {}  ({})\n",
+        a.action.symbol(),
+        rollup::generic_address(a),
+        a.review.class.as_str(),
+        a.review.risk.as_str(),
+        reasons.join("; ")
+    );
+    if matches!(a.action, Action::Update | Action::Replace) {
+        for c in &a.changes {
+            write_change(&mut text, c, "      ");
+        }
+    }
+    rollup::without_cluster_name(&text, a.cluster.as_deref())
+}
+
+fn write_fold(out: &mut String, fold: &rollup::Fold, indent: &str) {
+    write_fold_listing(out, fold, indent, LISTED_CLUSTERS);
+}
+
+/// A folded change: its description, then the clusters it happens on (at most `listed` named).
+fn write_fold_listing(out: &mut String, fold: &rollup::Fold, indent: &str, listed: usize) {
+    let mut lines = fold.key.lines();
+    if let Some(first) = lines.next() {
+        let _ = writeln!(out, "{indent}{first}");
+    }
+    let clusters = fold.clusters();
+    if !clusters.is_empty() {
+        let shown: Vec<&str> = clusters.iter().take(listed).copied().collect();
+        let more = clusters.len() - shown.len();
+        let plural = if clusters.len() == 1 { "cluster" } else { "clusters" };
+        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let _ = writeln!(out, "{indent}      on {} {plural}: {}{tail}", clusters.len(), shown.join(", "));
+    }
+    for line in lines {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+fn write_seed_table(out: &mut String, plan: &Plan) {
+    let rows = rollup::seed_table(plan);
+    let width = rows.iter().map(|r| r.seed.len()).max().unwrap_or(0).max(4);
+    let _ = writeln!(out, "  {:<width$}  {:>8}  {:>5}  {:>6}  {:>7}  {:>7}", "seed", "clusters", "add", "change", "replace", "destroy");
+    for r in rows {
+        let _ = writeln!(out, "  {:<width$}  {:>8}  {:>5}  {:>6}  {:>7}  {:>7}", r.seed, r.clusters, r.add, r.change, r.replace, r.destroy);
+    }
 }
 
 fn counts(actions: &[&PlannedAction]) -> String {
@@ -108,7 +309,10 @@ fn for_each_group(plan: &Plan, mut f: impl FnMut(String, &[&PlannedAction])) {
     let mut group: Vec<&PlannedAction> = Vec::new();
     let key = |a: &PlannedAction| (a.seed.clone(), a.cluster.clone());
     let heading = |a: &PlannedAction| match &a.cluster {
-        Some(c) => format!("seed {} · cluster {c}", a.seed),
+        Some(c) => match &a.review.human_readable_name {
+            Some(name) => format!("seed {} · cluster {c} ({name:?})", a.seed),
+            None => format!("seed {} · cluster {c}", a.seed),
+        },
         None => format!("seed {}", a.seed),
     };
     for a in &plan.actions {
@@ -282,5 +486,33 @@ pub fn drift_section(plan: &Plan) -> String {
         }
     }
     out.push('\n');
+    out
+}
+
+/// `kkp plan --why ADDR`: each action under the address and the inputs that caused it.
+pub fn why(explained: &[super::why::Explained]) -> String {
+    use super::why::Cause;
+    let mut out = String::new();
+    for e in explained {
+        let reasons: Vec<String> = e.action.reasons.iter().map(describe).collect();
+        let _ = writeln!(out, "{:>3} {}  ({})", e.action.action.symbol(), e.action.address, reasons.join("; "));
+        for cause in &e.causes {
+            let line = match cause {
+                Cause::Version { cluster, from, to, at } => format!("{at}: cluster {cluster}: spec.version {from} -> {to}"),
+                Cause::Datacenter { cluster, from, to, at } => {
+                    format!("{at}: cluster {cluster}: spec.cloud.dc is served by seed {to}, not {from}")
+                }
+                Cause::Clock { not_after } => format!("no input: the certificate expires {} and is renewed", date(*not_after)),
+                Cause::Cluster { cluster, at } => format!("{at}: the Cluster {cluster} (and the configuration and seed it inherits)"),
+                Cause::Seed { seed, at } => format!("{at}: the Seed {seed} (and the configuration it inherits)"),
+                Cause::Removed { what } => format!("no input: {what} is no longer in the topology"),
+                Cause::State => "no input: the state records a body that differs from what kkp renders (changed outside kkp?)".to_string(),
+            };
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+    if explained.is_empty() {
+        out.push_str("No action of the plan is at or under this address.\n");
+    }
     out
 }

@@ -9,10 +9,13 @@
 //! humans and PR comments. Nothing here reads files or the clock: the caller passes `now` and
 //! a lookup for previously applied bodies.
 
+pub mod classify;
 pub mod diff;
 pub mod display;
 pub mod file;
 pub mod reason;
+pub mod rollup;
+pub mod why;
 
 use crate::address::Address;
 use crate::graph::Dag;
@@ -142,7 +145,7 @@ pub struct Options {
 }
 
 /// The plan: ordered actions and what they were planned against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// What the plan was computed against; apply refuses a plan whose basis changed.
     pub basis: Basis,
@@ -161,6 +164,12 @@ pub struct Plan {
     /// the nodes listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<crate::refresh::drift::DriftEntry>,
+    /// Clusters with actions whose `spec.version` changes (classification reads it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upgrades: BTreeMap<String, classify::Upgrade>,
+    /// `metadata.labels` of the clusters with actions, for policy rules over labels.
+    #[serde(default, rename = "clusterLabels", skip_serializing_if = "BTreeMap::is_empty")]
+    pub cluster_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Plan {
@@ -278,6 +287,10 @@ pub struct PlannedAction {
     /// Field-level changes (display only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
+    /// Class, risk, data loss, restarts, the cluster's readable name (for reviewers and
+    /// policy; apply re-classifies instead of reading them).
+    #[serde(flatten)]
+    pub review: classify::Review,
 }
 
 /// What state records of a body: the manifest of an object, the labels and request of a
@@ -377,7 +390,9 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         cluster_digests.remove(&name);
     }
     refuse_destroy(&actions, &options.allow_destroy)?;
-    let actions = order(actions)?;
+    let mut actions = order(actions)?;
+    let (upgrades, cluster_labels, context) = review_inputs(topology, state, &actions);
+    classify::annotate(&mut actions, &context);
 
     let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
     let kept: BTreeSet<&Address> = actions.iter().map(|a| &a.address).collect();
@@ -397,7 +412,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             .filter(|c| c.tunnel == crate::topology::Tunnel::OpenVpn && touched_clusters.contains(c.name.as_str()))
             .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
     );
-    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new() })
+    Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new(), upgrades, cluster_labels })
 }
 
 impl Planner<'_> {
@@ -539,6 +554,7 @@ impl Planner<'_> {
             desired: Some(body),
             deps: Vec::new(),
             changes,
+            review: classify::Review::default(),
         });
     }
 
@@ -625,6 +641,7 @@ impl Planner<'_> {
                 desired: None,
                 deps: Vec::new(),
                 changes: Vec::new(),
+                review: classify::Review::default(),
             });
         }
         for name in state.clusters.keys() {
@@ -683,6 +700,30 @@ fn check_etcd_members(cluster: &crate::topology::Cluster, state: Option<&State>)
     }
 }
 
+type ReviewInputs = (BTreeMap<String, classify::Upgrade>, BTreeMap<String, BTreeMap<String, String>>, classify::Context);
+
+/// What review needs of the clusters with actions: version changes, labels, readable names.
+fn review_inputs(topology: &Topology, state: Option<&State>, actions: &[PlannedAction]) -> ReviewInputs {
+    let touched: BTreeSet<&str> = actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+    let clusters = || topology.clusters.values().filter(|c| touched.contains(c.name.as_str()));
+    let applied = |name: &str| state.and_then(|s| s.clusters.get(name)).and_then(|c| c.version.clone());
+    let upgrades: BTreeMap<String, classify::Upgrade> = clusters()
+        .filter_map(|c| {
+            let from = applied(&c.name)?;
+            let to = c.version.to_string();
+            (from != to).then(|| (c.name.clone(), classify::Upgrade { from, to }))
+        })
+        .collect();
+    let labels = clusters().filter(|c| !c.labels.is_empty()).map(|c| (c.name.clone(), c.labels.clone())).collect();
+    let context = classify::Context {
+        upgraded: upgrades.keys().cloned().collect(),
+        human_names: clusters()
+            .filter_map(|c| c.human_readable_name.clone().filter(|n| !n.is_empty()).map(|n| (c.name.clone(), n)))
+            .collect(),
+    };
+    (upgrades, labels, context)
+}
+
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).
 fn delete_rank(action: &PlannedAction) -> u8 {
     action.role.delete_rank(action.object.as_ref().map(|o| o.kind))
@@ -690,7 +731,7 @@ fn delete_rank(action: &PlannedAction) -> u8 {
 
 /// Why destroying this node loses data, if it does. A seed's own namespace holds no control
 /// plane, so only a user cluster's namespace is protected.
-fn data_loss(action: &PlannedAction) -> Option<&'static str> {
+pub(crate) fn data_loss(action: &PlannedAction) -> Option<&'static str> {
     match action.action {
         Action::Replace => action.role.replace_loses(),
         Action::Delete if action.role == Role::Namespace && action.cluster.is_none() => None,
@@ -745,8 +786,11 @@ fn select(
     let mut keep = vec![true; actions.len()];
     if !options.targets.is_empty() {
         keep = vec![false; actions.len()];
-        let mut stack: Vec<usize> =
-            (0..actions.len()).filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t))).collect();
+        // `seed/NAME` also covers the clusters that seed hosts, so a seed can be a canary.
+        let on_seed = |t: &Address, a: &PlannedAction| t.as_str().strip_prefix("seed/").is_some_and(|s| !s.contains('/') && a.seed == s);
+        let mut stack: Vec<usize> = (0..actions.len())
+            .filter(|&i| options.targets.iter().any(|t| actions[i].address.starts_with(t) || on_seed(t, &actions[i])))
+            .collect();
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut keep[i], true) {
                 continue;

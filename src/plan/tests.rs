@@ -79,6 +79,18 @@ fn a_leaf_inside_the_renewal_window_is_reissued_and_its_workloads_roll() {
     assert!(secrets.iter().any(|s| s.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"), "{secrets:?}");
     assert!(apiserver.deps.iter().any(|d| d.as_str() == "cluster/qs4k7x2mzp/secret/apiserver-tls"));
     assert!(!actions.contains_key("cluster/qs4k7x2mzp/service/etcd"));
+    // A renewal-only plan is classified as such throughout, so a policy can allow it.
+    use crate::plan::classify::{Class, Risk};
+    let classes: BTreeSet<Class> = p.actions.iter().map(|a| a.review.class).collect();
+    assert_eq!(
+        classes,
+        BTreeSet::from([Class::CertRenewal]),
+        "{:?}",
+        p.actions.iter().map(|a| (&a.address, a.review.class)).collect::<Vec<_>>()
+    );
+    assert!(p.actions.iter().all(|a| a.review.risk == Risk::Low && !a.review.data_loss));
+    assert!(tls.review.rolls.contains(&apiserver.address), "{:?}", tls.review.rolls);
+    assert_eq!(apiserver.review.human_readable_name.as_deref(), Some("payments"));
 }
 
 #[test]
@@ -96,6 +108,9 @@ fn changing_the_domain_replaces_the_ca_only_with_permission_and_cascades() {
     // Everything the CA signed is re-issued; the front-proxy chain is untouched.
     assert_eq!(actions["cluster/qs4k7x2mzp/secret/prometheus-apiserver-certificate"], Action::Replace);
     assert_eq!(actions.get("cluster/qs4k7x2mzp/secret/apiserver-proxy-client-certificate"), None);
+    let ca = p.actions.iter().find(|a| a.address.as_str() == "cluster/qs4k7x2mzp/secret/ca").unwrap();
+    assert_eq!((ca.review.class, ca.review.risk), (classify::Class::CaChange, classify::Risk::DataLoss));
+    assert!(ca.review.data_loss);
 }
 
 #[test]
@@ -245,4 +260,99 @@ fn a_new_ca_bundle_rolls_exactly_the_pods_that_read_it() {
     // etcd reads no CA bundle: it does not restart.
     assert!(!changed.contains_key("cluster/qs9d3vh6rt/statefulset/etcd"));
     assert!(p.actions.iter().all(|a| a.action == Action::Update), "{:?}", p.actions.iter().map(|a| &a.address).collect::<Vec<_>>());
+}
+
+/// A generated fleet of `clusters` on 4 seeds, applied, then upgraded with one cluster moved to
+/// another seed and one removed: the plan a reviewer gets on upgrade day.
+fn upgrade_day(clusters: usize) -> Plan {
+    use crate::topology::generate::{Spec, generate};
+    let spec = Spec { seeds: 4, clusters, ..Spec::default() };
+    let before = topology::load_str(Path::new("fleet.yaml"), &generate(&spec)).unwrap();
+    let mut state = State::new("lineage".into());
+    let mut bodies: HashMap<String, Value> = HashMap::new();
+    simulate::record(&plan(&before, None, NOW), &mut state, NOW, &mut |digest, body| {
+        bodies.insert(digest.to_string(), body.clone());
+    });
+    let upgraded = generate(&Spec { changed_every: Some(1), ..spec });
+    let docs: Vec<String> = upgraded
+        .split("---\n")
+        .filter(|d| !d.contains("name: c000006\n"))
+        .map(|d| if d.contains("name: c000005\n") { d.replace("dc: dc-001-1", "dc: dc-002-0") } else { d.to_string() })
+        .collect();
+    let after = topology::load_str(Path::new("fleet.yaml"), &docs.join("---\n")).unwrap();
+    assert_eq!(after.clusters["c000005"].seed, "seed-002");
+    let allow = vec![Address::parse("cluster/c000005").unwrap(), Address::parse("cluster/c000006").unwrap()];
+    create(&after, Some(&state), &|digest| bodies.get(digest).cloned(), &Options { now: NOW, allow_destroy: allow, ..Options::default() })
+        .unwrap()
+}
+
+#[test]
+fn fleet_markdown_stays_under_the_comment_limit_and_shows_every_replace_and_destroy() {
+    let p = upgrade_day(120);
+    let risky: Vec<&PlannedAction> = p.actions.iter().filter(|a| rollup::is_risky(a)).collect();
+    assert!(risky.len() > 50, "{}", risky.len());
+    assert!(risky.iter().any(|a| a.action == Action::Delete) && risky.iter().any(|a| a.action == Action::Replace));
+    let md = display::markdown(&p, Some("sha256:0"));
+    assert!(md.chars().count() < 65_536, "{}", md.chars().count());
+    for a in &risky {
+        assert!(md.contains(&format!(" {} ", a.address)), "{} is not shown", a.address);
+    }
+    // Replace and destroy come before everything else, and the cut is announced.
+    let first_update = md.find("  ~ ").or_else(|| md.find("\n  ~")).unwrap_or(md.len());
+    assert!(md.find("-/+ cluster/c000005/statefulset/etcd").unwrap() < first_update);
+    assert!(md.contains("sections are left out") && md.contains("kkp show PLANFILE"), "{}", &md[md.len() - 400..]);
+    // Identical upgrades fold: the apiservers of the 118 clusters that stay fold into at most two
+    // entries (the simulated state cannot know the fingerprints of copied cloud credentials, so
+    // the clusters whose apiserver mounts them differ).
+    let lines: Vec<&str> = md.lines().collect();
+    let folded: Vec<usize> = lines
+        .windows(2)
+        .filter(|w| w[0].contains("cluster/*/deployment/apiserver "))
+        .map(|w| w[1].trim().strip_prefix("on ").and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0))
+        .collect();
+    assert!(folded.len() <= 2 && folded.iter().sum::<usize>() == 118, "{folded:?}");
+    // The per-seed table counts each seed's clusters: the removed one still on seed-001, the moved one
+    // on seed-002 (its replacements are made there).
+    let table = &md[md.find("#### Per seed").unwrap()..];
+    assert!(md.contains("| seed-001 | 31 | 0 | 217 | 0 | 71 |") && md.contains("| seed-002 | 29 | 1 |"), "{}", &table[..400]);
+    // The summary view is the roll-ups only, and holds every risky action too.
+    let summary = display::human_view(&p, display::Detail::Summary);
+    assert!(!summary.contains("Every action, by seed and cluster"));
+    assert!(risky.iter().all(|a| summary.contains(&format!(" {} ", a.address))));
+    assert!(summary.len() < display::human(&p).len() / 2);
+}
+
+#[test]
+fn markdown_is_cut_on_a_character_boundary() {
+    let p = upgrade_day(8);
+    let mut noisy = p.clone();
+    // Notices come first and are never left out; only a hard cut can bound them.
+    noisy.notices = (0..4000).map(|i| Notice::Paused { cluster: format!("ü-{i}"), reason: Some("ä".repeat(10)) }).collect();
+    let md = display::markdown(&noisy, None);
+    assert!(md.chars().count() < 65_536);
+    assert!(md.ends_with("`kkp show PLANFILE`._\n"));
+}
+
+#[test]
+fn a_saved_renewal_plan_has_the_same_digest_on_another_day() {
+    let topology = quickstart();
+    let state = applied(&topology);
+    // Two days inside the renewal window of the same certificates: reasons carry the absolute
+    // expiry, never "in 12 days", so the plan's bytes do not move with the clock.
+    let monday = plan(&topology, Some(&state), NOW + 353 * DAY);
+    let tuesday = plan(&topology, Some(&state), NOW + 354 * DAY);
+    assert!(!monday.actions.is_empty());
+    assert_eq!(file::to_bytes(&monday).1, file::to_bytes(&tuesday).1);
+}
+
+#[test]
+fn targeting_a_seed_includes_the_clusters_it_hosts() {
+    let topology = topology::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/multi-seed")]).unwrap();
+    let options = Options { now: NOW, targets: vec![Address::parse("seed/seed-us").unwrap()], ..Options::default() };
+    let p = create(&topology, None, &|_| None, &options).unwrap();
+    let clusters: BTreeSet<&str> = p.actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+    let on_us: BTreeSet<&str> = topology.clusters.values().filter(|c| c.seed == "seed-us").map(|c| c.name.as_str()).collect();
+    assert!(!on_us.is_empty());
+    assert_eq!(clusters, on_us);
+    assert!(p.actions.iter().all(|a| a.seed == "seed-us"), "nothing of another seed");
 }

@@ -142,6 +142,14 @@ impl Document {
     }
 }
 
+/// The place of a key path (e.g. `["spec", "version"]`) inside the document that starts at
+/// `document`, read again from its file; the document's start when the file changed or the key
+/// is not there.
+pub fn locate_in_file(document: &Source, path: &[&str]) -> Source {
+    let Ok(text) = std::fs::read_to_string(&document.file) else { return document.clone() };
+    split(&document.file, &text).into_iter().find(|d| d.first_line == document.line).map_or_else(|| document.clone(), |d| d.locate(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

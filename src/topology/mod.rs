@@ -14,7 +14,7 @@ mod resolve;
 mod schema;
 pub mod versions;
 
-pub use documents::Source;
+pub use documents::{Source, locate_in_file};
 pub use versions::Versions;
 
 use serde::Serialize;
@@ -257,6 +257,10 @@ pub struct Cluster {
     pub monitoring: Monitoring,
     /// The seed's default etcd backups, when it has a default destination.
     pub etcd_backups: Option<EtcdBackups>,
+    /// `metadata.labels`, for policy rules and rollout selectors (rendering reads none, so they
+    /// stay out of the input digest).
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// KKP's default etcd backups of every cluster on a seed (EtcdBackupConfig `default-backups`).

@@ -1081,6 +1081,7 @@ fn resolve_clusters(r: &mut Resolver, c: &Collected, config: &Configuration, see
                 project_id: parsed.value.metadata.labels.get("project-id").cloned(),
                 monitoring: config.monitoring.clone(),
                 etcd_backups: seed.etcd_backups.clone(),
+                labels: parsed.value.metadata.labels.clone(),
             },
         );
     }

@@ -444,7 +444,9 @@ fn finish_object(server: &Server, target: &Target, object: &mut Value, old: Opti
     if target.resource.kind == "Namespace" && object.pointer("/status/phase").is_none() {
         object["status"] = json!({"phase": "Active"});
     }
-    if target.resource.is_workload() && server.ready_delay.is_zero() {
+    let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
+    let never = server.faults.config().never_ready.contains(&namespace);
+    if target.resource.is_workload() && server.ready_delay.is_zero() && !never {
         set_ready(object);
     }
 }

@@ -25,6 +25,9 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// Fail exactly the Nth API request (1-based) with a 500.
     pub fail_nth: Option<u64>,
+    /// Namespaces whose Deployments and StatefulSets never report ready (a workload that
+    /// never comes up).
+    pub never_ready: Vec<String>,
 }
 
 /// What to do with one request.

@@ -402,6 +402,15 @@ fn refresh_finds_files_edited_or_deleted_by_hand_and_apply_restores_them() {
     assert!(ns.join("configmap-audit-config.yaml").is_file());
     let again = ws.kkp(&["plan", "-f", topology, "--refresh", "--detailed-exitcode"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    // apply --refresh-only (no target flag: the directory the state recorded) records a hand
+    // edit as the truth; the next plain plan restores it.
+    std::fs::write(&deployment, std::fs::read_to_string(&deployment).unwrap().replace("replicas: 2", "replicas: 5")).unwrap();
+    let only = ws.kkp(&["apply", "-f", topology, "--refresh-only", "--auto-approve"]);
+    assert!(only.status.success() && text(&only).contains("Recorded 1 nodes"), "{}", text(&only));
+    assert!(std::fs::read_to_string(&deployment).unwrap().contains("replicas: 5"), "nothing was written");
+    let plan = ws.kkp(&["plan", "-f", topology]);
+    assert!(text(&plan).contains("~ spec.replicas: 5 -> 2"), "{}", text(&plan));
 }
 
 #[test]

@@ -788,3 +788,24 @@ async fn waves_stop_at_a_cluster_whose_etcd_never_becomes_ready_and_a_rerun_cont
     assert_eq!(fleet.eu.objects().len(), rendered_objects("seed-eu"));
     assert_eq!(fleet.plan_exit().await, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_read_in_pages() {
+    use kkp::target::Target;
+    let server = TestServer::start(ServerConfig::default()).await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml("s")).unwrap();
+    let sources = kkp::target::kube::Sources { kubeconfig: Some(kubeconfig), ..Default::default() };
+    let target = kkp::target::kube::KubeTarget::new(sources.resolve("s").await.unwrap(), false).unwrap();
+    target.apply(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}})).await.unwrap();
+    for i in 0..1100 {
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i:04}"), "namespace": "n", "labels": {"app.kubernetes.io/managed-by": "kkp"}}});
+        target.apply(&cm).await.unwrap();
+    }
+    server.clear_requests();
+    let labels = std::collections::BTreeMap::from([("app.kubernetes.io/managed-by".to_string(), "kkp".to_string())]);
+    let items = target.list(kkp::object::Kind::ConfigMap, None, &labels).await.unwrap();
+    assert_eq!(items.len(), 1100);
+    let log = server.requests();
+    assert_eq!(log.len(), 3, "{:?}", log.iter().map(|r| &r.query).collect::<Vec<_>>());
+    assert!(log.iter().all(|r| r.query.contains("limit=500")));
+}

@@ -322,7 +322,9 @@ async fn refresh_only(backend: Arc<dyn kkp::state::backend::Backend>, args: &Arg
             "--refresh-only records what the seeds hold; it takes no plan flags\n  fix: drop --target, --exclude, --allow-destroy, --allow-downgrade, --refresh and --accept"
         );
     }
-    let factory = args.target.factory(&args.files)?;
+    // Without a target flag, each seed is read where the state says it was applied.
+    let recorded = backend.load().await?.state;
+    let factory = args.target.seeds.factory_for(&args.files, recorded.as_ref())?;
     let auto_approve = args.auto_approve;
     let approve = move |drift: &[kkp::refresh::drift::DriftEntry], unreadable: &std::collections::BTreeMap<String, String>| {
         let plan = Plan { drift: drift.to_vec(), ..empty_plan() };

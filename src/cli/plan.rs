@@ -24,7 +24,7 @@ pub struct PlanFlags {
     pub allow_downgrade: Vec<String>,
     /// Read the seeds first (one LIST per seed and kind) and plan against what they hold:
     /// objects deleted outside kkp are re-created, fields changed by others restored, replaced
-    /// certificates shown (docs/refresh.md).
+    /// certificates shown (docs/cli.md, "Refresh").
     #[arg(long)]
     pub refresh: bool,
     /// Accept that this CA or service-account key (address) was replaced or deleted outside

@@ -58,6 +58,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let targets = args.target.factory(&args.files)?;
+    // Objects on the target with no state: planning from nothing would overwrite them all.
+    if !args.state.new_state
+        && let Some(object) = args.target.existing_object()
+        && backend.load().await?.state.is_none()
+    {
+        anyhow::bail!(
+            "{}: there is no state, but {} already holds objects (e.g. {}): a plan from nothing would create every object again over them\n  fix: restore the state (e.g. from its .backup), or pass --new-state to start a new state on purpose",
+            backend.describe(),
+            args.target.describe(),
+            object.display()
+        );
+    }
     let settings = Settings {
         parallelism: args.parallelism.max(1),
         per_seed: args.per_seed.max(1),

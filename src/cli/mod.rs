@@ -58,6 +58,22 @@ pub struct StateArgs {
     /// Seconds a remote state's lock (a Lease) lives without renewal.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lock_duration: u64,
+    /// Start a new, empty state although an earlier one left traces (applied bodies, a
+    /// backup, journal Secrets, objects in --dir); without it kkp refuses, since a plan from
+    /// nothing would create every object again over the existing ones.
+    #[arg(long)]
+    pub new_state: bool,
+    /// Recover an interrupted apply's journal up to its first corrupt record and drop the
+    /// rest (the next apply re-applies what those records covered).
+    #[arg(long)]
+    pub discard_journal_tail: bool,
+}
+
+impl StateArgs {
+    /// How loading may recover.
+    pub fn recovery(&self) -> kkp::state::backend::Recovery {
+        kkp::state::backend::Recovery { new_state: self.new_state, discard_journal_tail: self.discard_journal_tail }
+    }
 }
 
 /// Parses the command line and runs it.

@@ -39,6 +39,24 @@ impl TargetArgs {
         if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir.display()) }
     }
 
+    /// An object file already under the directory target (None for the kube target).
+    pub fn existing_object(&self) -> Option<PathBuf> {
+        if self.is_kube() {
+            return None;
+        }
+        let mut stack = vec![self.dir.clone()];
+        while let Some(dir) = stack.pop() {
+            for path in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    return Some(path);
+                }
+            }
+        }
+        None
+    }
+
     /// The factory apply calls for the seeds a plan writes to. `files` may hold the Seeds'
     /// kubeconfig Secrets.
     pub fn factory(&self, files: &[PathBuf]) -> anyhow::Result<Factory> {

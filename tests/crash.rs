@@ -131,3 +131,32 @@ fn ctrl_c_starts_nothing_new_and_saves_the_state() {
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(plan["plan"]["summary"]["add"].as_u64().unwrap() as usize, actions - recorded);
 }
+
+#[test]
+fn a_plan_during_an_apply_says_so_and_force_unlock_asks_before_breaking_a_live_lock() {
+    let ws = Workspace::new();
+    let topology = repo().join("examples/multi-seed");
+    let topology = topology.to_str().unwrap();
+    let mut apply = ws
+        .command(&["apply", "-f", topology, "--dir", "out", "--auto-approve", "--parallelism", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the apply to take the lock", || journal_lines(&ws) > 0);
+    let plan = ws.kkp(&["plan", "-f", topology]);
+    let lock: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json.lock")).unwrap()).unwrap();
+    let unlock = ws.kkp(&["force-unlock", lock["id"].as_str().unwrap()]);
+    let lock_kept = ws.path().join("kkp.state.json.lock").exists();
+    let still_running = apply.try_wait().unwrap().is_none();
+    apply.kill().ok();
+    apply.wait().unwrap();
+    assert!(still_running, "the apply ended before the checks ran");
+
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(text(&plan).contains("`apply` by") && text(&plan).contains("is running on this state"), "{}", text(&plan));
+    assert_eq!(unlock.status.code(), Some(1), "{}", text(&unlock));
+    assert!(text(&unlock).contains(&format!("pid {} is running on this host", apply.id())), "{}", text(&unlock));
+    assert!(text(&unlock).contains("pass --force"), "{}", text(&unlock));
+    assert!(lock_kept, "force-unlock removed a live holder's lock without asking");
+}

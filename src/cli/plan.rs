@@ -52,6 +52,18 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backend = super::state::open(&args.state).await?;
+    // A plan reads a consistent snapshot (the state and the whole records of the journal), but
+    // during an apply that snapshot is half-applied: say so.
+    if let Some(holder) = backend.holder().await?
+        && holder.alive
+    {
+        let who = holder
+            .info
+            .map_or_else(|| "another kkp".to_string(), |i| format!("`{}` by {} (pid {}) since {}", i.operation, i.who, i.pid, i.created));
+        eprintln!(
+            "note: {who} is running on this state; this plan shows its progress so far, not the final state. Plan again once it is done."
+        );
+    }
     let loaded = backend.load().await?;
     if loaded.recovered > 0 {
         eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);

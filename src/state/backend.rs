@@ -55,6 +55,8 @@ pub trait Backend: Send + Sync {
     async fn load(&self) -> Result<Loaded>;
     /// Takes the writer lock for `operation`, or fails at once naming the holder.
     async fn lock(&self, operation: &str) -> Result<Box<dyn Lock>>;
+    /// Who holds the writer lock now and whether they look alive; None when it is free.
+    async fn holder(&self) -> Result<Option<super::lock::Holder>>;
     /// Breaks the lock with this ID.
     async fn force_unlock(&self, id: &str) -> Result<LockInfo>;
     /// Opens a journal extending `base` (the state as last persisted), guarded by `lock`.

@@ -108,6 +108,10 @@ impl Backend for FileBackend {
         Ok(Box::new(LockGuard::acquire(&self.lock_path(), operation)?))
     }
 
+    async fn holder(&self) -> Result<Option<lock::Holder>> {
+        lock::holder(&self.lock_path())
+    }
+
     async fn force_unlock(&self, id: &str) -> Result<LockInfo> {
         lock::force_unlock(&self.lock_path(), id)
     }

@@ -267,6 +267,21 @@ impl Backend for KubeBackend {
         Ok(Box::new(LeaseLock::start(self.leases.clone(), name, info, self.lease_duration, self.address.clone())))
     }
 
+    async fn holder(&self) -> Result<Option<super::lock::Holder>> {
+        let Some(current) = self.leases.get_opt(&self.lock_name()).await.map_err(|e| self.api_error("reading the lock", e))? else {
+            return Ok(None);
+        };
+        let info: Option<LockInfo> =
+            current.metadata.annotations.as_ref().and_then(|a| a.get(LOCK_INFO)).and_then(|t| serde_json::from_str(t).ok());
+        let alive = !expired(&current);
+        let status = match current.spec.as_ref().and_then(|s| s.renew_time.as_ref()) {
+            Some(renewed) if alive => format!("its Lease {} was renewed at {} and has not expired", self.lock_name(), renewed.0),
+            Some(renewed) => format!("its Lease {} expired (last renewed at {}): the holder is gone", self.lock_name(), renewed.0),
+            None => format!("its Lease {} has no renew time", self.lock_name()),
+        };
+        Ok(Some(super::lock::Holder { info, alive, status }))
+    }
+
     async fn force_unlock(&self, id: &str) -> Result<LockInfo> {
         let name = self.lock_name();
         let current = self.leases.get_opt(&name).await.map_err(|e| self.api_error("reading the lock", e))?;

@@ -127,7 +127,11 @@ impl kkp::apply::TargetFactory for Factory {
         let mut targets = Targets::new();
         for seed in seeds {
             let target: Arc<dyn kkp::target::Target> = match &self.sources {
-                None => Arc::new(DirTarget::new(&self.dir, seed)),
+                None => {
+                    let target = DirTarget::new(&self.dir, seed);
+                    target.remove_leftovers();
+                    Arc::new(target)
+                }
                 Some(sources) => Arc::new(KubeTarget::new(sources.resolve(seed).await?, self.force_conflicts)?),
             };
             targets.insert(seed.clone(), target);

@@ -121,6 +121,11 @@ fn ctrl_c_starts_nothing_new_and_saves_the_state() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
     assert!(text(&out).contains("Interrupted"), "{}", text(&out));
     assert!(text(&out).contains("not started"), "{}", text(&out));
+    // At most one line per cluster about what did not run, and how to resume.
+    assert!(!text(&out).lines().any(|l| l.trim_start().starts_with("skipped") || l.contains(": skipped")), "{}", text(&out));
+    // Five clusters on two seeds.
+    assert!(text(&out).lines().filter(|l| l.contains("not started:")).count() <= 7, "{}", text(&out));
+    assert!(text(&out).contains("run the same command again"), "{}", text(&out));
     // The state was compacted: no journal is left, and the plan shows only the rest.
     assert!(!ws.path().join("kkp.state.json.journal").exists());
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap();

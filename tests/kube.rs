@@ -147,7 +147,7 @@ async fn a_dead_seed_fails_only_its_clusters_and_a_rerun_completes() {
     let out = fleet.apply(&[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = text(&out);
-    assert!(report.contains("seed seed-eu (context context seed-eu)"), "{report}");
+    assert!(report.contains("seed seed-eu (context seed-eu)"), "{report}");
     assert!(report.contains("skipped cluster/eu6tj3nbqx/statefulset/etcd"), "{report}");
     assert!(!report.contains("failed  cluster/us"), "{report}");
     assert_eq!(fleet.us.objects().len(), rendered_objects("seed-us"), "seed-us was applied completely");

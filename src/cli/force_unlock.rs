@@ -50,6 +50,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let info = backend.force_unlock(&args.id).await?;
-    println!("Unlocked {} (held by {} pid {} since {} for `{}`).", backend.describe(), info.who, info.pid, info.created, info.operation);
+    super::output::outln!(
+        "Unlocked {} (held by {} pid {} since {} for `{}`).",
+        backend.describe(),
+        info.who,
+        info.pid,
+        info.created,
+        info.operation
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,9 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No colours, even on a terminal (so does a non-empty NO_COLOR).
+    #[arg(long, global = true)]
+    no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,7 +47,8 @@ enum Command {
 /// Where the topology comes from.
 #[derive(Debug, Clone, Args)]
 pub struct TopologyArgs {
-    /// Topology files or directories (KKP YAML: Seed, Cluster, KubermaticConfiguration).
+    /// Topology files or directories (KKP YAML: Seed, Cluster, KubermaticConfiguration); `-`
+    /// reads standard input.
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -79,6 +83,7 @@ impl StateArgs {
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    output::set_no_color(cli.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -99,15 +104,25 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = e.source();
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            eprintln!("{}", error_report(e.as_ref()));
             ExitCode::from(1)
         }
     }
+}
+
+/// `error: ...` and each cause once: a cause whose text the message already holds (most
+/// errors name their source) is not printed again.
+fn error_report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut report = format!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !report.contains(&text) {
+            report.push_str(&format!("\n  caused by: {text}"));
+        }
+        source = cause.source();
+    }
+    report
 }
 
 /// The current time in unix seconds.
@@ -124,6 +139,16 @@ fn addresses(list: &[String]) -> anyhow::Result<Vec<kkp::address::Address>> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn an_error_that_names_its_cause_does_not_print_it_again() {
+        let io = std::io::Error::new(std::io::ErrorKind::IsADirectory, "Is a directory (os error 21)");
+        let error = anyhow::Error::from(kkp::state::Error::Io { path: "kkp.state.json".into(), source: io });
+        let report = error_report(error.as_ref());
+        assert_eq!(report, "error: kkp.state.json: Is a directory (os error 21)");
+        let wrapped = error.context("cannot plan");
+        assert_eq!(error_report(wrapped.as_ref()), "error: cannot plan\n  caused by: kkp.state.json: Is a directory (os error 21)");
+    }
 
     #[test]
     fn every_command_line_definition_is_consistent() {

@@ -71,9 +71,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = make_plan(&args.topology, &args.flags, backend.as_ref(), loaded.state.as_ref())?;
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
     match args.format.format() {
-        Format::Human => print!("{}", kkp::plan::display::human(&plan)),
-        Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => print!("{}", kkp::plan::display::markdown(&plan, Some(&digest))),
+        Format::Human => super::output::print_human(&kkp::plan::display::human(&plan)),
+        Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, &digest)),
+        Format::Markdown => super::output::print_out(&kkp::plan::display::markdown(&plan, Some(&digest))),
     }
     if let Some(out) = &args.out {
         kkp::state::file::write_atomic(out, &bytes)?;

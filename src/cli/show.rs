@@ -17,11 +17,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (plan, digest) = kkp::plan::file::from_bytes(&args.planfile, &bytes)?;
     match args.format.format() {
         Format::Human => {
-            print!("{}", kkp::plan::display::human(&plan));
-            println!("Plan digest: {digest}");
+            super::output::print_human(&kkp::plan::display::human(&plan));
+            super::output::outln!("Plan digest: {digest}");
         }
-        Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => print!("{}", kkp::plan::display::markdown(&plan, Some(&digest))),
+        Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, &digest)),
+        Format::Markdown => super::output::print_out(&kkp::plan::display::markdown(&plan, Some(&digest))),
     }
     Ok(ExitCode::SUCCESS)
 }

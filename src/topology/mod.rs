@@ -34,6 +34,24 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file is not UTF-8.
+    #[error("{}:{line}: byte {offset} is not UTF-8\n  fix: save the file as UTF-8", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the first invalid byte.
+        offset: usize,
+        /// Its 1-based line.
+        line: usize,
+    },
+    /// A directory entry named `*.yaml` is not a regular file.
+    #[error("{}: named like a topology file, but it is {what}\n  fix: remove it, rename it, or point it at a file", path.display())]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is.
+        what: String,
+    },
     /// A directory held no YAML files.
     #[error("{}: no *.yaml or *.yml files in this directory", path.display())]
     NoDocuments {

@@ -488,6 +488,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Topology> {
     resolve::resolve(&docs)
 }
 
+/// Loads documents from in-memory bytes, as if read from `name`: bytes that are not UTF-8
+/// are refused with their offset (for tests and fuzzing).
+pub fn load_bytes(name: &Path, bytes: &[u8]) -> Result<Topology> {
+    load_str(name, &documents::decode(name, bytes)?)
+}
+
 /// Loads documents from one in-memory text, as if read from `name` (for tests and fuzzing).
 pub fn load_str(name: &Path, text: &str) -> Result<Topology> {
     resolve::resolve(&documents::split(name, text))

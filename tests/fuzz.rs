@@ -23,9 +23,12 @@ fn quickstart_yaml() -> &'static str {
     TEXT.get_or_init(|| std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/kkp.yaml")).unwrap())
 }
 
+/// A plan, the state applying it leaves, and the applied bodies (digest, bytes).
+type Applied = (Plan, State, Vec<(String, Vec<u8>)>);
+
 /// The plan of the quickstart against no state, and the state and bodies applying it leaves.
-fn applied() -> &'static (Plan, State, Vec<(String, Vec<u8>)>) {
-    static APPLIED: OnceLock<(Plan, State, Vec<(String, Vec<u8>)>)> = OnceLock::new();
+fn applied() -> &'static Applied {
+    static APPLIED: OnceLock<Applied> = OnceLock::new();
     APPLIED.get_or_init(|| {
         let topology = kkp::topology::load_str(Path::new("kkp.yaml"), quickstart_yaml()).unwrap();
         let plan = create(&topology, None, &|_| None, &Options { now: NOW, ..Options::default() }).unwrap();

@@ -111,6 +111,7 @@ fn leftovers_of_an_interrupted_clean_up_are_removed_by_the_next_apply() {
     std::fs::write(ws.path().join("kkp.state.json.backup.tmp"), "{}").unwrap();
     std::fs::write(ws.path().join("kkp.state.json.objects/.pack-x.idx.tmp"), "").unwrap();
     std::fs::write(ws.path().join("kkp.state.json.objects/pack-x.pack"), "").unwrap();
+    std::fs::write(ws.path().join("kkp.state.json.lock.0b7e.tmp"), "{}").unwrap();
 
     let out = ws.kkp(&["apply", "-f", &topology, "--dir", "out", "--auto-approve"]);
     assert!(out.status.success(), "{}", text(&out));

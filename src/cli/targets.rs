@@ -39,7 +39,7 @@ impl TargetArgs {
         if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir.display()) }
     }
 
-    /// An object file already under the directory target (None for the kube target).
+    /// An object file kkp wrote already under the directory target (None for the kube target).
     pub fn existing_object(&self) -> Option<PathBuf> {
         if self.is_kube() {
             return None;
@@ -49,7 +49,10 @@ impl TargetArgs {
             for path in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
                 if path.is_dir() {
                     stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "yaml") {
+                } else if path.extension().is_some_and(|e| e == "yaml")
+                    && std::fs::read_to_string(&path).is_ok_and(|t| t.contains("app.kubernetes.io/managed-by: kkp"))
+                {
+                    // Only objects kkp wrote: foreign ones are reported object by object.
                     return Some(path);
                 }
             }

@@ -158,6 +158,7 @@ impl Backend for FileBackend {
         }
         remove_if_present(&sibling(&self.path, ".backup.tmp"))?;
         remove_if_present(&sibling(&self.path, ".tmp"))?;
+        lock::remove_staging(&self.lock_path());
         self.objects.remove_leftovers();
         Ok(())
     }

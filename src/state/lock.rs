@@ -97,6 +97,8 @@ impl LockGuard {
                     return Ok(LockGuard { file, path: path.to_path_buf(), info });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                // The holder's clean-up removed our staging file before we linked it: retry.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io(e)),
             }
             drop(file);
@@ -129,6 +131,21 @@ impl LockGuard {
     /// The holder information written into the lock file.
     pub fn info(&self) -> &LockInfo {
         &self.info
+    }
+}
+
+/// Removes staging files of lock takers that were killed before they linked theirs (safe at
+/// any time: a live taker whose staging file vanishes simply tries again).
+pub fn remove_staging(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{name}.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

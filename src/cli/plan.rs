@@ -69,14 +69,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);
     }
     let plan = make_plan(&args.topology, &args.flags, backend.as_ref(), loaded.state.as_ref())?;
-    let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
-    match args.format.format() {
+    let format = args.format.format();
+    // The saved form (and its digest) costs a serialisation of every body in the plan: a
+    // fleet's first plan holds hundreds of thousands. Only make it when it is used.
+    let saved = (args.out.is_some() || format != Format::Human).then(|| kkp::plan::file::to_bytes(&plan));
+    let digest = saved.as_ref().map(|(_, d)| d.as_str()).unwrap_or_default();
+    match format {
         Format::Human => super::output::print_human(&kkp::plan::display::human(&plan)),
-        Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => super::output::print_out(&kkp::plan::display::markdown(&plan, Some(&digest))),
+        Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, digest)),
+        Format::Markdown => super::output::print_out(&kkp::plan::display::markdown(&plan, Some(digest))),
     }
-    if let Some(out) = &args.out {
-        kkp::state::file::write_atomic(out, &bytes)?;
+    if let (Some(out), Some((bytes, _))) = (&args.out, &saved) {
+        kkp::state::file::write_atomic(out, bytes)?;
         eprintln!("Saved the plan to {} (digest {digest}). Apply exactly this plan with: kkp apply {}", out.display(), out.display());
     }
     Ok(if args.detailed_exitcode && !plan.summary.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })

@@ -111,8 +111,14 @@ impl Dag {
     /// The longest dependency chain, from a root to a leaf: the lower bound of any apply's
     /// wall time in steps.
     pub fn critical_path(&self) -> Vec<usize> {
+        self.critical_path_to(|_| true)
+    }
+
+    /// The longest dependency chain ending at a node `end` accepts (a cluster's own critical
+    /// path, with the seed nodes it waits for).
+    pub fn critical_path_to(&self, end: impl Fn(&Address) -> bool) -> Vec<usize> {
         let levels = self.levels();
-        let Some(mut at) = (0..self.len()).max_by_key(|&i| (levels[i], std::cmp::Reverse(i))) else {
+        let Some(mut at) = (0..self.len()).filter(|&i| end(&self.addresses[i])).max_by_key(|&i| (levels[i], std::cmp::Reverse(i))) else {
             return Vec::new();
         };
         let mut path = vec![at];

@@ -39,6 +39,16 @@ pub enum Error {
         /// The state's lineage.
         actual: String,
     },
+    /// A saved plan made against a state is applied where there is none.
+    #[error(
+        "the plan was made against state lineage {planned} (serial {serial}), but there is no state here\n  fix: check --state (or KKP_STATE) names the state the plan was made from"
+    )]
+    NoState {
+        /// The plan's lineage.
+        planned: String,
+        /// The serial the plan saw.
+        serial: u64,
+    },
     /// Nodes the plan relied on changed since it was made.
     #[error("the state changed since the plan was made (serial {planned} -> {actual}); these nodes differ:\n{}\n  fix: run kkp plan again and review the new plan", .changed.iter().map(|a| format!("  {a}")).collect::<Vec<_>>().join("\n"))]
     Stale {
@@ -173,6 +183,9 @@ impl Report {
 /// Checks that the nodes `plan` relied on are as they were when it was made. A different
 /// serial alone is fine: only the digests of what the plan touches or reads matter.
 pub fn verify_basis(plan: &Plan, state: Option<&State>) -> Result<(), Error> {
+    if let (Some(planned), None) = (&plan.basis.lineage, state) {
+        return Err(Error::NoState { planned: planned.clone(), serial: plan.basis.serial });
+    }
     if let (Some(planned), Some(state)) = (&plan.basis.lineage, state)
         && planned != &state.lineage
     {

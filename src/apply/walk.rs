@@ -67,9 +67,11 @@ where
             if cancel.load(Ordering::SeqCst) {
                 return (i, Outcome::Cancelled);
             }
-            match run(i, Permit { _budget: budget, _global: global }).await {
-                Ok(()) => (i, Outcome::Succeeded),
-                Err(e) => (i, Outcome::Failed(e)),
+            // A task of its own, so a panic (a bug) fails only this node, not the whole walk.
+            match tokio::spawn(run(i, Permit { _budget: budget, _global: global })).await {
+                Ok(Ok(())) => (i, Outcome::Succeeded),
+                Ok(Err(e)) => (i, Outcome::Failed(e)),
+                Err(e) => (i, Outcome::Failed(panic_message(e))),
             }
         });
     };
@@ -77,10 +79,22 @@ where
         spawn(i, &mut tasks);
     }
     while let Some(joined) = tasks.join_next().await {
-        let (i, outcome) = joined.expect("node tasks do not panic");
+        // Node panics are caught inside the task; only the walk's own code runs here.
+        let (i, outcome) = joined.expect("the walk's tasks do not panic");
         let succeeded = outcome == Outcome::Succeeded;
+        let cancelled = outcome == Outcome::Cancelled;
         outcomes[i] = Some(outcome);
-        if succeeded {
+        if cancelled {
+            // Not started because of Ctrl-C: what waits on it is not started either, not
+            // "skipped because of a failure" (there was none).
+            let mut stack: Vec<usize> = dependants[i].clone();
+            while let Some(d) = stack.pop() {
+                if outcomes[d].is_none() {
+                    outcomes[d] = Some(Outcome::Cancelled);
+                    stack.extend(&dependants[d]);
+                }
+            }
+        } else if succeeded {
             for &d in &dependants[i] {
                 waiting[d] -= 1;
                 if waiting[d] == 0 && outcomes[d].is_none() {
@@ -103,6 +117,16 @@ where
         }
     }
     outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Cancelled)).collect()
+}
+
+/// What a node's task that did not finish says about it.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "its task was cancelled".into();
+    }
+    let payload = error.into_panic();
+    let message = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+    format!("kkp bug: applying it panicked ({}); please report it", message.unwrap_or_else(|| "no message".into()))
 }
 
 #[cfg(test)]
@@ -141,6 +165,28 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_node_fails_only_itself_and_its_dependants() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        // 0 -> 1 -> 2, and 3 -> 4 independent; node 1 panics.
+        let deps = vec![vec![], vec![0], vec![1], vec![], vec![3]];
+        let outcomes = rt.block_on(walk(
+            &deps,
+            &[0, 0, 0, 1, 1],
+            Limits { global: 2, per_group: 2 },
+            Arc::new(AtomicBool::new(false)),
+            |i, _permit| async move {
+                if i == 1 {
+                    panic!("node {i} hit a bug");
+                }
+                Ok(())
+            },
+        ));
+        assert!(matches!(&outcomes[1], Outcome::Failed(e) if e.contains("panicked (node 1 hit a bug)")), "{outcomes:?}");
+        assert_eq!(outcomes[2], Outcome::Skipped(1));
+        assert_eq!([&outcomes[0], &outcomes[3], &outcomes[4]], [&Outcome::Succeeded; 3]);
+    }
+
+    #[test]
     fn cancellation_starts_nothing_new() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -156,6 +202,25 @@ mod tests {
             }
         }));
         assert_eq!(outcomes, vec![Outcome::Succeeded, Outcome::Cancelled, Outcome::Cancelled]);
+    }
+
+    #[test]
+    fn what_waits_on_a_cancelled_node_is_cancelled_not_skipped() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        // 0 and 1 start together; 0 cancels while 1 waits for the one global slot.
+        let deps = vec![vec![], vec![], vec![1], vec![2]];
+        let outcomes = rt.block_on(walk(&deps, &[0, 0, 0, 0], Limits { global: 1, per_group: 1 }, cancel, move |i, _permit| {
+            let flag = flag.clone();
+            async move {
+                if i == 0 {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                Ok(())
+            }
+        }));
+        assert_eq!(outcomes, vec![Outcome::Succeeded, Outcome::Cancelled, Outcome::Cancelled, Outcome::Cancelled]);
     }
 
     proptest! {

@@ -119,6 +119,8 @@ async fn locked(
         view.recovered(loaded.recovered, recovered.serial);
         state = Some(recovered);
     }
+    // Finish any clean-up an earlier run was killed in (stale journal, temp files).
+    backend.tidy(state.as_ref(), lock.as_ref()).await?;
 
     let (plan, connected) = match source {
         Source::Saved(plan) => {

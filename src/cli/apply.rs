@@ -106,6 +106,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let targets = args.target.factory(&args.files)?;
+    // Objects on the target with no state: planning from nothing would overwrite them all.
+    if !args.state.new_state
+        && let Some(object) = args.target.seeds.existing_object()
+        && backend.load().await?.state.is_none()
+    {
+        anyhow::bail!(
+            "{}: there is no state, but {} already holds objects (e.g. {}): a plan from nothing would create every object again over them\n  fix: restore the state (e.g. from its .backup), or pass --new-state to start a new state on purpose",
+            backend.describe(),
+            args.target.seeds.describe(),
+            object.display()
+        );
+    }
     let rollout = policy.as_ref().and_then(|p| p.rollout.clone()).unwrap_or(serde_json::Value::Null);
     let from_policy = |key: &str| rollout.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let waves = match args.waves.clone().or_else(|| from_policy("waves")) {
@@ -145,36 +157,32 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if blocked {
         eprintln!("error: some clusters were not planned (see the notes above); nothing was applied to them");
     }
+    let json = args.json;
     Ok(match outcome {
         Outcome::NoChanges if blocked => ExitCode::from(1),
         Outcome::NoChanges => {
-            println!("No changes to apply.");
+            if json {
+                super::output::outln!("{}", serde_json::json!({"event": "summary", "result": "no-changes"}));
+            } else {
+                super::output::outln!("No changes to apply.");
+            }
             ExitCode::SUCCESS
         }
         Outcome::Declined => match *view.refused.lock().expect("refusal lock") {
             Some(decision) => {
-                println!("Apply refused by the policy.");
+                eprintln!("Apply refused by the policy.");
                 super::policy::exit_code(decision)
             }
             None => {
-                println!("Apply cancelled.");
+                eprintln!("Apply cancelled.");
                 ExitCode::from(1)
             }
         },
         Outcome::Applied { report, serial, interrupted } => {
-            println!(
-                "\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {serial}.",
-                if report.is_complete() { "complete" } else { "incomplete" },
-                report.applied.len(),
-                report.failed.len(),
-                report.skipped.len(),
-                report.cancelled.len(),
-            );
-            for (address, error) in &report.failed {
-                println!("  failed  {address}: {error}");
-            }
-            for (address, because) in &report.skipped {
-                println!("  skipped {address} (depends on failed {because})");
+            if json {
+                super::output::outln!("{}", summary_json(&report, serial, interrupted));
+            } else {
+                print_summary(&report, serial, interrupted);
             }
             match (interrupted, report.is_complete()) {
                 (true, _) => ExitCode::from(130),
@@ -184,6 +192,68 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The summary as the last NDJSON event of `apply --json`.
+fn summary_json(report: &kkp::apply::Report, serial: u64, interrupted: bool) -> serde_json::Value {
+    serde_json::json!({
+        "event": "summary",
+        "result": if report.is_complete() { "complete" } else if interrupted { "interrupted" } else { "incomplete" },
+        "applied": report.applied.len(),
+        "failed": report.failed.iter().map(|(a, e)| serde_json::json!({"address": a, "error": e})).collect::<Vec<_>>(),
+        "skipped": report.skipped.len(),
+        "not_started": report.cancelled.len(),
+        "serial": serial,
+    })
+}
+
+/// Up to this many skipped nodes are listed one by one.
+const FEW: usize = 20;
+
+/// The human summary: every failure, but what did not run only as one line per cluster (or
+/// seed), so a large fleet's interrupted apply does not flood the terminal.
+fn print_summary(report: &kkp::apply::Report, serial: u64, interrupted: bool) {
+    use std::collections::BTreeMap;
+    super::output::outln!(
+        "\nApply {}: {} applied, {} failed, {} skipped, {} not started. State serial {serial}.",
+        if report.is_complete() { "complete" } else { "incomplete" },
+        report.applied.len(),
+        report.failed.len(),
+        report.skipped.len(),
+        report.cancelled.len(),
+    );
+    for (address, error) in &report.failed {
+        super::output::outln!("  failed  {address}: {error}");
+    }
+    let group = |a: &kkp::address::Address| match a.cluster() {
+        Some(cluster) => format!("cluster {cluster}"),
+        None => format!("seed {}", a.as_str().split('/').nth(1).unwrap_or_default()),
+    };
+    if report.skipped.len() <= FEW {
+        for (address, because) in &report.skipped {
+            super::output::outln!("  skipped {address} (depends on failed {because})");
+        }
+    } else {
+        let mut skipped: BTreeMap<String, (usize, &kkp::address::Address)> = BTreeMap::new();
+        for (address, because) in &report.skipped {
+            skipped.entry(group(address)).or_insert((0, because)).0 += 1;
+        }
+        for (owner, (count, because)) in skipped {
+            super::output::outln!("  skipped {count} nodes of {owner} (depending on failed {because})");
+        }
+    }
+    let mut not_started: BTreeMap<String, usize> = BTreeMap::new();
+    for address in &report.cancelled {
+        *not_started.entry(group(address)).or_default() += 1;
+    }
+    for (owner, count) in not_started {
+        super::output::outln!("  not started: {count} of {owner}");
+    }
+    if interrupted {
+        super::output::outln!("Interrupted. The state records everything applied; run the same command again to finish.");
+    } else if !report.is_complete() {
+        super::output::outln!("Fix the failures above and run the same command again; what was applied is not redone.");
+    }
 }
 
 /// Reads a saved plan and checks it is the one reviewed.
@@ -223,7 +293,12 @@ impl kkp::apply::View for Terminal {
 
     fn planned(&self, plan: &Plan) {
         self.blocked.store(plan.has_blocked(), Ordering::SeqCst);
-        print!("{}", kkp::plan::display::human(plan));
+        // `--json` keeps stdout pure NDJSON: the plan for a person goes to stderr.
+        if self.json {
+            eprint!("{}", kkp::plan::display::human(plan));
+        } else {
+            super::output::print_human(&kkp::plan::display::human(plan));
+        }
     }
 
     fn approve(&self, plan: &Plan) -> Result<bool, String> {
@@ -308,8 +383,8 @@ pub fn confirm() -> Result<bool, String> {
     if !std::io::stdin().is_terminal() {
         return Err("apply needs confirmation, but stdin is not a terminal\n  fix: review the plan and pass --auto-approve, or save it with `kkp plan -o PLANFILE` and run `kkp apply PLANFILE`".into());
     }
-    print!("\nDo you want to apply these actions? Only 'yes' will be accepted: ");
-    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    eprint!("\nDo you want to apply these actions? Only 'yes' will be accepted: ");
+    std::io::stderr().flush().map_err(|e| e.to_string())?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(|e| e.to_string())?;
     Ok(answer.trim() == "yes")

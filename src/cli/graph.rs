@@ -26,13 +26,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let nodes = kkp::render::topology(&topology);
     let dag = kkp::graph::Dag::new(nodes.iter().map(|n| (&n.address, n.deps.as_slice())))?;
     let keep = |a: &Address| args.cluster.as_deref().is_none_or(|c| a.cluster() == Some(c));
-    print!("{}", dag.to_dot(keep));
+    super::output::print_out(&dag.to_dot(keep));
     let levels = dag.levels();
-    let path: Vec<String> = dag.critical_path().into_iter().map(|i| dag.address(i).to_string()).collect();
+    let path: Vec<String> = dag.critical_path_to(keep).into_iter().map(|i| dag.address(i).to_string()).collect();
+    let kept: Vec<usize> = (0..dag.len()).filter(|&i| keep(dag.address(i))).collect();
     eprintln!(
         "{} nodes, {} levels; critical path ({} steps): {}",
-        dag.len(),
-        levels.iter().max().map_or(0, |l| l + 1),
+        kept.len(),
+        kept.iter().map(|&i| levels[i]).max().map_or(0, |l| l + 1),
         path.len(),
         path.join(" -> ")
     );

@@ -27,6 +27,9 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No colours, even on a terminal (so does a non-empty NO_COLOR).
+    #[arg(long, global = true)]
+    no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,7 +57,8 @@ enum Command {
 /// Where the topology comes from.
 #[derive(Debug, Clone, Args)]
 pub struct TopologyArgs {
-    /// Topology files or directories (KKP YAML: Seed, Cluster, KubermaticConfiguration).
+    /// Topology files or directories (KKP YAML: Seed, Cluster, KubermaticConfiguration); `-`
+    /// reads standard input.
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -68,6 +72,22 @@ pub struct StateArgs {
     /// Seconds a remote state's lock (a Lease) lives without renewal.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lock_duration: u64,
+    /// Start a new, empty state although an earlier one left traces (applied bodies, a
+    /// backup, journal Secrets, objects in --dir); without it kkp refuses, since a plan from
+    /// nothing would create every object again over the existing ones.
+    #[arg(long)]
+    pub new_state: bool,
+    /// Recover an interrupted apply's journal up to its first corrupt record and drop the
+    /// rest (the next apply re-applies what those records covered).
+    #[arg(long)]
+    pub discard_journal_tail: bool,
+}
+
+impl StateArgs {
+    /// How loading may recover.
+    pub fn recovery(&self) -> kkp::state::backend::Recovery {
+        kkp::state::backend::Recovery { new_state: self.new_state, discard_journal_tail: self.discard_journal_tail }
+    }
 }
 
 /// Parses the command line and runs it.
@@ -81,6 +101,7 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
+    output::set_no_color(cli.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -104,15 +125,25 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = e.source();
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            eprintln!("{}", error_report(e.as_ref()));
             ExitCode::from(1)
         }
     }
+}
+
+/// `error: ...` and each cause once: a cause whose text the message already holds (most
+/// errors name their source) is not printed again.
+fn error_report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut report = format!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !report.contains(&text) {
+            report.push_str(&format!("\n  caused by: {text}"));
+        }
+        source = cause.source();
+    }
+    report
 }
 
 /// The current time in unix seconds.
@@ -129,6 +160,16 @@ fn addresses(list: &[String]) -> anyhow::Result<Vec<kkp::address::Address>> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn an_error_that_names_its_cause_does_not_print_it_again() {
+        let io = std::io::Error::new(std::io::ErrorKind::IsADirectory, "Is a directory (os error 21)");
+        let error = anyhow::Error::from(kkp::state::Error::Io { path: "kkp.state.json".into(), source: io });
+        let report = error_report(error.as_ref());
+        assert_eq!(report, "error: kkp.state.json: Is a directory (os error 21)");
+        let wrapped = error.context("cannot plan");
+        assert_eq!(error_report(wrapped.as_ref()), "error: cannot plan\n  caused by: kkp.state.json: Is a directory (os error 21)");
+    }
 
     #[test]
     fn every_command_line_definition_is_consistent() {

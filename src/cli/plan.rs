@@ -82,6 +82,18 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     // A broken policy is reported before any planning work.
     let policy = args.policy.load()?;
     let backend = super::state::open(&args.state).await?;
+    // A plan reads a consistent snapshot (the state and the whole records of the journal), but
+    // during an apply that snapshot is half-applied: say so.
+    if let Some(holder) = backend.holder().await?
+        && holder.alive
+    {
+        let who = holder
+            .info
+            .map_or_else(|| "another kkp".to_string(), |i| format!("`{}` by {} (pid {}) since {}", i.operation, i.who, i.pid, i.created));
+        eprintln!(
+            "note: {who} is running on this state; this plan shows its progress so far, not the final state. Plan again once it is done."
+        );
+    }
     let loaded = backend.load().await?;
     if loaded.recovered > 0 {
         eprintln!("note: the state includes {} records of an apply that was interrupted", loaded.recovered);
@@ -104,17 +116,21 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(address) = &args.why {
         let address = kkp::address::Address::parse(address).map_err(anyhow::Error::msg)?;
-        print!("{}", kkp::plan::display::why(&kkp::plan::why::explain(&plan, &topology, &address)));
+        super::output::print_out(&kkp::plan::display::why(&kkp::plan::why::explain(&plan, &topology, &address)));
         return Ok(ExitCode::SUCCESS);
     }
-    let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
-    match args.format.format() {
-        Format::Human => print!("{}", kkp::plan::display::human_view(&plan, args.format.detail())),
-        Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => print!("{}", kkp::plan::display::markdown_view(&plan, Some(&digest), args.format.detail())),
+    let format = args.format.format();
+    // The saved form (and its digest) costs a serialisation of every body in the plan: a
+    // fleet's first plan holds hundreds of thousands. Only make it when it is used.
+    let saved = (args.out.is_some() || format != Format::Human).then(|| kkp::plan::file::to_bytes(&plan));
+    let digest = saved.as_ref().map(|(_, d)| d.as_str()).unwrap_or_default();
+    match format {
+        Format::Human => super::output::print_human(&kkp::plan::display::human_view(&plan, args.format.detail())),
+        Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, digest)),
+        Format::Markdown => super::output::print_out(&kkp::plan::display::markdown_view(&plan, Some(digest), args.format.detail())),
     }
-    if let Some(out) = &args.out {
-        kkp::state::file::write_atomic(out, &bytes)?;
+    if let (Some(out), Some((bytes, _))) = (&args.out, &saved) {
+        kkp::state::file::write_atomic(out, bytes)?;
         eprintln!("Saved the plan to {} (digest {digest}). Apply exactly this plan with: kkp apply {}", out.display(), out.display());
     }
     if plan.has_blocked() {
@@ -135,17 +151,17 @@ fn refresh_only(plan: &Plan, args: &Args) -> ExitCode {
     match args.format.format() {
         Format::Json => {
             let value = serde_json::json!({"drift": plan.drift, "notices": plan.notices});
-            println!("{}", serde_json::to_string_pretty(&value).expect("drift serialises"));
+            super::output::outln!("{}", serde_json::to_string_pretty(&value).expect("drift serialises"));
         }
         _ => {
-            print!("{}", kkp::plan::display::drift_section(plan));
+            super::output::print_out(&kkp::plan::display::drift_section(plan));
             for notice in &plan.notices {
-                println!("note: {}", kkp::plan::display::notice_text(notice));
+                super::output::outln!("note: {}", kkp::plan::display::notice_text(notice));
             }
             if plan.drift.is_empty() {
-                println!("No changes outside kkp. The seeds hold what kkp applied.");
+                super::output::outln!("No changes outside kkp. The seeds hold what kkp applied.");
             } else {
-                println!(
+                super::output::outln!(
                     "Apply `kkp apply --refresh-only` to record this as the state, or `kkp apply --refresh` to restore what kkp applied."
                 );
             }

@@ -23,7 +23,7 @@ impl Progress {
 
     pub fn event(&self, event: Event) {
         if self.json {
-            println!("{}", json_line(&event));
+            super::output::outln!("{}", json_line(&event));
             return;
         }
         let line = match &event {
@@ -35,7 +35,9 @@ impl Progress {
             }
             Event::Finished { address, action, elapsed } => format!("{:>3} {address}: done ({} ms)", action.symbol(), elapsed.as_millis()),
             Event::Failed { address, action, error } => format!("{:>3} {address}: FAILED: {error}", action.symbol()),
-            Event::Skipped { address, because } => format!("  . {address}: skipped, {because} failed"),
+            // The summary lists what was skipped, one line per cluster; a line per node
+            // would flood the terminal when an early node of a large fleet fails.
+            Event::Skipped { .. } => return,
         };
         match &self.bar {
             Some(bar) => {

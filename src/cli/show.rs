@@ -17,11 +17,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (plan, digest) = kkp::plan::file::from_bytes(&args.planfile, &bytes)?;
     match args.format.format() {
         Format::Human => {
-            print!("{}", kkp::plan::display::human_view(&plan, args.format.detail()));
-            println!("Plan digest: {digest}");
+            super::output::print_human(&kkp::plan::display::human_view(&plan, args.format.detail()));
+            super::output::outln!("Plan digest: {digest}");
         }
-        Format::Json => println!("{}", super::output::plan_json(&plan, &digest)),
-        Format::Markdown => print!("{}", kkp::plan::display::markdown_view(&plan, Some(&digest), args.format.detail())),
+        Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, &digest)),
+        Format::Markdown => super::output::print_out(&kkp::plan::display::markdown_view(&plan, Some(&digest), args.format.detail())),
     }
     Ok(ExitCode::SUCCESS)
 }

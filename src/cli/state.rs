@@ -12,7 +12,7 @@ use std::time::Duration;
 /// looked up in `KKP_KUBECONFIG`, `KUBECONFIG` or `~/.kube/config`.
 pub async fn open(args: &StateArgs) -> anyhow::Result<Arc<dyn Backend>> {
     let Some(rest) = args.state.strip_prefix("k8s://") else {
-        return Ok(Arc::new(FileBackend::new(&args.state)));
+        return Ok(Arc::new(FileBackend::new(&args.state).with_recovery(args.recovery())));
     };
     let parts: Vec<&str> = rest.split('/').collect();
     let [context, namespace, name] = parts[..] else {
@@ -30,5 +30,8 @@ pub async fn open(args: &StateArgs) -> anyhow::Result<Arc<dyn Backend>> {
         .map_err(|e| anyhow::anyhow!("--state {}: context {context}: {e}", args.state))?;
     let client = kube::Client::try_from(config)?;
     let objects = PathBuf::from(".kkp").join("objects").join(format!("{context}-{namespace}-{name}"));
-    Ok(Arc::new(KubeBackend::new(client, args.state.clone(), namespace, name, Duration::from_secs(args.lock_duration.max(1)), objects)))
+    Ok(Arc::new(
+        KubeBackend::new(client, args.state.clone(), namespace, name, Duration::from_secs(args.lock_duration.max(1)), objects)
+            .with_recovery(args.recovery()),
+    ))
 }

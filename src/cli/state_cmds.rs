@@ -1,4 +1,4 @@
-//! `kkp state list|show|rm|mv|pull|push`: look into and repair a state. Writes take the state
+//! `kkp state list|show|rm|pull|push`: look into and repair a state. Writes take the state
 //! lock and persist atomically (the file backend keeps the previous state as `.backup`);
 //! nothing here touches a seed.
 
@@ -53,14 +53,6 @@ enum Command {
         #[arg(long = "seed", value_name = "NAME")]
         seeds: Vec<String>,
     },
-    /// Move nodes to another address (FROM and TO are prefixes of the same shape, e.g.
-    /// `cluster/old cluster/new`); objects are not touched.
-    Mv {
-        /// Where the nodes are.
-        from: String,
-        /// Where they go.
-        to: String,
-    },
     /// Print the state (e.g. from a `k8s://` backend) to stdout.
     Pull,
     /// Replace the state with FILE (e.g. one pulled and repaired). Refused when its lineage is
@@ -75,7 +67,8 @@ enum Command {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let backend = super::state::open(&StateArgs { state: args.state, lock_duration: args.lock_duration }).await?;
+    let state_args = StateArgs { state: args.state, lock_duration: args.lock_duration, new_state: false, discard_journal_tail: false };
+    let backend = super::state::open(&state_args).await?;
     match args.command {
         Command::List { address } => {
             let state = load(backend.as_ref()).await?;
@@ -113,14 +106,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             edit(backend, "state rm", |state| {
                 let removed = kkp::state::edit::remove(state, &prefixes, &seeds)?;
                 Ok(format!("Removed {} nodes from the state; their objects were left on the seeds.", removed.len()))
-            })
-            .await
-        }
-        Command::Mv { from, to } => {
-            let (from, to) = (Address::parse(&from).map_err(anyhow::Error::msg)?, Address::parse(&to).map_err(anyhow::Error::msg)?);
-            edit(backend, "state mv", |state| {
-                let moved = kkp::state::edit::rename(state, &from, &to)?;
-                Ok(format!("Moved {} nodes from {from} to {to}.", moved.len()))
             })
             .await
         }

@@ -60,6 +60,27 @@ impl SeedArgs {
         if self.is_kube() { "the seeds' Kubernetes API servers".into() } else { format!("directory {}", self.dir().display()) }
     }
 
+    /// An object file kkp wrote already under the directory target (None for the kube target).
+    pub fn existing_object(&self) -> Option<PathBuf> {
+        if self.is_kube() {
+            return None;
+        }
+        let mut stack = vec![self.dir()];
+        while let Some(dir) = stack.pop() {
+            for path in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml")
+                    && std::fs::read_to_string(&path).is_ok_and(|t| t.contains("app.kubernetes.io/managed-by: kkp"))
+                {
+                    // Only objects kkp wrote: foreign ones are reported object by object.
+                    return Some(path);
+                }
+            }
+        }
+        None
+    }
+
     /// The factory for the named target (the default directory when none is named). `files`
     /// may hold the Seeds' kubeconfig Secrets.
     pub fn factory(&self, files: &[PathBuf], force_conflicts: bool) -> anyhow::Result<Factory> {
@@ -164,7 +185,11 @@ impl kkp::apply::TargetFactory for Factory {
         let mut targets = Targets::new();
         for seed in seeds {
             let target: Arc<dyn kkp::target::Target> = match &self.mode {
-                Mode::Dir(dir) => Arc::new(DirTarget::new(dir, seed)),
+                Mode::Dir(dir) => {
+                    let target = DirTarget::new(dir, seed);
+                    target.remove_leftovers();
+                    Arc::new(target)
+                }
                 Mode::Kube(sources) => Arc::new(KubeTarget::new(sources.resolve(seed).await?, self.force_conflicts)?),
                 Mode::Recorded { recorded, sources, default } => match recorded.get(seed) {
                     Some(SeedTarget::Dir { path }) => Arc::new(DirTarget::new(std::path::Path::new(path), seed)),

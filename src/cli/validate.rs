@@ -13,10 +13,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match kkp::topology::load(&args.topology.files) {
         Ok(topology) => {
             for note in &topology.notes {
-                println!("note: {note}");
+                super::output::outln!("note: {note}");
             }
             let datacenters: usize = topology.seeds.values().map(|s| s.datacenters.len()).sum();
-            println!(
+            super::output::outln!(
                 "valid: {} seeds, {} datacenters, {} clusters ({} notes)",
                 topology.seeds.len(),
                 datacenters,

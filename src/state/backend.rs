@@ -6,6 +6,15 @@ use super::objects::ObjectStore;
 use super::{Change, Result, State};
 use async_trait::async_trait;
 
+/// How loading treats what a crash or an accident may have left behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Start from an empty state although traces of an earlier one exist (`--new-state`).
+    pub new_state: bool,
+    /// Replay a journal only up to its first corrupt record (`--discard-journal-tail`).
+    pub discard_journal_tail: bool,
+}
+
 /// A loaded state and what recovery did.
 #[derive(Debug)]
 pub struct Loaded {
@@ -46,10 +55,16 @@ pub trait Backend: Send + Sync {
     async fn load(&self) -> Result<Loaded>;
     /// Takes the writer lock for `operation`, or fails at once naming the holder.
     async fn lock(&self, operation: &str) -> Result<Box<dyn Lock>>;
+    /// Who holds the writer lock now and whether they look alive; None when it is free.
+    async fn holder(&self) -> Result<Option<super::lock::Holder>>;
     /// Breaks the lock with this ID.
     async fn force_unlock(&self, id: &str) -> Result<LockInfo>;
     /// Opens a journal extending `base` (the state as last persisted), guarded by `lock`.
     async fn journal(&self, base: &State, lock: std::sync::Arc<dyn Lock>) -> Result<Box<dyn Journal>>;
+    /// Removes what an interrupted write or clean-up left behind (a stale journal, temp files),
+    /// given the state just loaded under `lock`. Idempotent: a clean-up killed halfway is
+    /// finished by the next run.
+    async fn tidy(&self, state: Option<&State>, lock: &dyn Lock) -> Result<()>;
     /// Writes `state` atomically and drops the journal it supersedes.
     async fn persist(&self, state: &State, lock: &dyn Lock) -> Result<()>;
     /// Where applied bodies are kept.

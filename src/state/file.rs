@@ -5,7 +5,7 @@
 //! Writes are atomic: a temp file in the same directory, fsync, rename, fsync of the
 //! directory. Every file is created 0600.
 
-use super::backend::{Backend, Loaded, Lock};
+use super::backend::{Backend, Loaded, Lock, Recovery};
 use super::journal::{self, Journal, Replay};
 use super::lock::{self, LockGuard, LockInfo};
 use super::objects::ObjectStore;
@@ -20,6 +20,7 @@ use std::sync::Arc;
 pub struct FileBackend {
     path: PathBuf,
     objects: ObjectStore,
+    recovery: Recovery,
 }
 
 impl FileBackend {
@@ -27,7 +28,13 @@ impl FileBackend {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let objects = ObjectStore::new(sibling(&path, ".objects"));
-        FileBackend { path, objects }
+        FileBackend { path, objects, recovery: Recovery::default() }
+    }
+
+    /// The same backend, loading with `recovery`.
+    pub fn with_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
     }
 
     /// The state file's path.
@@ -74,16 +81,35 @@ impl Backend for FileBackend {
 
     async fn load(&self) -> Result<Loaded> {
         let mut state = match std::fs::read(&self.path) {
+            // An empty file is no state, like a missing one (and refused the same way below).
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
             Ok(bytes) => Some(format::from_bytes(&self.path, &bytes)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => return Err(Error::Io { path: self.path.clone(), source }),
         };
-        let Replay { applied, .. } = journal::replay(&self.journal_path(), &mut state)?;
+        let Replay { applied, .. } = journal::replay(&self.journal_path(), &mut state, self.recovery.discard_journal_tail)?;
+        if !self.recovery.new_state && state.as_ref().is_none_or(|s| s.nodes.is_empty()) {
+            let backup = sibling(&self.path, ".backup");
+            let evidence = if self.objects.has_packs() {
+                Some(format!("{} holds applied bodies of an earlier state", self.objects.dir().display()))
+            } else if state.is_none() && backup.exists() {
+                Some(format!("{} exists", backup.display()))
+            } else {
+                None
+            };
+            if let Some(evidence) = evidence {
+                return Err(Error::Missing { state: self.path.display().to_string(), evidence });
+            }
+        }
         Ok(Loaded { state, recovered: applied })
     }
 
     async fn lock(&self, operation: &str) -> Result<Box<dyn Lock>> {
         Ok(Box::new(LockGuard::acquire(&self.lock_path(), operation)?))
+    }
+
+    async fn holder(&self) -> Result<Option<lock::Holder>> {
+        lock::holder(&self.lock_path())
     }
 
     async fn force_unlock(&self, id: &str) -> Result<LockInfo> {
@@ -122,6 +148,28 @@ impl Backend for FileBackend {
 
     fn objects(&self) -> &ObjectStore {
         &self.objects
+    }
+
+    async fn tidy(&self, state: Option<&State>, lock: &dyn Lock) -> Result<()> {
+        lock.check()?;
+        let journal = self.journal_path();
+        if journal.exists() && journal::replay(&journal, &mut state.cloned(), true)?.stale {
+            remove_if_present(&journal)?;
+        }
+        remove_if_present(&sibling(&self.path, ".backup.tmp"))?;
+        remove_if_present(&sibling(&self.path, ".tmp"))?;
+        lock::remove_staging(&self.lock_path());
+        self.objects.remove_leftovers();
+        Ok(())
+    }
+}
+
+/// Removes `path`; a file that is already gone is fine.
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io { path: path.to_path_buf(), source }),
     }
 }
 
@@ -189,7 +237,7 @@ mod tests {
         let lock: Arc<dyn Lock> = Arc::from(backend.lock("test").await.unwrap());
         let base = State::new("lin".into());
         let journal = backend.journal(&base, lock.clone()).await.unwrap();
-        journal.record(&[Change::Put { address: Address::seed("x"), node: node("sha256:aa") }]).await.unwrap();
+        journal.record(&[Change::Put { address: Address::seed("s"), node: node("sha256:aa") }]).await.unwrap();
         drop(journal); // the process dies here: no persist
         let loaded = backend.load().await.unwrap();
         assert_eq!(loaded.recovered, 1);
@@ -207,13 +255,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::new(dir.path().join("s.json"));
         let lock = backend.lock("test").await.unwrap();
-        backend.objects().write_pack(&[("sha256:abcd".into(), b"{}".to_vec())]).unwrap();
-        backend.objects().write_pack(&[("sha256:ef01".into(), b"[]".to_vec())]).unwrap();
-        assert_eq!(backend.objects().read("sha256:abcd").unwrap(), b"{}");
+        let (live, dead) = (crate::object::digest_bytes(b"{}"), crate::object::digest_bytes(b"[]"));
+        backend.objects().write_pack(&[(live.clone(), b"{}".to_vec())]).unwrap();
+        backend.objects().write_pack(&[(dead.clone(), b"[]".to_vec())]).unwrap();
+        assert_eq!(backend.objects().read(&live).unwrap(), b"{}");
         let mut state = State::new("l".into());
-        state.nodes.insert(Address::seed("a"), node("sha256:abcd"));
+        state.nodes.insert(Address::seed("s"), node(&live));
         backend.persist(&state, lock.as_ref()).await.unwrap();
-        assert!(backend.objects().read("sha256:abcd").is_some());
-        assert!(backend.objects().read("sha256:ef01").is_none());
+        assert!(backend.objects().read(&live).is_some());
+        assert!(backend.objects().read(&dead).is_none());
     }
 }

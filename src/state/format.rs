@@ -56,6 +56,10 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<State> {
             if state.lineage.is_empty() {
                 return Err(corrupt("it has no lineage".into()));
             }
+            // An entry that is not one kkp writes would be planned as an orphan and deleted.
+            for (address, node) in &state.nodes {
+                super::check_entry(address, node).map_err(&corrupt)?;
+            }
             Ok(state)
         }
     }
@@ -145,6 +149,18 @@ mod tests {
             err.to_string(),
             "kkp.state.json: state format 9 was written by a newer kkp (this kkp reads formats up to 3)\n  fix: upgrade kkp"
         );
+    }
+
+    #[test]
+    fn an_entry_with_an_address_that_does_not_name_its_object_is_refused() {
+        let state = br#"{"format_version": 2, "lineage": "l", "serial": 3, "nodes": {
+            "cluster/a/secret/cb": {"seed": "s", "role": "certificate-authority", "object": {"apiVersion": "v1", "kind": "Secret", "namespace": "cluster-a", "name": "ca"}, "digest": "d"}}}"#;
+        let err = from_bytes(Path::new("kkp.state.json"), state).unwrap_err().to_string();
+        assert!(err.starts_with("kkp.state.json: not a kkp state file: `cluster/a/secret/cb` does not name"), "{err}");
+        assert!(err.contains("fix: "), "{err}");
+        let empty = br#"{"format_version": 2, "lineage": "l", "serial": 3, "nodes": {
+            "": {"seed": "s", "role": "seed", "digest": "d"}}}"#;
+        assert!(from_bytes(Path::new("s"), empty).is_err());
     }
 
     #[test]

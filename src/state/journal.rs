@@ -11,7 +11,7 @@
 use super::{Change, Error, Result, State};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -131,19 +131,23 @@ pub struct Replay {
 
 /// Replays the journal at `path` onto `state` (or onto a fresh state of the journal's lineage
 /// when `state` is None and the journal extends serial 0). A torn last line, from a crash in
-/// the middle of a write, is ignored.
-pub fn replay(path: &Path, state: &mut Option<State>) -> Result<Replay> {
+/// the middle of a write, is ignored. Any other record that does not parse (or is not an entry
+/// kkp writes) stops the load with an error, since the records after it would be lost
+/// silently; `discard_tail` drops it and everything after it instead.
+pub fn replay(path: &Path, state: &mut Option<State>, discard_tail: bool) -> Result<Replay> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
         Err(e) => return Err(io(e)),
     };
-    let mut lines = BufReader::new(file).lines();
-    let header: Option<Header> = match lines.next() {
-        Some(line) => serde_json::from_str(&line.map_err(io)?).ok(),
-        None => None,
-    };
+    replay_bytes(path, &bytes, state, discard_tail)
+}
+
+/// [`replay`] of a journal's bytes; `path` is only for messages.
+pub fn replay_bytes(path: &Path, bytes: &[u8], state: &mut Option<State>, discard_tail: bool) -> Result<Replay> {
+    let mut lines = bytes.split_inclusive(|b| *b == b'\n');
+    let header: Option<Header> = lines.next().and_then(|line| serde_json::from_slice(line).ok());
     let Some(header) = header else { return Ok(Replay { applied: 0, stale: true }) };
     let matches = match state {
         Some(s) => s.lineage == header.lineage && s.serial == header.serial,
@@ -152,20 +156,34 @@ pub fn replay(path: &Path, state: &mut Option<State>) -> Result<Replay> {
     if !matches {
         return Ok(Replay { applied: 0, stale: true });
     }
-    let target = state.get_or_insert_with(|| State::new(header.lineage.clone()));
-    let mut applied = 0;
-    for line in lines {
-        let Ok(line) = line else { break };
-        match serde_json::from_str::<Change>(&line) {
-            Ok(change) => {
-                target.apply(change);
-                applied += 1;
+    let mut changes = Vec::new();
+    let lines: Vec<&[u8]> = lines.collect();
+    for (i, line) in lines.iter().enumerate() {
+        match parse_record(line) {
+            Ok(change) => changes.push(change),
+            // Only the last line can be torn, and a torn line has no newline.
+            Err(_) if i + 1 == lines.len() && !line.ends_with(b"\n") => break,
+            Err(_) if discard_tail => break,
+            Err(why) => {
+                return Err(Error::JournalCorrupt { path: path.to_path_buf(), line: i + 2, message: why, after: lines.len() - i - 1 });
             }
-            // Only the last line can be torn; anything after it would be unreadable too.
-            Err(_) => break,
         }
     }
+    let target = state.get_or_insert_with(|| State::new(header.lineage.clone()));
+    let applied = changes.len();
+    for change in changes {
+        target.apply(change);
+    }
     Ok(Replay { applied, stale: false })
+}
+
+/// One journal line as a change kkp could have recorded.
+fn parse_record(line: &[u8]) -> std::result::Result<Change, String> {
+    let change: Change = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    if let Change::Put { address, node } = &change {
+        super::check_entry(address, node)?;
+    }
+    Ok(change)
 }
 
 #[cfg(test)]
@@ -201,7 +219,7 @@ mod tests {
         f.write_all(br#"{"op":"put","addr"#).unwrap();
 
         let mut state = None;
-        let replay = replay(&path, &mut state).unwrap();
+        let replay = replay(&path, &mut state, false).unwrap();
         assert_eq!(replay, Replay { applied: 3, stale: false });
         let state = state.unwrap();
         assert_eq!(state.lineage, "lin");
@@ -216,7 +234,7 @@ mod tests {
         journal.record(&[put("a")]).await.unwrap();
         drop(journal);
         let mut newer = Some(State { serial: 1, ..State::new("lin".into()) });
-        assert!(replay(&path, &mut newer).unwrap().stale);
+        assert!(replay(&path, &mut newer, false).unwrap().stale);
         assert!(newer.unwrap().nodes.is_empty());
     }
 
@@ -235,6 +253,28 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         let mut state = None;
-        assert_eq!(replay(&path, &mut state).unwrap().applied, 200);
+        assert_eq!(replay(&path, &mut state, false).unwrap().applied, 200);
+    }
+
+    #[tokio::test]
+    async fn a_bad_record_in_the_middle_stops_the_load_unless_the_tail_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let journal = Journal::create(&path, &State::new("lin".into())).unwrap();
+        journal.record(&[put("a"), put("b"), put("c")]).await.unwrap();
+        journal.close();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let damaged = text.replacen("\"op\":\"put\",\"address\":\"seed/b\"", "\"op\":\"put\",\"adress\":\"seed/b\"", 1);
+        assert_ne!(text, damaged);
+        std::fs::write(&path, damaged).unwrap();
+
+        let err = replay(&path, &mut None, false).unwrap_err().to_string();
+        assert!(err.contains(&format!("{}: line 3", path.display())), "{err}");
+        assert!(err.contains("1 record after it"), "{err}");
+        assert!(err.contains("--discard-journal-tail"), "{err}");
+
+        let mut state = None;
+        assert_eq!(replay(&path, &mut state, true).unwrap().applied, 1);
+        assert_eq!(state.unwrap().nodes.keys().map(Address::as_str).collect::<Vec<_>>(), ["seed/a"]);
     }
 }

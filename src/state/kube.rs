@@ -9,7 +9,7 @@
 //!   holder lives; a crashed holder's lease expires. Every state and journal write checks the
 //!   lease is still held.
 
-use super::backend::{Backend, Journal, Loaded, Lock};
+use super::backend::{Backend, Journal, Loaded, Lock, Recovery};
 use super::lock::{LockInfo, Locked};
 use super::objects::ObjectStore;
 use super::{Change, Error, Result, State, format};
@@ -42,6 +42,7 @@ pub struct KubeBackend {
     objects: ObjectStore,
     /// resourceVersion of Secret NAME as last read or written (None: it does not exist).
     version: Mutex<Option<String>>,
+    recovery: Recovery,
 }
 
 impl KubeBackend {
@@ -56,6 +57,35 @@ impl KubeBackend {
             lease_duration,
             objects: ObjectStore::new(objects_dir),
             version: Mutex::new(None),
+            recovery: Recovery::default(),
+        }
+    }
+
+    /// The same backend, loading with `recovery`.
+    pub fn with_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
+    /// Deletes journal batches that do not extend `state` (left by a clean-up that was
+    /// interrupted, or by an apply that persisted but was killed before removing them).
+    async fn delete_stale_journal(&self, state: Option<&State>) -> Result<()> {
+        for entry in self.journal_entries().await? {
+            let (lineage, serial) = journal_basis(&entry);
+            let extends = state.map_or(serial == 0, |s| s.lineage == lineage && s.serial == serial);
+            if !extends && let Some(name) = entry.metadata.name {
+                self.delete_secret(&name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a Secret; one already gone is fine.
+    async fn delete_secret(&self, name: &str) -> Result<()> {
+        match self.secrets.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(self.api_error(&format!("deleting {name}"), e)),
         }
     }
 
@@ -101,6 +131,14 @@ fn secret(
     }
 }
 
+/// The lineage and serial a journal batch extends.
+fn journal_basis(entry: &Secret) -> (String, u64) {
+    let annotations = entry.metadata.annotations.clone().unwrap_or_default();
+    let lineage = annotations.get("kkp.k8c.io/lineage").cloned().unwrap_or_default();
+    let serial = annotations.get("kkp.k8c.io/serial").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+    (lineage, serial)
+}
+
 fn now_micro() -> MicroTime {
     MicroTime(jiff::Timestamp::now())
 }
@@ -137,10 +175,10 @@ impl Backend for KubeBackend {
         };
         // Replay journal batches that extend exactly this state.
         let mut recovered = 0;
-        for entry in self.journal_entries().await? {
-            let annotations = entry.metadata.annotations.clone().unwrap_or_default();
-            let lineage = annotations.get("kkp.k8c.io/lineage").cloned().unwrap_or_default();
-            let serial: u64 = annotations.get("kkp.k8c.io/serial").and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+        let entries = self.journal_entries().await?;
+        let had_traces = !entries.is_empty() || self.objects.has_packs();
+        'replay: for entry in entries {
+            let (lineage, serial) = journal_basis(&entry);
             let extends = match &state {
                 Some(s) => s.lineage == lineage && s.serial == serial,
                 None => serial == 0,
@@ -148,14 +186,36 @@ impl Backend for KubeBackend {
             if !extends {
                 continue;
             }
+            let name = entry.metadata.name.clone().unwrap_or_default();
             let target = state.get_or_insert_with(|| State::new(lineage.clone()));
             let records = entry.data.unwrap_or_default().get("records").map(|b| b.0.clone()).unwrap_or_default();
-            for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let change: Change = serde_json::from_slice(line)
-                    .map_err(|e| Error::Corrupt { path: path.clone(), message: format!("journal record: {e}") })?;
-                target.apply(change);
-                recovered += 1;
+            for (i, line) in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+                let change = serde_json::from_slice::<Change>(line).map_err(|e| e.to_string()).and_then(|change| match &change {
+                    Change::Put { address, node } => super::check_entry(address, node).map(|()| change),
+                    _ => Ok(change),
+                });
+                match change {
+                    Ok(change) => {
+                        target.apply(change);
+                        recovered += 1;
+                    }
+                    Err(_) if self.recovery.discard_journal_tail => break 'replay,
+                    Err(why) => {
+                        return Err(Error::JournalCorrupt {
+                            path: PathBuf::from(format!("{} (Secret {name})", self.address)),
+                            line: i + 1,
+                            message: why,
+                            after: 0,
+                        });
+                    }
+                }
             }
+        }
+        if !self.recovery.new_state && had_traces && state.as_ref().is_none_or(|s| s.nodes.is_empty()) {
+            return Err(Error::Missing {
+                state: self.address.clone(),
+                evidence: "journal Secrets or applied bodies of an earlier state exist".into(),
+            });
         }
         Ok(Loaded { state, recovered })
     }
@@ -207,6 +267,21 @@ impl Backend for KubeBackend {
         Ok(Box::new(LeaseLock::start(self.leases.clone(), name, info, self.lease_duration, self.address.clone())))
     }
 
+    async fn holder(&self) -> Result<Option<super::lock::Holder>> {
+        let Some(current) = self.leases.get_opt(&self.lock_name()).await.map_err(|e| self.api_error("reading the lock", e))? else {
+            return Ok(None);
+        };
+        let info: Option<LockInfo> =
+            current.metadata.annotations.as_ref().and_then(|a| a.get(LOCK_INFO)).and_then(|t| serde_json::from_str(t).ok());
+        let alive = !expired(&current);
+        let status = match current.spec.as_ref().and_then(|s| s.renew_time.as_ref()) {
+            Some(renewed) if alive => format!("its Lease {} was renewed at {} and has not expired", self.lock_name(), renewed.0),
+            Some(renewed) => format!("its Lease {} expired (last renewed at {}): the holder is gone", self.lock_name(), renewed.0),
+            None => format!("its Lease {} has no renew time", self.lock_name()),
+        };
+        Ok(Some(super::lock::Holder { info, alive, status }))
+    }
+
     async fn force_unlock(&self, id: &str) -> Result<LockInfo> {
         let name = self.lock_name();
         let current = self.leases.get_opt(&name).await.map_err(|e| self.api_error("reading the lock", e))?;
@@ -224,7 +299,7 @@ impl Backend for KubeBackend {
         // Batches left by an earlier, compacted apply would be replayed onto the wrong state.
         for entry in self.journal_entries().await? {
             if let Some(name) = entry.metadata.name {
-                let _ = self.secrets.delete(&name, &DeleteParams::default()).await;
+                self.delete_secret(&name).await?;
             }
         }
         Ok(Box::new(SecretJournal {
@@ -302,6 +377,13 @@ impl Backend for KubeBackend {
 
     fn objects(&self) -> &ObjectStore {
         &self.objects
+    }
+
+    async fn tidy(&self, state: Option<&State>, lock: &dyn Lock) -> Result<()> {
+        lock.check()?;
+        self.delete_stale_journal(state).await?;
+        self.objects.remove_leftovers();
+        Ok(())
     }
 }
 

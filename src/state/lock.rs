@@ -5,6 +5,7 @@ use super::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+
 use std::path::{Path, PathBuf};
 
 /// Who holds a lock.
@@ -71,29 +72,138 @@ pub struct LockGuard {
 
 impl LockGuard {
     /// Takes the lock at `path` for `operation`, or fails at once naming the holder.
+    ///
+    /// The lock file appears with its holder record already in it (written to a private temp
+    /// file, locked, then hard-linked into place), so a loser never reads an empty record.
     pub fn acquire(path: &Path, operation: &str) -> Result<LockGuard> {
         let io = |source| Error::Io { path: path.to_path_buf(), source };
-        let mut file = open_private(path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = read_info(&mut file);
-                return Err(Error::Locked(Box::new(Locked { path: path.to_path_buf(), holder })));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
         let info = LockInfo::new(operation);
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        file.write_all(&serde_json::to_vec_pretty(&info).expect("plain data")).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        Ok(LockGuard { file, path: path.to_path_buf(), info })
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{}.tmp", info.id));
+        let staging = path.with_file_name(name);
+        // A few rounds cover a holder that releases, or a stale file removed, while we look.
+        for _ in 0..64 {
+            let file = open_private(&staging).map_err(io)?;
+            let written = (|| {
+                file.try_lock().map_err(|e| std::io::Error::other(e.to_string()))?;
+                (&file).write_all(&serde_json::to_vec_pretty(&info).expect("plain data"))?;
+                file.sync_all()?;
+                std::fs::hard_link(&staging, path)
+            })();
+            let _ = std::fs::remove_file(&staging);
+            match written {
+                Ok(()) => {
+                    let _ = super::file::sync_parent(path);
+                    return Ok(LockGuard { file, path: path.to_path_buf(), info });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                // The holder's clean-up removed our staging file before we linked it: retry.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            }
+            drop(file);
+            let mut existing = match File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            };
+            match existing.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !is_at(&existing, path) {
+                        continue;
+                    }
+                    let holder = read_info(&mut existing);
+                    return Err(Error::Locked(Box::new(Locked { path: path.to_path_buf(), holder })));
+                }
+                // Nobody holds it: its holder died. Remove it (if it is still the file at the
+                // path) and take the lock afresh.
+                Ok(()) => {
+                    if is_at(&existing, path) {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+        Err(Error::Locked(Box::new(Locked { path: path.to_path_buf(), holder: None })))
     }
 
     /// The holder information written into the lock file.
     pub fn info(&self) -> &LockInfo {
         &self.info
     }
+}
+
+/// Removes staging files of lock takers that were killed before they linked theirs (safe at
+/// any time: a live taker whose staging file vanishes simply tries again).
+pub fn remove_staging(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{name}.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether `file` is still the file at `path` (not removed or replaced since it was opened).
+fn is_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.exists()
+    }
+}
+
+/// Who holds a lock, and whether they look alive.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    /// The holder record (None when it cannot be read).
+    pub info: Option<LockInfo>,
+    /// True when the holder still holds it (OS lock held, or Lease not expired).
+    pub alive: bool,
+    /// How that was found, for the person deciding.
+    pub status: String,
+}
+
+/// The holder of the file lock at `path`; None when there is no lock file.
+pub fn holder(path: &Path) -> Result<Option<Holder>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
+    };
+    let info = read_info(&mut file);
+    let held = match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(source)) => return Err(Error::Io { path: path.to_path_buf(), source }),
+    };
+    let here = who();
+    let on_this_host = info.as_ref().is_some_and(|i| i.who.rsplit('@').next() == here.rsplit('@').next());
+    let running = info.as_ref().is_some_and(|i| std::path::Path::new(&format!("/proc/{}", i.pid)).exists());
+    let pid = info.as_ref().map_or(0, |i| i.pid);
+    let status = match (held, on_this_host, running) {
+        (false, _, _) => "nobody holds its OS lock: the holder is gone".to_string(),
+        (true, true, true) => format!("pid {pid} is running on this host and holds the lock"),
+        (true, true, false) => format!("the lock is held, but pid {pid} is not running on this host (another process shares the lock)"),
+        (true, false, _) => format!("the lock is held by a process on another host (pid {pid} cannot be checked from here)"),
+    };
+    Ok(Some(Holder { info, alive: held, status }))
 }
 
 impl Drop for LockGuard {
@@ -179,5 +289,44 @@ mod tests {
         drop(guard);
         assert!(path.exists());
         drop(next);
+    }
+
+    #[test]
+    fn the_loser_of_a_race_always_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kkp.state.json.lock");
+        for _ in 0..200 {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (barrier, path) = (barrier.clone(), path.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        LockGuard::acquire(&path, "apply")
+                    })
+                })
+                .collect();
+            let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+            let losers: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            // Both may win in turn when one releases before the other looks; never both at once.
+            for loser in losers {
+                let Error::Locked(locked) = loser else { panic!("{loser}") };
+                assert!(locked.holder.is_some(), "the loser could not name the holder: {loser}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_holder_is_reported_alive_while_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        assert!(holder(&path).unwrap().is_none());
+        let guard = LockGuard::acquire(&path, "apply").unwrap();
+        let held = holder(&path).unwrap().unwrap();
+        assert!(held.alive, "{}", held.status);
+        assert_eq!(held.info.as_ref().unwrap().id, guard.info().id);
+        assert!(held.status.contains("is running on this host"), "{}", held.status);
+        drop(guard);
+        assert!(holder(&path).unwrap().is_none());
     }
 }

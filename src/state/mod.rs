@@ -39,7 +39,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The state file is not valid.
-    #[error("{}: not a kkp state file: {message}\n  fix: restore it from {}.backup, or move it away to start from an empty state", path.display(), path.display())]
+    #[error("{}: not a kkp state file: {message}\n  fix: restore it from {}.backup, or correct what is named above", path.display(), path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -82,6 +82,29 @@ pub enum Error {
         address: String,
         /// What went wrong.
         message: String,
+    },
+    /// A journal record other than a torn last one does not parse.
+    #[error("{}: line {line} is not a journal record kkp writes ({message}); {after} record{} after it would be lost\n  fix: rerun with --discard-journal-tail to recover the records before it and drop the rest (the objects they applied are re-applied by the next apply)", path.display(), if *after == 1 { "" } else { "s" })]
+    JournalCorrupt {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+        /// Records after it.
+        after: usize,
+    },
+    /// There is no state (or an empty one), but an earlier state left traces: planning would
+    /// create everything again over the objects already there.
+    #[error(
+        "{state}: there is no state, or it is empty, but {evidence}: a plan from nothing would create every object again over the ones already there\n  fix: restore the state (e.g. from its .backup), or pass --new-state to start a new state on purpose"
+    )]
+    Missing {
+        /// The state's path or address.
+        state: String,
+        /// What shows an earlier state existed.
+        evidence: String,
     },
     /// The journal writer stopped.
     #[error("the state journal {} stopped accepting records: {message}", path.display())]
@@ -246,6 +269,45 @@ pub enum Change {
     },
 }
 
+/// Checks that a state entry is one kkp could have written: its address parses as a known
+/// address, its role fits it, and its object is the one the address names. An entry that
+/// fails would otherwise be planned as an orphan and its object deleted (issue 10: one changed
+/// byte in an address deleted a live Secret), so loading refuses it instead.
+pub fn check_entry(address: &Address, node: &NodeState) -> std::result::Result<(), String> {
+    let segments: Vec<&str> = address.as_str().split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(format!("`{address}` is not an address (an empty segment)"));
+    }
+    let logical = |role: Role| -> std::result::Result<(), String> {
+        match (&node.object, node.role == role) {
+            (None, true) => Ok(()),
+            (Some(o), _) => Err(format!("`{address}` names a logical node, but the entry holds object {o}")),
+            (None, false) => Err(format!("`{address}` names a {} node, but the entry's role is {}", role.as_str(), node.role.as_str())),
+        }
+    };
+    let object = |kind: &str, name: &str, namespace: Option<String>| -> std::result::Result<(), String> {
+        let Some(object) = &node.object else { return Err(format!("`{address}` names an object, but the entry holds none")) };
+        if object.kind.segment() != kind || object.name != name {
+            return Err(format!("`{address}` does not name the entry's object {object}"));
+        }
+        if object.kind.namespaced() && object.namespace != namespace {
+            return Err(format!("`{address}` does not name the entry's object {object} (namespace)"));
+        }
+        Ok(())
+    };
+    let same_seed = |seed: &str| {
+        if node.seed == seed { Ok(()) } else { Err(format!("`{address}` is on seed {seed}, but the entry says seed {}", node.seed)) }
+    };
+    match segments.as_slice() {
+        ["seed", seed] => same_seed(seed).and_then(|()| logical(Role::Seed)),
+        ["seed", seed, "datacenter", _] => same_seed(seed).and_then(|()| logical(Role::Datacenter)),
+        ["seed", seed, kind, name] => same_seed(seed).and_then(|()| object(kind, name, Some("kubermatic".into()))),
+        ["cluster", cluster, "namespace"] => object("namespace", &format!("cluster-{cluster}"), None),
+        ["cluster", cluster, kind, name] => object(kind, name, Some(format!("cluster-{cluster}"))),
+        _ => Err(format!("`{address}` is not an address kkp writes (seed/<seed>[/<kind>/<name>] or cluster/<cluster>/<kind>/<name>)")),
+    }
+}
+
 impl State {
     /// A fresh state with a new lineage.
     pub fn new(lineage: String) -> Self {
@@ -274,5 +336,53 @@ impl State {
                 self.targets.remove(&seed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Kind;
+
+    fn rendered(example: &str) -> Vec<crate::render::DesiredNode> {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(example);
+        crate::render::topology(&crate::topology::load(&[dir]).unwrap())
+    }
+
+    fn entry(node: &crate::render::DesiredNode) -> NodeState {
+        NodeState { seed: node.seed.clone(), role: node.role, object: node.body.object(), digest: "sha256:00".into(), certificate: None }
+    }
+
+    #[test]
+    fn every_rendered_node_is_a_valid_state_entry() {
+        for example in ["quickstart", "multi-seed"] {
+            for node in rendered(example) {
+                assert_eq!(check_entry(&node.address, &entry(&node)), Ok(()), "{}", node.address);
+            }
+        }
+    }
+
+    #[test]
+    fn an_entry_whose_address_does_not_name_its_object_is_refused() {
+        let nodes = rendered("quickstart");
+        let ca = nodes.iter().find(|n| n.address.cluster().is_some() && n.body.object().is_some_and(|o| o.kind == Kind::Secret)).unwrap();
+        let good = entry(ca);
+        // One changed byte in the name, in the cluster, an unknown kind, an empty address.
+        let text = ca.address.as_str();
+        let last = text.len() - 1;
+        let flipped = format!("{}{}", &text[..last], if text.ends_with('x') { 'y' } else { 'x' });
+        let cluster = ca.address.cluster().unwrap();
+        for bad in [
+            flipped,
+            text.replacen(cluster, &format!("{cluster}x"), 1),
+            text.replace("/secret/", "/sekret/"),
+            String::new(),
+            "pods/x".into(),
+        ] {
+            let address: Address = serde_json::from_value(serde_json::Value::String(bad.clone())).unwrap();
+            assert!(check_entry(&address, &good).is_err(), "{bad:?} passed");
+        }
+        // A right address with another role's shape: a logical seed node holding an object.
+        assert!(check_entry(&Address::seed(&good.seed), &good).is_err());
     }
 }

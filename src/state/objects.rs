@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 /// Where one body is.
 #[derive(Debug, Clone)]
-struct Location {
+pub(crate) struct Location {
     pack: PathBuf,
     offset: u64,
     length: u64,
@@ -61,12 +61,17 @@ impl ObjectStore {
         }
         let mut file = super::lock::open_private(&pack).map_err(Self::io(&pack))?;
         file.write_all(&data).map_err(Self::io(&pack))?;
+        // Durable before the index names it: after a power loss an index never points into
+        // a pack whose bytes were not written.
+        file.sync_all().map_err(Self::io(&pack))?;
         // The index goes last, so a pack is visible only once complete.
         let idx = self.dir.join(format!("{name}.idx"));
         let tmp = self.dir.join(format!(".{name}.idx.tmp"));
         let mut file = super::lock::open_private(&tmp).map_err(Self::io(&tmp))?;
         file.write_all(index.as_bytes()).map_err(Self::io(&tmp))?;
+        file.sync_all().map_err(Self::io(&tmp))?;
         std::fs::rename(&tmp, &idx).map_err(Self::io(&idx))?;
+        super::file::sync_parent(&idx).map_err(Self::io(&self.dir))?;
         if let Some(loaded) = self.index.lock().expect("index lock").as_mut() {
             for (digest, location) in parse_index(&pack, &index) {
                 loaded.insert(digest, location);
@@ -75,7 +80,8 @@ impl ObjectStore {
         Ok(())
     }
 
-    /// Reads a body; None when it was never stored (or was lost).
+    /// Reads a body; None when it was never stored, was lost, or its bytes no longer match
+    /// its digest (a damaged pack must not pass for the applied body).
     pub fn read(&self, digest: &str) -> Option<Vec<u8>> {
         let location = {
             let mut guard = self.index.lock().expect("index lock");
@@ -83,15 +89,43 @@ impl ObjectStore {
             index.get(digest)?.clone()
         };
         let mut file = std::fs::File::open(&location.pack).ok()?;
+        // The index is untrusted: never allocate more than the pack holds.
+        let size = file.metadata().ok()?.len();
+        if location.offset.checked_add(location.length)? > size {
+            return None;
+        }
         file.seek(SeekFrom::Start(location.offset)).ok()?;
         let mut bytes = vec![0; usize::try_from(location.length).ok()?];
         file.read_exact(&mut bytes).ok()?;
-        Some(bytes)
+        (crate::object::digest_bytes(&bytes) == digest).then_some(bytes)
     }
 
     /// Reads a body as JSON; None when it is missing or does not parse.
     pub fn read_json(&self, digest: &str) -> Option<serde_json::Value> {
         self.read(digest).and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    }
+
+    /// Removes index temp files and packs without an index, which a crash while writing a
+    /// pack leaves (a pack is only visible once its index is in place).
+    pub fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for path in entries.flatten().map(|e| e.path()) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let orphan_pack = name.ends_with(".pack") && !path.with_extension("idx").exists();
+            if name.ends_with(".tmp") || orphan_pack {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// True when the store holds at least one pack (bodies of an earlier apply).
+    pub fn has_packs(&self) -> bool {
+        !self.indexes().is_empty()
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     fn indexes(&self) -> Vec<PathBuf> {
@@ -127,9 +161,11 @@ impl ObjectStore {
             }
             if let Ok(bytes) = std::fs::read(&pack) {
                 for (digest, l) in live {
-                    let (start, end) = (l.offset as usize, (l.offset + l.length) as usize);
-                    if end <= bytes.len() {
-                        keep.push((digest.clone(), bytes[start..end].to_vec()));
+                    let range = usize::try_from(l.offset).ok().zip(usize::try_from(l.length).ok());
+                    let body = range.and_then(|(start, length)| bytes.get(start..start.checked_add(length)?));
+                    // Only bodies that still match their digest are worth keeping.
+                    if let Some(body) = body.filter(|b| crate::object::digest_bytes(b) == *digest) {
+                        keep.push((digest.clone(), body.to_vec()));
                     }
                 }
             }
@@ -145,13 +181,18 @@ impl ObjectStore {
     }
 }
 
-fn parse_index(pack: &std::path::Path, text: &str) -> Vec<(String, Location)> {
+/// Parses an index's `digest offset length` lines. Lines that do not parse, or whose range
+/// overflows, are left out: the store is a cache, and a lost body only makes a diff coarser.
+pub(crate) fn parse_index(pack: &std::path::Path, text: &str) -> Vec<(String, Location)> {
     text.lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
             let digest = parts.next()?.to_string();
-            let offset = parts.next()?.parse().ok()?;
-            let length = parts.next()?.parse().ok()?;
+            let offset: u64 = parts.next()?.parse().ok()?;
+            let length: u64 = parts.next()?.parse().ok()?;
+            if parts.next().is_some() || offset.checked_add(length).is_none() {
+                return None;
+            }
             Some((digest, Location { pack: pack.to_path_buf(), offset, length }))
         })
         .collect()
@@ -163,27 +204,72 @@ mod tests {
     use crate::address::Address;
     use crate::state::NodeState;
 
+    fn body(bytes: &[u8]) -> (String, Vec<u8>) {
+        (crate::object::digest_bytes(bytes), bytes.to_vec())
+    }
+
     #[test]
     fn packs_are_read_back_by_digest_and_collected() {
         let dir = tempfile::tempdir().unwrap();
         let store = ObjectStore::new(dir.path().join("objects"));
-        let first =
-            [("sha256:aa".into(), b"{\"a\":1}".to_vec()), ("sha256:bb".into(), b"[2]".to_vec()), ("sha256:dd".into(), b"4".to_vec())];
-        store.write_pack(&first).unwrap();
-        store.write_pack(&[("sha256:cc".into(), b"\"c\"".to_vec())]).unwrap();
-        assert_eq!(store.read("sha256:bb").unwrap(), b"[2]");
-        assert_eq!(ObjectStore::new(dir.path().join("objects")).read("sha256:cc").unwrap(), b"\"c\"");
+        let (aa, bb, cc) = (body(b"{\"a\":1}"), body(b"[2]"), body(b"\"c\""));
+        store.write_pack(&[aa.clone(), bb.clone(), body(b"4")]).unwrap();
+        store.write_pack(std::slice::from_ref(&cc)).unwrap();
+        assert_eq!(store.read(&bb.0).unwrap(), b"[2]");
+        assert_eq!(ObjectStore::new(dir.path().join("objects")).read(&cc.0).unwrap(), b"\"c\"");
         assert!(store.read("sha256:zz").is_none());
 
         // Only aa stays referenced: cc's pack goes, and aa's mostly dead pack is rewritten.
         let mut state = State::new("l".into());
         state.nodes.insert(
             Address::seed("a"),
-            NodeState { seed: "a".into(), role: crate::role::Role::Seed, object: None, digest: "sha256:aa".into(), certificate: None },
+            NodeState { seed: "a".into(), role: crate::role::Role::Seed, object: None, digest: aa.0.clone(), certificate: None },
         );
         store.collect_garbage(&state);
-        assert_eq!(store.read("sha256:aa").unwrap(), b"{\"a\":1}");
-        assert!(store.read("sha256:bb").is_none() && store.read("sha256:cc").is_none());
+        assert_eq!(store.read(&aa.0).unwrap(), b"{\"a\":1}");
+        assert!(store.read(&bb.0).is_none() && store.read(&cc.0).is_none());
         assert_eq!(std::fs::read_dir(dir.path().join("objects")).unwrap().count(), 2, "one pack and its index");
+    }
+
+    /// Writes one pack of `bodies` and replaces its index with `index`.
+    fn damaged(index: &str, bodies: &[(String, Vec<u8>)]) -> (tempfile::TempDir, ObjectStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectStore::new(dir.path().join("objects"));
+        store.write_pack(bodies).unwrap();
+        let idx = store.indexes().pop().unwrap();
+        std::fs::write(idx, index).unwrap();
+        let fresh = ObjectStore::new(dir.path().join("objects"));
+        (dir, fresh)
+    }
+
+    #[test]
+    fn a_corrupt_index_line_neither_panics_nor_allocates_what_it_claims() {
+        let good = body(b"{}");
+        for index in [
+            format!("{} 0 18446744073709551615\n", good.0),
+            format!("{} 18446744073709551615 2\n", good.0),
+            format!("{} 0 4294967296000\n", good.0),
+            format!("{} 1 2 3\n", good.0),
+        ] {
+            let (_dir, store) = damaged(&index, std::slice::from_ref(&good));
+            assert_eq!(store.read(&good.0), None, "{index}");
+            // Garbage collection of a pack with such an entry must not panic either.
+            let mut state = State::new("l".into());
+            state.nodes.insert(
+                Address::seed("a"),
+                NodeState { seed: "a".into(), role: crate::role::Role::Seed, object: None, digest: good.0.clone(), certificate: None },
+            );
+            store.collect_garbage(&state);
+        }
+    }
+
+    #[test]
+    fn a_body_that_does_not_match_its_digest_is_not_returned() {
+        let good = body(b"{\"replicas\":1}");
+        let (dir, store) = damaged(&format!("{} 0 {}\n", good.0, good.1.len()), std::slice::from_ref(&good));
+        let pack = store.indexes().pop().unwrap().with_extension("pack");
+        std::fs::write(&pack, b"{\"replicas\":7}").unwrap();
+        assert_eq!(store.read(&good.0), None);
+        drop(dir);
     }
 }

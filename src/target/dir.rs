@@ -44,6 +44,22 @@ impl DirTarget {
         self.root.join(folder).join(format!("{}-{}.yaml", object.kind.segment(), object.name))
     }
 
+    /// Removes temp files a write killed half way left under this seed's folder (the object
+    /// itself was either written before or will be by the plan that follows).
+    pub fn remove_leftovers(&self) {
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            for path in std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()) {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if name.starts_with('.') && name.ends_with(".yaml.tmp") {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let (seed, path) = (self.seed.clone(), path.to_path_buf());
         move |source| Error::Io { seed, path, source }
@@ -124,7 +140,9 @@ impl Target for DirTarget {
         file.write_all(yaml.as_bytes()).map_err(self.io(&tmp))?;
         file.sync_all().map_err(self.io(&tmp))?;
         drop(file);
-        std::fs::rename(&tmp, &path).map_err(self.io(&path))
+        std::fs::rename(&tmp, &path).map_err(self.io(&path))?;
+        // The rename is durable only once the directory holding it is.
+        sync_dir(dir).map_err(self.io(dir))
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<bool> {
@@ -134,6 +152,9 @@ impl Target for DirTarget {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(self.io(&path)(e)),
         };
+        if existed && let Some(dir) = path.parent() {
+            sync_dir(dir).map_err(self.io(dir))?;
+        }
         // Deleting a namespace deletes what is in it, as on a real API server.
         if object.kind == Kind::Namespace && object.namespace.is_none() {
             let folder = self.root.join(&object.name);
@@ -153,6 +174,11 @@ impl Target for DirTarget {
     async fn identity(&self) -> Result<crate::state::SeedTarget> {
         Ok(Self::record_of(&self.dir))
     }
+}
+
+/// fsyncs a directory, making a rename or removal in it durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

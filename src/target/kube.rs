@@ -62,7 +62,7 @@ impl Sources {
         if let Some(context) = self.contexts.get(seed) {
             let kubeconfig = self.kubeconfig.clone().ok_or_else(|| {
                 unreachable(
-                    context,
+                    &format!("context {context}"),
                     "--context names a context, but no kubeconfig was found (--kubeconfig, KUBECONFIG, ~/.kube/config)".into(),
                 )
             })?;
@@ -71,7 +71,14 @@ impl Sources {
         if let Some((origin, text)) = self.seed_secrets.get(seed) {
             let kubeconfig =
                 Kubeconfig::from_yaml(text).map_err(|e| unreachable(origin, format!("the kubeconfig in {origin} does not parse: {e}")))?;
-            return connection(seed, origin, kubeconfig, None).await;
+            // A placeholder Secret beats a context named like the seed: say the context exists.
+            let via = match &self.kubeconfig {
+                Some(k) if k.contexts.iter().any(|c| c.name == seed) => {
+                    format!("{origin}; your kubeconfig also has a context {seed}: pass --context {seed}={seed} to use it instead")
+                }
+                _ => origin.clone(),
+            };
+            return connection(seed, &via, kubeconfig, None).await;
         }
         if let Some(kubeconfig) = &self.kubeconfig
             && kubeconfig.contexts.iter().any(|c| c.name == seed)
@@ -79,7 +86,7 @@ impl Sources {
             return connection(seed, &format!("context {seed}"), kubeconfig.clone(), Some(seed.into())).await;
         }
         Err(unreachable(
-            "none",
+            "no connection",
             format!(
                 "no connection for seed {seed}\n  fix: add a context named {seed} to your kubeconfig, pass --context {seed}=CONTEXT, or include the Seed's kubeconfig Secret in the topology"
             ),

@@ -71,11 +71,11 @@ pub enum Error {
         message: String,
     },
     /// The seed cannot be reached or its credentials are refused.
-    #[error("seed {seed} (context {context}): {message}")]
+    #[error("seed {seed} ({context}): {message}")]
     Unreachable {
         /// The seed.
         seed: String,
-        /// The kubeconfig context used.
+        /// How it was reached: `context NAME`, `Secret NAMESPACE/NAME`, or `no connection`.
         context: String,
         /// What went wrong.
         message: String,

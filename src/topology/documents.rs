@@ -35,6 +35,10 @@ impl std::fmt::Display for Source {
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
     for path in paths {
+        if path.as_os_str() == "-" {
+            files.push(path.clone());
+            continue;
+        }
         let meta = std::fs::metadata(path).map_err(|source| Error::Read { path: path.clone(), source })?;
         if meta.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|source| Error::Read { path: path.clone(), source })?;
@@ -43,8 +47,21 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
                 let entry = entry.map_err(|source| Error::Read { path: path.clone(), source })?;
                 let p = entry.path();
                 let is_yaml = matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-                if is_yaml && p.is_file() {
-                    found.push(p);
+                if !is_yaml {
+                    continue;
+                }
+                // Something named like a topology file that is not one is a mistake to report,
+                // not a file to skip: the topology would silently lack its documents.
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => found.push(p),
+                    Ok(m) => {
+                        let what = if m.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+                        return Err(Error::NotAFile { path: p, what: what.into() });
+                    }
+                    Err(_) if std::fs::symlink_metadata(&p).is_ok() => {
+                        return Err(Error::NotAFile { path: p, what: "a symbolic link to nothing".into() });
+                    }
+                    Err(source) => return Err(Error::Read { path: p, source }),
                 }
             }
             if found.is_empty() {
@@ -61,9 +78,36 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Reads a file and splits it into its non-empty documents.
+/// Reads a file (`-`: standard input) and splits it into its non-empty documents.
 pub fn read(file: &Path) -> Result<Vec<Document>, Error> {
-    let text = std::fs::read_to_string(file).map_err(|source| Error::Read { path: file.to_path_buf(), source })?;
+    let read_error = |source| Error::Read { path: file.to_path_buf(), source };
+    let bytes = if file.as_os_str() == "-" { stdin().map_err(read_error)? } else { std::fs::read(file).map_err(read_error)? };
+    let text = decode(file, &bytes)?;
     Ok(split(file, &text))
+}
+
+/// Standard input, read once: apply loads the topology more than once.
+fn stdin() -> std::io::Result<Vec<u8>> {
+    static STDIN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    if let Some(bytes) = STDIN.get() {
+        return Ok(bytes.clone());
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
+    Ok(STDIN.get_or_init(|| bytes).clone())
+}
+
+/// The text of `bytes`, or an error naming the byte offset and line of the first byte that is
+/// not UTF-8.
+pub fn decode(file: &Path, bytes: &[u8]) -> Result<String, Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_string()),
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            Err(Error::NotUtf8 { path: file.to_path_buf(), offset, line })
+        }
+    }
 }
 
 /// Splits multi-document YAML on `---` lines. A document holding only comments or blank lines

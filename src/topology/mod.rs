@@ -34,6 +34,24 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file is not UTF-8.
+    #[error("{}:{line}: byte {offset} is not UTF-8\n  fix: save the file as UTF-8", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the first invalid byte.
+        offset: usize,
+        /// Its 1-based line.
+        line: usize,
+    },
+    /// A directory entry named `*.yaml` is not a regular file.
+    #[error("{}: named like a topology file, but it is {what}\n  fix: remove it, rename it, or point it at a file", path.display())]
+    NotAFile {
+        /// The entry.
+        path: PathBuf,
+        /// What it is.
+        what: String,
+    },
     /// A directory held no YAML files.
     #[error("{}: no *.yaml or *.yml files in this directory", path.display())]
     NoDocuments {
@@ -490,6 +508,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Topology> {
         docs.extend(documents::read(file)?);
     }
     resolve::resolve(&docs)
+}
+
+/// Loads documents from in-memory bytes, as if read from `name`: bytes that are not UTF-8
+/// are refused with their offset (for tests and fuzzing).
+pub fn load_bytes(name: &Path, bytes: &[u8]) -> Result<Topology> {
+    load_str(name, &documents::decode(name, bytes)?)
 }
 
 /// Loads documents from one in-memory text, as if read from `name` (for tests and fuzzing).

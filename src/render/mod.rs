@@ -14,6 +14,7 @@ mod cloud_config;
 mod cloud_controller;
 mod component;
 mod controller_manager;
+mod csi;
 mod dashboard;
 mod dockercfg;
 mod etcd;
@@ -167,6 +168,7 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(prometheus::render(cluster));
     nodes.extend(controller_manager::render(cluster));
     nodes.extend(cloud_controller::render(cluster));
+    nodes.extend(csi::render(cluster));
     nodes.extend(scheduler::render(cluster));
     nodes.extend(kube_state_metrics::render(cluster));
     nodes.extend(dashboard::render(cluster));

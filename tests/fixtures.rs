@@ -17,6 +17,12 @@ use std::path::{Path, PathBuf};
 /// both sides while the other flags are still compared.
 const ACCEPTED: &[(&str, &str, &str, &str)] = &[
     (
+        "deployment",
+        "csi-controller",
+        "template labels",
+        "KKP names the pods app=operating-system-manager, which its selector app=csi-controller does not match (the API server rejects that Deployment); kkp labels them app=csi-controller",
+    ),
+    (
         "cronjob",
         "etcd-defragger",
         "container defragger flags",

@@ -50,9 +50,35 @@ fn fixture_topology() -> String {
     std::fs::read_to_string(repo().join("testdata/kkp-fixtures/topology.yaml")).unwrap()
 }
 
+/// The fixture cluster as every provider KKP runs an external cloud-controller-manager for,
+/// with the feature on; every other one over OpenVPN (which adds the CCM's VPN sidecar).
+fn external_cloud_provider_rendering() -> Rendering {
+    let mut topology = kkp::topology::load_str(Path::new("topology.yaml"), &fixture_topology()).unwrap();
+    let base = topology.clusters.values().next().unwrap().clone();
+    topology.clusters.clear();
+    let providers = ["aws", "azure", "digitalocean", "gcp", "hetzner", "kubevirt", "openstack", "vsphere", "anexia", "vmwareclouddirector"];
+    for (i, provider) in providers.into_iter().enumerate() {
+        let mut cluster = base.clone();
+        cluster.name = format!("ccm{i}");
+        cluster.provider = provider.into();
+        cluster.features.insert("externalCloudProvider".into(), true);
+        cluster.features.insert("ccmClusterName".into(), true);
+        if i % 2 == 1 {
+            cluster.tunnel = kkp::topology::Tunnel::OpenVpn;
+        }
+        topology.clusters.insert(cluster.name.clone(), cluster);
+    }
+    let rendering = render(&topology);
+    let ccms =
+        rendering.manifests.iter().filter(|m| kind_of(m) == "Deployment" && name_of(m).ends_with("cloud-controller-manager")).count();
+    assert_eq!(ccms, 9, "one cloud-controller-manager per provider but VMware Cloud Director");
+    rendering
+}
+
 fn all_renderings() -> Vec<(&'static str, Rendering)> {
     vec![
         ("kkp-fixtures", render_text(&fixture_topology())),
+        ("external-cloud-provider", external_cloud_provider_rendering()),
         ("quickstart", render_paths("examples/quickstart")),
         ("multi-seed", render_paths("examples/multi-seed")),
     ]

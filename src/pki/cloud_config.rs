@@ -37,6 +37,9 @@ pub enum CloudSecret {
     GoogleServiceAccount,
     /// KubeVirt's infra-cluster kubeconfig (key `infra-kubeconfig`).
     KubevirtInfraKubeconfig,
+    /// VMware Cloud Director's CSI login (`vcloud-basic-auth`): key `refreshToken` with an API
+    /// token, else `username` and `password`.
+    VmwareCloudDirectorBasicAuth,
 }
 
 /// Azure settings (cluster `spec.cloud.azure`, datacenter `location`).
@@ -241,6 +244,7 @@ pub fn data(secret: &CloudSecret, credentials: &Credentials<'_>) -> Result<BTree
         CloudSecret::KubevirtInfraKubeconfig => {
             return single("infra-kubeconfig", credentials.get("kubeConfig", "KubeVirt", KUBEVIRT_KEYS)?.into_bytes());
         }
+        CloudSecret::VmwareCloudDirectorBasicAuth => return vmware_cloud_director_basic_auth(credentials),
         CloudSecret::AzureConfig(settings) => azure(settings, credentials)?,
         CloudSecret::GcpConfig(settings) => gcp(settings, credentials)?,
         CloudSecret::OpenstackConfig(settings) => openstack(settings, credentials)?,
@@ -484,6 +488,15 @@ fn vmware_cloud_director(settings: &VmwareCloudDirector, credentials: &Credentia
     ))
 }
 
+/// KKP's `basicAuthSecretNameReconciler`: the API token as `refreshToken` when set, else the login.
+fn vmware_cloud_director_basic_auth(credentials: &Credentials<'_>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    if let Some(token) = credentials.data.get("apiToken").filter(|t| !t.is_empty()) {
+        return Ok(BTreeMap::from([("refreshToken".to_string(), token.clone())]));
+    }
+    let key = |k: &str| credentials.get(k, "VMware Cloud Director", VCD_KEYS);
+    Ok(BTreeMap::from([("username".to_string(), key("username")?.into_bytes()), ("password".to_string(), key("password")?.into_bytes())]))
+}
+
 /// The vCenter's host name (without brackets) and port (443 unless the URL names one).
 fn vcenter(endpoint: &str) -> Option<(String, String)> {
     let uri: http::Uri = endpoint.parse().ok()?;
@@ -567,6 +580,17 @@ mod tests {
         for value in values {
             assert!(!error.contains(value), "the error shows a credential: {error}");
         }
+    }
+
+    #[test]
+    fn vmware_cloud_director_basic_auth_prefers_the_api_token() {
+        let secret = CloudSecret::VmwareCloudDirectorBasicAuth;
+        let token = made(&secret, &[("apiToken", "tok"), ("username", "u"), ("password", "p")]).unwrap();
+        assert_eq!(token, BTreeMap::from([("refreshToken".to_string(), b"tok".to_vec())]));
+        let login = made(&secret, &[("apiToken", ""), ("username", "u"), ("password", "p")]).unwrap();
+        assert_eq!(login.keys().collect::<Vec<_>>(), ["password", "username"]);
+        assert_eq!(login["username"], b"u");
+        assert_missing(made(&secret, &[("username", "vcd-login-x1")]), "password", &["vcd-login-x1"]);
     }
 
     #[test]

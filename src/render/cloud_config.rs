@@ -1,6 +1,7 @@
 //! The cloud provider's Secrets of a user cluster's control plane: `cloud-config` (KKP
-//! `cloudconfig.SecretReconciler`), GCP's `google-service-account` and KubeVirt's
-//! `cloud-controller-manager-infra-kubeconfig`. Configs without credentials (AWS, KubeVirt, the
+//! `cloudconfig.SecretReconciler`), GCP's `google-service-account`, KubeVirt's
+//! `cloud-controller-manager-infra-kubeconfig` and VMware Cloud Director's CSI Secrets
+//! `cloud-config-csi` and `vcloud-basic-auth`. Configs without credentials (AWS, KubeVirt, the
 //! empty one of providers without a config) are rendered whole; the rest are requests naming
 //! the credentials Secret and the settings, made at apply by [`crate::pki::cloud_config`].
 
@@ -19,6 +20,16 @@ use std::collections::BTreeMap;
 pub const GOOGLE_SERVICE_ACCOUNT: &str = "google-service-account";
 /// KKP's name of the KubeVirt infra-cluster kubeconfig Secret.
 pub const KUBEVIRT_INFRA_KUBECONFIG: &str = "cloud-controller-manager-infra-kubeconfig";
+
+/// KKP's cloud config Secret of the CSI driver (`CSICloudConfigSecretName`).
+pub const VCD_CSI_CLOUD_CONFIG: &str = "cloud-config-csi";
+/// KKP's VMware Cloud Director CSI login Secret (`VMwareCloudDirectorCSISecretName`).
+pub const VCD_CSI_BASIC_AUTH: &str = "vcloud-basic-auth";
+
+/// Whether VMware Cloud Director's CSI Secrets are rendered (clusters with credentials).
+pub fn renders_vcd_csi_secrets(cluster: &Cluster) -> bool {
+    cluster.provider == "vmwareclouddirector" && cluster.cloud.credentials.is_some()
+}
 
 /// Providers whose config embeds credentials, so it is made at apply.
 fn config_needs_credentials(cluster: &Cluster) -> bool {
@@ -56,6 +67,15 @@ pub fn secrets(cluster: &Cluster) -> Vec<DesiredNode> {
     }
     if renders_kubevirt_infra_kubeconfig(cluster) {
         nodes.push(made_from_credentials(cluster, KUBEVIRT_INFRA_KUBECONFIG, BTreeMap::new(), CloudSecret::KubevirtInfraKubeconfig));
+    }
+    if renders_vcd_csi_secrets(cluster) {
+        // KKP's CSI Secrets (`csi/vmwareclouddirector`): the cloud config again, and the login.
+        if let Some(config) = provider_config(cluster) {
+            let labels = BTreeMap::from([("app".to_string(), VCD_CSI_CLOUD_CONFIG.to_string())]);
+            nodes.push(made_from_credentials(cluster, VCD_CSI_CLOUD_CONFIG, labels, config));
+        }
+        let labels = BTreeMap::from([("app".to_string(), VCD_CSI_BASIC_AUTH.to_string())]);
+        nodes.push(made_from_credentials(cluster, VCD_CSI_BASIC_AUTH, labels, CloudSecret::VmwareCloudDirectorBasicAuth));
     }
     nodes
 }

@@ -11,8 +11,10 @@
 
 mod apiserver;
 mod cloud_config;
+mod cloud_controller;
 mod component;
 mod controller_manager;
+mod csi;
 mod dashboard;
 mod dockercfg;
 mod etcd;
@@ -45,7 +47,7 @@ use serde_json::Value;
 
 /// Bumped whenever rendering changes what it produces for the same input, so per-cluster input
 /// digests recorded by older versions stop matching and those clusters are rendered again.
-pub const RENDERER_VERSION: u32 = 3;
+pub const RENDERER_VERSION: u32 = 4;
 
 /// One node of the desired graph.
 #[derive(Debug, Clone)]
@@ -172,6 +174,8 @@ pub fn cluster(cluster: &Cluster) -> Vec<DesiredNode> {
     nodes.extend(nodeport_proxy::render(cluster));
     nodes.extend(prometheus::render(cluster));
     nodes.extend(controller_manager::render(cluster));
+    nodes.extend(cloud_controller::render(cluster));
+    nodes.extend(csi::render(cluster));
     nodes.extend(scheduler::render(cluster));
     nodes.extend(kube_state_metrics::render(cluster));
     nodes.extend(dashboard::render(cluster));

@@ -11,8 +11,10 @@ const CLUSTER_FEATURES: &[(&str, &str)] = &[
         "etcdLauncher",
         "kkp runs etcd with KKP's plain etcd command line, without etcd-launcher; the feature only sets the member count (clusterSize) and the nine-member etcd SANs",
     ),
-    ("externalCloudProvider", "kkp renders no cloud-controller-manager"),
-    ("ccmClusterName", "kkp renders no cloud-controller-manager"),
+    // Honoured: the provider's external cloud-controller-manager (src/render/cloud_controller.rs).
+    ("externalCloudProvider", ""),
+    // Honoured: `--cluster-name` for the cloud-controller-managers KKP passes it to.
+    ("ccmClusterName", ""),
     ("vsphereCSIClusterID", "kkp sets the cloud-config's cluster-id to the cluster name, but renders no vSphere CSI configuration"),
     ("apiserverNetworkPolicy", "kkp renders no NetworkPolicies for the apiserver"),
     ("kubeSystemNetworkPolicies", "kkp does not write into user clusters; these NetworkPolicies come from KKP's user-cluster controller"),
@@ -94,8 +96,12 @@ mod tests {
         let features = map(&[("externalCloudProvider", true), ("apiserverNetworkPolicy", false), ("encryptionAtRest", true)]);
         let notes = cluster_feature_notes(&features);
         let names: Vec<&str> = notes.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["encryptionAtRest", "externalCloudProvider"]);
-        assert_eq!(notes[1].1, "spec.features.externalCloudProvider is on, but kkp renders no cloud-controller-manager");
+        // kkp renders the external cloud-controller-manager, so that feature gives no note.
+        assert_eq!(names, ["encryptionAtRest"]);
+        assert_eq!(
+            notes[0].1,
+            "spec.features.encryptionAtRest is on, but kkp configures no encryption at rest; the apiserver stores Secrets in etcd unencrypted"
+        );
     }
 
     #[test]

@@ -6,16 +6,12 @@
 //! Two cases: nothing changed (exit 0) and 1% of clusters on a new version (exit 2).
 //! Wall time is the best of three runs; peak memory is the child's max RSS (wait4).
 
-use kkp::apply::simulate;
-use kkp::plan::{Options, create};
-use kkp::state::State;
-use kkp::state::backend::Backend;
-use kkp::state::file::FileBackend;
 use kkp::topology::generate::{Spec, generate};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod simulated;
 mod support;
 
 const SEEDS: usize = 20;
@@ -42,7 +38,7 @@ fn bench(clusters: usize) {
     std::fs::write(&unchanged, generate(&spec)).unwrap();
     std::fs::write(&changed, generate(&Spec { changed_every: Some(100), ..spec.clone() })).unwrap();
     let state_path = dir.path().join("kkp.state.json");
-    let objects = build_state(&unchanged, &state_path);
+    let objects = simulated::build_state(&unchanged, &state_path, NOW);
     let setup = setup.elapsed();
 
     for (case, topology, expected_exit) in [("no change", &unchanged, 0), ("1% changed", &changed, 2)] {
@@ -64,38 +60,6 @@ fn bench(clusters: usize) {
             setup.as_secs_f64()
         );
     }
-}
-
-/// Writes the state (and stored bodies) a complete apply of `topology` would leave; returns
-/// the number of nodes. Planned in chunks of clusters to keep the setup's memory bounded.
-fn build_state(topology: &Path, state_path: &Path) -> usize {
-    let full = kkp::topology::load(&[topology.to_path_buf()]).expect("generated topology loads");
-    let backend = FileBackend::new(state_path);
-    let mut state = State::new("bench".into());
-    let names: Vec<String> = full.clusters.keys().cloned().collect();
-    for (i, chunk) in names.chunks(500).enumerate() {
-        let mut part = full.clone();
-        part.clusters = chunk.iter().map(|n| (n.clone(), full.clusters[n].clone())).collect();
-        if i > 0 {
-            part.seeds.clear();
-        }
-        let plan = create(&part, None, &|_| None, &Options { now: NOW, ..Options::default() }).expect("plan");
-        let mut chunk_state = State::new("bench".into());
-        let mut bodies = Vec::new();
-        simulate::record(&plan, &mut chunk_state, NOW, &mut |digest, body| {
-            bodies.push((digest.to_string(), serde_json::to_vec(body).unwrap()))
-        });
-        backend.objects().write_pack(&bodies).unwrap();
-        state.nodes.extend(chunk_state.nodes);
-        state.clusters.extend(chunk_state.clusters);
-    }
-    state.serial = 1;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let lock = backend.lock("bench").await.expect("lock");
-        backend.persist(&state, lock.as_ref()).await.expect("state is written");
-    });
-    state.nodes.len()
 }
 
 /// Runs `kkp plan`.

@@ -8,11 +8,8 @@
 //! markdown stays under GitHub's 65,536-character comment limit and names every replaced or
 //! destroyed node's cluster.
 
-use kkp::apply::simulate;
-use kkp::plan::{Options, create};
-use kkp::state::State;
-use kkp::state::backend::Backend;
-use kkp::state::file::FileBackend;
+mod simulated;
+
 use kkp::topology::generate::{Spec, generate};
 use std::path::Path;
 use std::process::Command;
@@ -47,7 +44,7 @@ fn bench(clusters: usize) {
     let before = dir.path().join("before.yaml");
     std::fs::write(&before, generate(&spec)).unwrap();
     let state_path = dir.path().join("kkp.state.json");
-    build_state(&before, &state_path);
+    simulated::build_state(&before, &state_path, NOW);
 
     // Upgrade day: all clusters on the new version, one moved to another seed, one removed.
     let upgraded = generate(&Spec { changed_every: Some(1), ..spec.clone() });
@@ -105,34 +102,4 @@ fn kkp(topology: &Path, state: &Path, extra: &[&str]) -> std::process::Output {
         .expect("kkp runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out
-}
-
-/// Writes the state (and stored bodies, for field-level diffs) a complete apply would leave.
-fn build_state(topology: &Path, state_path: &Path) {
-    let full = kkp::topology::load(&[topology.to_path_buf()]).expect("generated topology loads");
-    let backend = FileBackend::new(state_path);
-    let mut state = State::new("review".into());
-    let names: Vec<String> = full.clusters.keys().cloned().collect();
-    for (i, chunk) in names.chunks(500).enumerate() {
-        let mut part = full.clone();
-        part.clusters = chunk.iter().map(|n| (n.clone(), full.clusters[n].clone())).collect();
-        if i > 0 {
-            part.seeds.clear();
-        }
-        let plan = create(&part, None, &|_| None, &Options { now: NOW, ..Options::default() }).expect("plan");
-        let mut chunk_state = State::new("review".into());
-        let mut bodies = Vec::new();
-        simulate::record(&plan, &mut chunk_state, NOW, &mut |digest, body| {
-            bodies.push((digest.to_string(), serde_json::to_vec(body).unwrap()))
-        });
-        backend.objects().write_pack(&bodies).unwrap();
-        state.nodes.extend(chunk_state.nodes);
-        state.clusters.extend(chunk_state.clusters);
-    }
-    state.serial = 1;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let lock = backend.lock("review").await.expect("lock");
-        backend.persist(&state, lock.as_ref()).await.expect("state is written");
-    });
 }

@@ -816,3 +816,21 @@ async fn lists_are_read_in_pages() {
     assert_eq!(log.len(), 3, "{:?}", log.iter().map(|r| &r.query).collect::<Vec<_>>());
     assert!(log.iter().all(|r| r.query.contains("limit=500")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_without_a_state_over_seeds_kkp_applied_to_is_refused_unless_new_state() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
+    std::fs::remove_file(fleet.ws.path().join("kkp.state.json.backup")).ok();
+    std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects")).ok();
+    let refused = fleet.apply(&[]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let report = text(&refused);
+    assert!(report.contains("there is no state, but seed seed-") && report.contains("--new-state"), "{report}");
+    assert!(report.contains("kkp import"), "{report}");
+    // On purpose: a new state applies over what runs (server-side apply, same objects).
+    let fresh = fleet.apply(&["--new-state"]).await;
+    assert!(fresh.status.success(), "{}", text(&fresh));
+    assert_eq!(fleet.plan_exit().await, Some(0));
+}

@@ -118,6 +118,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             object.display()
         );
     }
+    if !args.state.new_state
+        && args.target.seeds.is_kube()
+        && let Source::Topology { topology, .. } = &source
+        && backend.load().await?.state.is_none()
+        && let Some((seed, namespace)) = namespace_kkp_applied(&targets, topology).await
+    {
+        anyhow::bail!(
+            "{}: there is no state, but seed {seed} already holds namespace {namespace} that kkp applied: a plan from nothing would create every object again over what runs there\n  fix: restore the state (e.g. from its .backup), adopt what runs with `kkp import`, or pass --new-state to start a new state on purpose",
+            backend.describe()
+        );
+    }
     let rollout = policy.as_ref().and_then(|p| p.rollout.clone()).unwrap_or(serde_json::Value::Null);
     let from_policy = |key: &str| rollout.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let waves = match args.waves.clone().or_else(|| from_policy("waves")) {
@@ -440,4 +451,21 @@ async fn refresh_only(backend: Arc<dyn kkp::state::backend::Backend>, args: &Arg
 /// A plan with nothing in it, to render a drift section alone.
 fn empty_plan() -> Plan {
     Plan::default()
+}
+
+/// A namespace carrying kkp's label on one of the topology's seeds, if any: what a lost state
+/// leaves behind on API servers. Seeds that cannot be reached are left to the apply to report.
+async fn namespace_kkp_applied(targets: &super::targets::Factory, topology: &kkp::topology::Topology) -> Option<(String, String)> {
+    use kkp::apply::TargetFactory;
+    let seeds: BTreeSet<String> = topology.seeds.keys().cloned().collect();
+    let reached = targets.targets(&seeds).await.ok()?;
+    let (key, value) = kkp::render::MANAGED_BY;
+    let label = std::collections::BTreeMap::from([(key.to_string(), value.to_string())]);
+    for (seed, target) in reached {
+        let found = target.list(kkp::object::Kind::Namespace, None, &label).await.unwrap_or_default();
+        if let Some(name) = found.first().and_then(|ns| ns.pointer("/metadata/name")).and_then(serde_json::Value::as_str) {
+            return Some((seed, name.to_string()));
+        }
+    }
+    None
 }

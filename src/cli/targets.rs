@@ -42,7 +42,8 @@ pub struct TargetArgs {
 const DEFAULT_DIR: &str = "kkp-seeds";
 
 impl SeedArgs {
-    fn is_kube(&self) -> bool {
+    /// True when the seeds are reached through their API servers.
+    pub fn is_kube(&self) -> bool {
         self.kube || self.kubeconfig.is_some() || !self.contexts.is_empty()
     }
 

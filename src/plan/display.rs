@@ -450,7 +450,7 @@ fn write_change(out: &mut String, c: &FieldChange, indent: &str) {
 
 /// The "Changed outside kkp" section a refreshed plan starts with (empty without drift).
 pub fn drift_section(plan: &Plan) -> String {
-    use crate::refresh::drift::Drift;
+    use super::drift::Drift;
     let mut out = String::new();
     if plan.drift.is_empty() {
         return out;

@@ -12,6 +12,7 @@
 pub mod classify;
 pub mod diff;
 pub mod display;
+pub mod drift;
 pub mod file;
 pub mod reason;
 pub mod rollup;
@@ -163,7 +164,7 @@ pub struct Plan {
     /// What a refresh found changed outside kkp (`--refresh`); apply takes over the fields of
     /// the nodes listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<crate::refresh::drift::DriftEntry>,
+    pub drift: Vec<drift::DriftEntry>,
     /// Clusters with actions whose `spec.version` changes (classification reads it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upgrades: BTreeMap<String, classify::Upgrade>,

@@ -163,12 +163,12 @@ pub fn service_port(name: Option<&str>, port: i32, target: i32) -> ServicePort {
 
 /// A ServiceAccount in the cluster's namespace (KKP gives these no labels).
 pub fn service_account(cluster: &Cluster, name: &str) -> DesiredNode {
-    let mut labels = BTreeMap::new();
-    labels.insert(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string());
-    let sa = ServiceAccount {
-        metadata: ObjectMeta { name: Some(name.into()), namespace: Some(cluster.namespace()), labels: Some(labels), ..Default::default() },
-        ..Default::default()
-    };
+    service_account_labelled(cluster, name, meta::managed_meta(name, cluster))
+}
+
+/// As [`service_account`], with the metadata (labels) KKP gives it.
+pub fn service_account_labelled(cluster: &Cluster, name: &str, metadata: ObjectMeta) -> DesiredNode {
+    let sa = ServiceAccount { metadata, ..Default::default() };
     meta::cluster_node(
         cluster,
         Kind::ServiceAccount,

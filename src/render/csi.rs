@@ -7,14 +7,10 @@
 use super::DesiredNode;
 use super::cloud_config::{VCD_CSI_BASIC_AUTH, VCD_CSI_CLOUD_CONFIG, renders_vcd_csi_secrets};
 use super::component::{self, Component, env};
-use super::meta::{self, mount, secret_volume};
-use super::{Body, manifest};
-use crate::object::Kind;
-use crate::role::Role;
+use super::meta::{mount, secret_volume};
 use crate::topology::Cluster;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec, ServiceAccount, Volume,
-    VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec, Volume, VolumeMount,
 };
 use std::collections::BTreeMap;
 
@@ -132,16 +128,8 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
         secret_volume(KUBECONFIG_SECRET),
     ];
     let annotations = BTreeMap::from([(component::SAFE_TO_EVICT.to_string(), "socket-dir".to_string())]);
-    let service_account = ServiceAccount { metadata: component::metadata(SERVICE_ACCOUNT, cluster), ..Default::default() };
     vec![
-        meta::cluster_node(
-            cluster,
-            Kind::ServiceAccount,
-            SERVICE_ACCOUNT,
-            Role::Identity,
-            Vec::new(),
-            Body::Object { manifest: manifest(&service_account), fingerprints: Vec::new() },
-        ),
+        component::service_account_labelled(cluster, SERVICE_ACCOUNT, component::metadata(SERVICE_ACCOUNT, cluster)),
         Component {
             cluster,
             name: NAME,
@@ -168,7 +156,9 @@ pub fn render(cluster: &Cluster) -> Vec<DesiredNode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object::Kind;
     use crate::render::component::tests::{cluster_with, find};
+    use crate::render::meta;
 
     fn vcd(edit: impl FnOnce(&mut Cluster)) -> Cluster {
         cluster_with(|c| {

@@ -536,3 +536,65 @@ fn import_into_a_lost_state_from_a_directory_gives_a_plan_without_changes() {
     let again = ws.kkp(&["import", "-f", topology, "--dir", "out", "--auto-approve"]);
     assert!(again.status.success() && text(&again).contains("Imported 0 nodes"), "{}", text(&again));
 }
+
+/// The state's step timings as JSON, and a way to write them back.
+fn state_json(ws: &Workspace) -> Value {
+    serde_json::from_slice(&std::fs::read(ws.path().join("kkp.state.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_second_apply_expects_the_duration_the_first_recorded() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    let first = ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("Expected duration: unknown (no earlier apply recorded how long its steps took; this one will)"),
+        "{}",
+        text(&first)
+    );
+    // The state keeps one entry per target kind and step, not per node.
+    let state = state_json(&ws);
+    let timings = &state["timings"];
+    assert_eq!(timings["applies"], 1);
+    let steps = timings["byTarget"]["dir"].as_object().unwrap();
+    assert!(steps.len() < 30 && steps.contains_key("certificate-authority:issue") && steps.contains_key("workload"), "{steps:?}");
+    let workload = steps["workload"]["meanMs"].as_u64().unwrap();
+
+    // An upgrade updates four Deployments that do not depend on each other.
+    let file = ws.path().join("quickstart/kkp.yaml");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("version: 1.33.5", "version: 1.34.2")).unwrap();
+    assert!(ws.kkp(&["plan", "-f", topology, "-o", "up.plan.json"]).status.success());
+
+    // Other timings change the estimate, never the plan: the saved plan is byte-identical.
+    let saved_state = std::fs::read(ws.path().join("kkp.state.json")).unwrap();
+    let mut slow = state.clone();
+    slow["timings"]["byTarget"]["dir"]["workload"]["meanMs"] = 65_000.into();
+    std::fs::write(ws.path().join("kkp.state.json"), serde_json::to_vec(&slow).unwrap()).unwrap();
+    assert!(ws.kkp(&["plan", "-f", topology, "-o", "again.plan.json"]).status.success());
+    assert_eq!(std::fs::read(ws.path().join("up.plan.json")).unwrap(), std::fs::read(ws.path().join("again.plan.json")).unwrap());
+    // Printed before the confirmation (which, without a terminal, is refused).
+    let asked = ws.command(&["apply", "-f", topology, "--dir", "out"]).stdin(std::process::Stdio::null()).output().unwrap();
+    let shown = text(&asked);
+    let at = shown.find("Expected duration: about 1m05s (from timings of 1 earlier apply)").unwrap_or_else(|| panic!("{shown}"));
+    assert!(at < shown.find("stdin is not a terminal").unwrap(), "{shown}");
+    std::fs::write(ws.path().join("kkp.state.json"), saved_state).unwrap();
+
+    // Applied with --json: the estimate event comes first, from the first apply's timings.
+    let applied = ws.kkp(&["apply", "up.plan.json", "--dir", "out", "--json"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let events: Vec<Value> = String::from_utf8(applied.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let estimate = &events[0];
+    assert_eq!(estimate["event"], "estimate", "{events:?}");
+    assert_eq!(estimate["wave"], Value::Null);
+    assert_eq!(estimate["from_applies"], 1);
+    assert_eq!(estimate["untimed_actions"], 0);
+    assert_eq!(estimate["work_ms"].as_u64(), Some(4 * workload), "{estimate}");
+    assert_eq!(estimate["critical_path_ms"].as_u64(), Some(workload), "{estimate}");
+    assert_eq!(estimate["expected_ms"].as_u64(), Some(workload), "{estimate}");
+    // And this apply's timings are folded in.
+    let timings = &state_json(&ws)["timings"];
+    assert_eq!(timings["applies"], 2);
+    assert_eq!(timings["byTarget"]["dir"]["workload"]["nodes"].as_u64(), steps["workload"]["nodes"].as_u64().map(|n| n + 4));
+}

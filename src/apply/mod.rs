@@ -7,6 +7,7 @@
 //! server-side apply, delete, wait); [`retry`] retries transient target errors with backoff
 //! and jitter. Library code never prints: progress leaves through [`Event`]s.
 
+pub mod eta;
 mod execute;
 pub mod retry;
 pub mod simulate;
@@ -171,6 +172,9 @@ pub struct Report {
     pub skipped: Vec<(Address, Address)>,
     /// Nodes not started because of cancellation.
     pub cancelled: Vec<Address>,
+    /// How long each applied node took, by seed and step (the state's timings come from
+    /// these).
+    pub timed: Vec<(String, String, Duration)>,
 }
 
 impl Report {
@@ -241,6 +245,18 @@ pub async fn run(
         .collect();
     let group: Vec<usize> = plan.actions.iter().map(|a| seeds[a.seed.as_str()]).collect();
 
+    // Each finished node's time, for the state's step timings.
+    let timed: Arc<std::sync::Mutex<Vec<(Address, Duration)>>> = Arc::default();
+    let events: Arc<dyn Fn(Event) + Send + Sync> = {
+        let (timed, events) = (timed.clone(), events.clone());
+        Arc::new(move |event: Event| {
+            if let Event::Finished { address, elapsed, .. } = &event {
+                timed.lock().expect("timings lock").push((address.clone(), *elapsed));
+            }
+            events(event)
+        })
+    };
+    let awaited = has_dependants.clone();
     let context =
         Arc::new(execute::Context::new(plan.clone(), targets, recorder.clone(), settings.clone(), has_dependants, events.clone()));
     let limits = walk::Limits { global: settings.parallelism, per_group: settings.per_seed };
@@ -252,6 +268,11 @@ pub async fn run(
     .await;
 
     let mut report = Report::default();
+    for (address, elapsed) in std::mem::take(&mut *timed.lock().expect("timings lock")) {
+        let i = index[&address];
+        let action = &plan.actions[i];
+        report.timed.push((action.seed.clone(), crate::state::timings::step(action.role, action.action, awaited[i]), elapsed));
+    }
     for (action, outcome) in plan.actions.iter().zip(&outcomes) {
         match outcome {
             walk::Outcome::Succeeded => report.applied.push((action.address.clone(), action.action)),

@@ -121,27 +121,28 @@ pub fn part(plan: &Plan, clusters: &BTreeSet<String>, first: bool) -> Plan {
     part
 }
 
-/// Applies `plan` wave by wave: each wave's part runs like a whole apply; a wave with a
+/// Applies `plan` wave by wave (`settings.waves`): each wave's part runs like a whole apply; a wave with a
 /// failed, skipped or cancelled action, or one the view finds unhealthy, stops the rollout and
 /// the later waves' actions are reported as not started.
 pub async fn run(
     plan: Plan,
-    waves: &[Wave],
     targets: crate::target::Targets,
     recorder: std::sync::Arc<crate::state::recorder::Recorder>,
     settings: super::Settings,
     cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     view: std::sync::Arc<dyn super::View>,
+    history: &super::eta::History,
 ) -> Result<super::Report, super::Error> {
     let mut report = super::Report::default();
     let mut stopped = false;
-    for (i, (name, clusters)) in assign(&plan, waves).iter().enumerate() {
+    for (i, (name, clusters)) in assign(&plan, &settings.waves).iter().enumerate() {
         let part = part(&plan, clusters, i == 0);
         if stopped {
             report.cancelled.extend(part.actions.iter().map(|a| a.address.clone()));
             continue;
         }
         view.wave_starting(name, clusters, part.actions.len());
+        view.estimated(&history.estimate(&part), Some(name));
         let events = view.clone();
         let done = super::run(
             std::sync::Arc::new(part),
@@ -157,6 +158,7 @@ pub async fn run(
         report.failed.extend(done.failed);
         report.skipped.extend(done.skipped);
         report.cancelled.extend(done.cancelled);
+        report.timed.extend(done.timed);
         let why =
             if !complete { Some("not every action of the wave succeeded".to_string()) } else { view.wave_healthy(name, clusters).err() };
         if let Some(why) = why {

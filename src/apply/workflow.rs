@@ -7,6 +7,7 @@ use super::{Error, Event, Report, Settings};
 use crate::plan::{self, Plan};
 use crate::state::backend::{Backend, Lock};
 use crate::state::recorder::Recorder;
+use crate::state::timings::Sample;
 use crate::state::{Change, State};
 use crate::target::Targets;
 use async_trait::async_trait;
@@ -50,6 +51,8 @@ pub trait View: Send + Sync {
     }
     /// The rollout stopped after this wave; later waves do not start.
     fn wave_stopped(&self, _name: &str, _clusters: &BTreeSet<String>, _why: &str) {}
+    /// How long the apply (`wave` None, before approval) or a wave is expected to take.
+    fn estimated(&self, _estimate: &super::eta::Estimate, _wave: Option<&str>) {}
 }
 
 /// Makes the targets of the seeds a plan writes to.
@@ -122,11 +125,23 @@ async fn locked(
     // Finish any clean-up an earlier run was killed in (stale journal, temp files).
     backend.tidy(state.as_ref(), lock.as_ref()).await?;
 
+    let history = |connected: &crate::refresh::Connected| super::eta::History {
+        timings: state.as_ref().map(|s| s.timings.clone()).unwrap_or_default(),
+        kinds: connected.identities.iter().map(|(seed, target)| (seed.clone(), target.kind().to_string())).collect(),
+        parallelism: settings.parallelism,
+        per_seed: settings.per_seed,
+    };
+    let estimate = |history: &super::eta::History, plan: &Plan| {
+        if settings.waves.is_empty() { history.estimate(plan) } else { history.estimate_waves(plan, &settings.waves).0 }
+    };
     let (plan, connected) = match source {
         Source::Saved(plan) => {
             super::verify_basis(&plan, state.as_ref())?;
             let seeds = plan.actions.iter().flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).cloned().collect();
             let connected = crate::refresh::connect(targets, &seeds, state.as_ref()).await.map_err(Box::new)?;
+            if !plan.summary.is_empty() {
+                view.estimated(&estimate(&history(&connected), &plan), None);
+            }
             (plan, connected)
         }
         Source::Topology { topology, options } => {
@@ -138,6 +153,9 @@ async fn locked(
             let priors = |digest: &str| backend.objects().read_json(digest);
             let plan = crate::refresh::plan(&topology, state.as_ref(), &priors, Some(&connected), settings.parallelism, &options).await?;
             view.planned(&plan);
+            if !plan.summary.is_empty() {
+                view.estimated(&estimate(&history(&connected), &plan), None);
+            }
             if !plan.summary.is_empty() && !view.approve(&plan).map_err(Error::NotApproved)? {
                 return Ok(Outcome::Declined);
             }
@@ -150,8 +168,10 @@ async fn locked(
         return Ok(Outcome::NoChanges);
     }
 
+    let history = history(&connected);
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
     let base_targets = base.targets.clone();
+    let mut timings = history.timings.clone();
     let recorder = Arc::new(Recorder::start(backend.clone(), lock.clone(), base).await?);
     let seeds: BTreeSet<String> =
         plan.actions.iter().filter(|a| a.object.is_some()).flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).cloned().collect();
@@ -169,11 +189,19 @@ async fn locked(
     let report = if settings.waves.is_empty() {
         super::run(Arc::new(plan), targets, recorder.clone(), settings, cancel.clone(), Arc::new(move |e| events.event(e))).await
     } else {
-        let waves = settings.waves.clone();
-        super::waves::run(plan, &waves, targets, recorder.clone(), settings, cancel.clone(), view.clone()).await
+        super::waves::run(plan, targets, recorder.clone(), settings, cancel.clone(), view.clone(), &history).await
     };
     view.finished();
     let report = report?;
+    let samples: Vec<Sample> = report
+        .timed
+        .iter()
+        .filter_map(|(seed, step, elapsed)| {
+            Some(Sample { target: connected.identities.get(seed)?.kind().to_string(), step: step.clone(), elapsed: *elapsed })
+        })
+        .collect();
+    timings.fold(&samples);
+    recorder.set_timings(timings);
     let recorder = Arc::try_unwrap(recorder).map_err(|_| Error::RecorderInUse)?;
     let state = recorder.finish().await?;
     Ok(Outcome::Applied { report, serial: state.serial, interrupted: cancel.load(Ordering::SeqCst) })

@@ -4,6 +4,7 @@
 use super::plan::{PlanFlags, plan_options};
 use super::progress::Progress;
 use super::{StateArgs, TopologyArgs};
+use kkp::apply::eta::Estimate;
 use kkp::apply::{Event, Outcome, Settings, Source, retry};
 use kkp::plan::Plan;
 use kkp::policy::Decision;
@@ -218,6 +219,22 @@ fn summary_json(report: &kkp::apply::Report, serial: u64, interrupted: bool) -> 
     })
 }
 
+/// The `estimate` NDJSON event of `apply --json`: before the apply (`wave` null) and each wave.
+fn estimate_json(estimate: &Estimate, wave: Option<&str>) -> serde_json::Value {
+    match estimate {
+        Estimate::Expected(e) => serde_json::json!({
+            "event": "estimate",
+            "wave": wave,
+            "expected_ms": e.total.as_millis() as u64,
+            "critical_path_ms": e.critical_path.as_millis() as u64,
+            "work_ms": e.work.as_millis() as u64,
+            "from_applies": e.applies,
+            "untimed_actions": e.untimed,
+        }),
+        Estimate::Unknown(why) => serde_json::json!({"event": "estimate", "wave": wave, "expected_ms": null, "reason": why}),
+    }
+}
+
 /// Up to this many skipped nodes are listed one by one.
 const FEW: usize = 20;
 
@@ -346,6 +363,29 @@ impl kkp::apply::View for Terminal {
     fn finished(&self) {
         if let Some(progress) = self.progress.lock().expect("progress lock").take() {
             progress.finish();
+        }
+    }
+
+    fn estimated(&self, estimate: &Estimate, wave: Option<&str>) {
+        if self.json {
+            super::output::outln!("{}", estimate_json(estimate, wave));
+            return;
+        }
+        let line = match estimate {
+            Estimate::Expected(e) => {
+                let untimed = match e.untimed {
+                    0 => String::new(),
+                    n => format!("; {n} actions of steps not timed before counted at the average"),
+                };
+                let applies = if e.applies == 1 { "1 earlier apply".to_string() } else { format!("{} earlier applies", e.applies) };
+                format!("{} (from timings of {applies}{untimed})", kkp::apply::eta::approx(e.total))
+            }
+            Estimate::Unknown(why) => format!("unknown ({why})"),
+        };
+        match wave {
+            // Beside the plan, before the confirmation.
+            None => super::output::outln!("\nExpected duration: {line}"),
+            Some(wave) => eprintln!("  wave {wave} expected: {line}"),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod kube;
 pub mod lock;
 pub mod objects;
 pub mod recorder;
+pub mod timings;
 
 use crate::address::Address;
 use crate::object::ObjectRef;
@@ -136,6 +137,10 @@ pub struct State {
     /// another target is refused.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, SeedTarget>,
+    /// How long apply steps took, per target kind: what the next apply's estimate comes from.
+    /// Absent in older states; never grows with the fleet.
+    #[serde(default, skip_serializing_if = "timings::Timings::is_empty")]
+    pub timings: timings::Timings,
 }
 
 /// Where a seed's objects were applied: a directory, or an API server and the identity of
@@ -311,7 +316,14 @@ pub fn check_entry(address: &Address, node: &NodeState) -> std::result::Result<(
 impl State {
     /// A fresh state with a new lineage.
     pub fn new(lineage: String) -> Self {
-        State { lineage, serial: 0, clusters: BTreeMap::new(), nodes: BTreeMap::new(), targets: BTreeMap::new() }
+        State {
+            lineage,
+            serial: 0,
+            clusters: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            targets: BTreeMap::new(),
+            timings: Default::default(),
+        }
     }
 
     /// Applies one change in memory.

@@ -60,6 +60,12 @@ impl Recorder {
         Ok(())
     }
 
+    /// Replaces the state's step timings. Not journaled: they are an estimate's input, kept
+    /// with the compacted state; an apply killed before `finish` loses only its timings.
+    pub fn set_timings(&self, timings: super::timings::Timings) {
+        self.state.lock().expect("recorder lock").timings = timings;
+    }
+
     /// Compacts: persists the recorded state with the next serial and drops the journal.
     pub async fn finish(self) -> Result<State> {
         self.journal.close().await;

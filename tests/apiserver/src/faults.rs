@@ -28,6 +28,9 @@ pub struct FaultConfig {
     /// Namespaces whose Deployments and StatefulSets never report ready (a workload that
     /// never comes up).
     pub never_ready: Vec<String>,
+    /// Namespaces whose API server, reached through the service proxy, answers `/readyz` with
+    /// 500 and a failed check (a control plane that runs but is not ready).
+    pub readyz_failing: Vec<String>,
 }
 
 /// What to do with one request.

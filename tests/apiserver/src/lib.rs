@@ -7,6 +7,7 @@ mod api;
 mod discovery;
 mod faults;
 mod fields;
+mod proxy;
 mod resources;
 mod selectors;
 mod status;
@@ -299,9 +300,11 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
         at,
     };
 
-    let resource = api::parse_path(&server.resources, &path);
+    let proxied = proxy::parse(&path);
+    let resource = if proxied.is_some() { None } else { api::parse_path(&server.resources, &path) };
     let verb = match &resource {
         Some(Ok(target)) => api::verb(&method, target, &query),
+        _ if proxied.is_some() => "proxy",
         _ => "discovery",
     };
     match server.faults.decide(verb) {
@@ -357,7 +360,13 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
                 Err(e) => json_response(e.code, &e.body(), "application/json"),
             },
             Some(Err(e)) => json_response(e.code, &e.body(), "application/json"),
-            None => discovery_response(&server, &method, &path, &accept),
+            None => match &proxied {
+                Some(proxied) => {
+                    let (code, content_type, body) = proxy::serve(&server, &method, proxied);
+                    Response::builder().status(code).header("Content-Type", content_type).body(full(body)).expect("valid response")
+                }
+                None => discovery_response(&server, &method, &path, &accept),
+            },
         };
     server.log.lock().unwrap().push(record(response.status().as_u16()));
     Ok(response)

@@ -86,6 +86,11 @@ impl ApiError {
         Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource".into(), Value::Null)
     }
 
+    /// 503 ServiceUnavailable, as the service proxy says it.
+    pub fn unavailable(message: String) -> Self {
+        Self::new(503, "ServiceUnavailable", message, Value::Null)
+    }
+
     /// An injected fault: 429 with Retry-After, or a 5xx.
     pub fn injected(code: u16, retry_after: Option<u64>) -> Self {
         let (reason, message) = match code {

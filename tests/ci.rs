@@ -305,12 +305,21 @@ fn a_failing_wave_check_stops_the_rollout_and_a_rerun_continues() {
         "{}",
         text(&out)
     );
+    // A directory has no apiserver to ask: said, and the rollout goes on to the check.
+    assert!(text(&out).contains("apiserver /readyz not checked for qs4k7x2mzp: the directory target has no API server"), "{}", text(&out));
+    assert!(text(&out).contains("wave canary expected: unknown (no earlier apply recorded"), "{}", text(&out));
     assert!(ws.path().join("seeds/europe/cluster-qs4k7x2mzp/statefulset-etcd.yaml").is_file());
     assert!(!ws.path().join("seeds/europe/cluster-qs9d3vh6rt").exists(), "the second wave never started");
     // With the check passing, the same command continues with the cluster still to do.
     let rerun = ws.kkp(&["apply", "-f", topology, "--dir", "seeds", "--auto-approve", "--wave-check", "true"]);
     assert!(rerun.status.success(), "{}", text(&rerun));
     assert!(text(&rerun).contains("Wave wave-2: 1 clusters") && !text(&rerun).contains("Wave canary: 1"), "{}", text(&rerun));
+    // Each wave's estimate comes from the timings the stopped run recorded.
+    assert!(
+        text(&rerun).contains("wave wave-2 expected: ") && text(&rerun).contains("(from timings of 1 earlier apply)"),
+        "{}",
+        text(&rerun)
+    );
     assert!(ws.path().join("seeds/europe/cluster-qs9d3vh6rt/statefulset-etcd.yaml").is_file());
     assert_eq!(code(&ws.kkp(&["plan", "-f", topology, "--detailed-exitcode"])), 0);
 }

@@ -797,6 +797,48 @@ async fn waves_stop_at_a_cluster_whose_etcd_never_becomes_ready_and_a_rerun_cont
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waves_stop_at_a_cluster_whose_apiserver_is_not_ready_and_a_rerun_continues() {
+    let fleet = Fleet::start().await;
+    fleet.us.faults().update(|f| f.readyz_failing = vec!["cluster-us8qv7hzrn".into()]);
+    let waves = ["--waves", "canary=us4xk2ptmw,us8qv7hzrn,100%", "--ready-timeout", "3"];
+    let out = fleet.apply(&waves).await;
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    // The canary's apiserver was asked through the seed's service proxy and is ready.
+    assert!(report.contains("apiserver /readyz ready: us4xk2ptmw"), "{report}");
+    assert!(
+        report.contains(
+            "Rollout stopped after wave wave-2 (us8qv7hzrn): the apiserver of cluster us8qv7hzrn is not ready: /readyz answered 500: [-]etcd failed: reason withheld"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("Wave wave-3"), "{report}");
+    let asked = |server: &TestServer, cluster: &str| {
+        let path = format!("/api/v1/namespaces/cluster-{cluster}/services/https:apiserver-external:secure/proxy/readyz");
+        server.requests().iter().filter(|r| r.path == path).map(|r| r.status).collect::<Vec<_>>()
+    };
+    assert_eq!(asked(&fleet.us, "us4xk2ptmw"), [200]);
+    // Polled until --ready-timeout, not ready every time.
+    let polled = asked(&fleet.us, "us8qv7hzrn");
+    assert!(polled.len() >= 2 && polled.iter().all(|s| *s == 500), "{polled:?}");
+    // Every action of the stopped wave landed; the last wave was never touched.
+    assert!(fleet.us.object("apps/v1", "Deployment", Some("cluster-us8qv7hzrn"), "apiserver").is_some());
+    assert_eq!(in_namespace(&fleet.us, "cluster-us2mw9dfkc"), 0);
+    assert_eq!(in_namespace(&fleet.eu, "cluster-eu6tj3nbqx"), 0);
+
+    // The apiserver recovers; the same command continues with the clusters still to do.
+    fleet.us.faults().update(|f| f.readyz_failing.clear());
+    let rerun = fleet.apply(&waves).await;
+    let report = text(&rerun);
+    assert!(rerun.status.success(), "{report}");
+    assert!(!report.contains("us4xk2ptmw") && !report.contains("us8qv7hzrn"), "the first waves are done: {report}");
+    assert!(report.contains("apiserver /readyz ready: eu6tj3nbqx, eu9rk5wgsv, us2mw9dfkc"), "{report}");
+    assert_eq!(fleet.us.objects().len(), rendered_objects("seed-us"));
+    assert_eq!(fleet.eu.objects().len(), rendered_objects("seed-eu"));
+    assert_eq!(fleet.plan_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_read_in_pages() {
     use kkp::target::Target;
     let server = TestServer::start(ServerConfig::default()).await.unwrap();

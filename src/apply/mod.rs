@@ -9,6 +9,7 @@
 
 pub mod eta;
 mod execute;
+pub mod readyz;
 pub mod retry;
 pub mod simulate;
 pub mod walk;

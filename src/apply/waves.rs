@@ -121,9 +121,10 @@ pub fn part(plan: &Plan, clusters: &BTreeSet<String>, first: bool) -> Plan {
     part
 }
 
-/// Applies `plan` wave by wave (`settings.waves`): each wave's part runs like a whole apply; a wave with a
-/// failed, skipped or cancelled action, or one the view finds unhealthy, stops the rollout and
-/// the later waves' actions are reported as not started.
+/// Applies `plan` wave by wave (`settings.waves`): each wave's part runs like a whole apply; a
+/// wave with a failed, skipped or cancelled action, a cluster whose apiserver answers not ready
+/// ([`super::readyz`]), or one the view finds unhealthy, stops the rollout and the later waves'
+/// actions are reported as not started.
 pub async fn run(
     plan: Plan,
     targets: crate::target::Targets,
@@ -136,7 +137,7 @@ pub async fn run(
     let mut report = super::Report::default();
     let mut stopped = false;
     for (i, (name, clusters)) in assign(&plan, &settings.waves).iter().enumerate() {
-        let part = part(&plan, clusters, i == 0);
+        let part = std::sync::Arc::new(part(&plan, clusters, i == 0));
         if stopped {
             report.cancelled.extend(part.actions.iter().map(|a| a.address.clone()));
             continue;
@@ -145,7 +146,7 @@ pub async fn run(
         view.estimated(&history.estimate(&part), Some(name));
         let events = view.clone();
         let done = super::run(
-            std::sync::Arc::new(part),
+            part.clone(),
             targets.clone(),
             recorder.clone(),
             settings.clone(),
@@ -159,8 +160,19 @@ pub async fn run(
         report.skipped.extend(done.skipped);
         report.cancelled.extend(done.cancelled);
         report.timed.extend(done.timed);
-        let why =
-            if !complete { Some("not every action of the wave succeeded".to_string()) } else { view.wave_healthy(name, clusters).err() };
+        let why = if !complete {
+            Some("not every action of the wave succeeded".to_string())
+        } else {
+            // The apiservers first: a custom check of a wave whose apiserver is not ready
+            // would only fail for that reason.
+            let checked = super::readyz::check_wave(&part, clusters, &targets, settings.ready_timeout, settings.parallelism).await;
+            view.wave_readyz(name, &checked);
+            let not_ready = checked.iter().find_map(|(cluster, found)| match found {
+                super::readyz::Readyz::NotReady(said) => Some(format!("the apiserver of cluster {cluster} is not ready: {said}")),
+                _ => None,
+            });
+            not_ready.or_else(|| view.wave_healthy(name, clusters).err())
+        };
         if let Some(why) = why {
             view.wave_stopped(name, clusters, &why);
             stopped = true;

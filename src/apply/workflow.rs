@@ -45,7 +45,10 @@ pub trait View: Send + Sync {
     fn finished(&self);
     /// A rollout wave starts (with `--waves` only).
     fn wave_starting(&self, _name: &str, _clusters: &BTreeSet<String>, _actions: usize) {}
-    /// A wave's actions all succeeded; `Err` says why it is not healthy and stops the rollout.
+    /// What the apiserver check found for each cluster of a wave whose actions all succeeded.
+    fn wave_readyz(&self, _name: &str, _checked: &[(String, super::readyz::Readyz)]) {}
+    /// A wave's actions all succeeded and its apiservers are not found unready; `Err` says why
+    /// it is not healthy and stops the rollout.
     fn wave_healthy(&self, _name: &str, _clusters: &BTreeSet<String>) -> Result<(), String> {
         Ok(())
     }

@@ -5,6 +5,7 @@ use super::plan::{PlanFlags, plan_options};
 use super::progress::Progress;
 use super::{StateArgs, TopologyArgs};
 use kkp::apply::eta::Estimate;
+use kkp::apply::readyz::Readyz;
 use kkp::apply::{Event, Outcome, Settings, Source, retry};
 use kkp::plan::Plan;
 use kkp::policy::Decision;
@@ -391,6 +392,27 @@ impl kkp::apply::View for Terminal {
 
     fn wave_starting(&self, name: &str, clusters: &BTreeSet<String>, actions: usize) {
         eprintln!("Wave {name}: {} clusters, {actions} actions ({}).", clusters.len(), listed(clusters));
+    }
+
+    fn wave_readyz(&self, _name: &str, checked: &[(String, Readyz)]) {
+        let ready: BTreeSet<String> = checked.iter().filter(|(_, r)| *r == Readyz::Ready).map(|(c, _)| c.clone()).collect();
+        if !ready.is_empty() {
+            eprintln!("  apiserver /readyz ready: {}", listed(&ready));
+        }
+        // One line per reason: a directory target, or a seed without the proxy, says it once.
+        let mut not_checked: std::collections::BTreeMap<&str, BTreeSet<String>> = std::collections::BTreeMap::new();
+        for (cluster, found) in checked {
+            match found {
+                Readyz::NotChecked(why) => {
+                    not_checked.entry(why).or_default().insert(cluster.clone());
+                }
+                Readyz::NotReady(said) => eprintln!("  apiserver /readyz NOT READY: {cluster}: {said}"),
+                Readyz::Ready => {}
+            }
+        }
+        for (why, clusters) in not_checked {
+            eprintln!("  apiserver /readyz not checked for {}: {why}", listed(&clusters));
+        }
     }
 
     fn wave_healthy(&self, name: &str, clusters: &BTreeSet<String>) -> Result<(), String> {

@@ -340,6 +340,18 @@ impl Target for KubeTarget {
         }
     }
 
+    async fn proxy_get(&self, namespace: &str, service: &str, path: &str) -> Result<Option<(u16, String)>> {
+        let object = ObjectRef::namespaced(Kind::Service, namespace, service);
+        let uri = format!("/api/v1/namespaces/{namespace}/services/{service}/proxy/{path}");
+        let request =
+            http::Request::get(uri).body(Vec::new()).map_err(|e| Error::invalid(&self.seed, object.to_string(), e.to_string()))?;
+        // Any answer is the caller's to judge; only no answer at all is an error.
+        let response = self.client.send(request.map(kube::client::Body::from)).await.map_err(|e| self.error(&object, e))?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect_bytes().await.map_err(|e| self.error(&object, e))?;
+        Ok(Some((status, String::from_utf8_lossy(&body).into_owned())))
+    }
+
     async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
         let object = super::identity(&self.seed, manifest)?;
         let params = PatchParams::apply(FIELD_MANAGER).force();

@@ -181,6 +181,14 @@ pub trait Target: Send + Sync {
         Ok(None)
     }
 
+    /// GETs `path` behind a Service through the API server's service proxy
+    /// (`/api/v1/namespaces/NAMESPACE/services/SERVICE/proxy/PATH`, SERVICE as
+    /// `[SCHEME:]NAME[:PORT]`): the status and body of the answer, whether the proxy or the
+    /// Service's backend gave it. `Ok(None)`: the target has no API server to ask (a directory).
+    async fn proxy_get(&self, _namespace: &str, _service: &str, _path: &str) -> Result<Option<(u16, String)>> {
+        Ok(None)
+    }
+
     /// Server-side applies `manifest`, taking over fields other managers own: restoring what
     /// someone changed outside kkp.
     async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {

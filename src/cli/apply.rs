@@ -42,7 +42,8 @@ pub struct Args {
     /// Nodes applied at once on one seed.
     #[arg(long, default_value_t = 10)]
     per_seed: usize,
-    /// Print progress as NDJSON events.
+    /// Print progress as NDJSON events: `estimate` (the expected duration; one per wave too),
+    /// `started`, `finished`, `failed`, `skipped`, and last `summary` (docs/cli.md).
     #[arg(long)]
     json: bool,
     /// Write nothing to the seeds: read them and record what they hold into the state
@@ -55,8 +56,11 @@ pub struct Args {
     /// Apply clusters in waves, each healthy before the next: `[NAME=]SELECTOR,...` where a
     /// selector is N% (of the plan's clusters, cumulative), KEY:VALUE labels joined by & or
     /// cluster names joined by +; e.g. `canary=c1+c2,25%,100%`. Default: the policy file's
-    /// `rollout.waves`. A wave stops the rollout if an action fails or the check fails;
-    /// re-running continues with the clusters still to do.
+    /// `rollout.waves`. A wave stops the rollout if an action fails, a cluster's apiserver
+    /// answers /readyz not ready (asked through the seed's service proxy within
+    /// --ready-timeout; "not checked" with the reason where the proxy cannot reach it, and on
+    /// --dir), or the check fails; re-running continues with the clusters still to do. Each
+    /// wave prints its expected duration.
     #[arg(long, value_name = "WAVES")]
     waves: Option<String>,
     /// Command run (with `sh -c`) after each wave; non-zero stops the rollout. It gets

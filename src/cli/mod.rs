@@ -39,6 +39,11 @@ enum Command {
     /// Show what apply would change, and optionally save it for apply.
     Plan(plan::Args),
     /// Apply a saved plan, or plan and apply after confirmation.
+    ///
+    /// Before the confirmation (or, for a saved plan, before it starts) apply prints the
+    /// expected duration: the plan's critical path and its work over --parallelism, from the
+    /// step timings earlier applies to the same kind of target recorded in the state; "unknown"
+    /// until one has (docs/cli.md, "Expected duration").
     Apply(apply::Args),
     /// Render a saved plan.
     Show(show::Args),

@@ -33,7 +33,8 @@ pub struct TargetArgs {
     /// Take over objects and fields that other field managers own.
     #[arg(long)]
     pub force_conflicts: bool,
-    /// Seconds to wait for a workload others depend on (etcd) to become ready.
+    /// Seconds to wait for a workload others depend on (etcd) to become ready, and with
+    /// --waves for a wave's apiservers to answer /readyz ready.
     #[arg(long, default_value_t = 600)]
     pub ready_timeout: u64,
 }

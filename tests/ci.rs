@@ -310,6 +310,11 @@ fn a_failing_wave_check_stops_the_rollout_and_a_rerun_continues() {
     assert!(text(&out).contains("wave canary expected: unknown (no earlier apply recorded"), "{}", text(&out));
     assert!(ws.path().join("seeds/europe/cluster-qs4k7x2mzp/statefulset-etcd.yaml").is_file());
     assert!(!ws.path().join("seeds/europe/cluster-qs9d3vh6rt").exists(), "the second wave never started");
+    // Re-run with the check still failing: the canary is checked again, nothing else starts.
+    let again = ws.kkp(&["apply", "-f", topology, "--dir", "seeds", "--auto-approve"]);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    assert!(text(&again).contains("Wave canary (qs4k7x2mzp) stopped the last rollout (the wave check `test"), "{}", text(&again));
+    assert!(!ws.path().join("seeds/europe/cluster-qs9d3vh6rt").exists(), "the second wave still never started");
     // With the check passing, the same command continues with the cluster still to do.
     let rerun = ws.kkp(&["apply", "-f", topology, "--dir", "seeds", "--auto-approve", "--wave-check", "true"]);
     assert!(rerun.status.success(), "{}", text(&rerun));

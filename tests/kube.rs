@@ -826,12 +826,31 @@ async fn waves_stop_at_a_cluster_whose_apiserver_is_not_ready_and_a_rerun_contin
     assert_eq!(in_namespace(&fleet.us, "cluster-us2mw9dfkc"), 0);
     assert_eq!(in_namespace(&fleet.eu, "cluster-eu6tj3nbqx"), 0);
 
-    // The apiserver recovers; the same command continues with the clusters still to do.
+    // Re-run while it is still not ready: the stopped wave is checked again first, and
+    // nothing else starts.
+    let again = fleet.apply(&waves).await;
+    let report = text(&again);
+    assert_eq!(again.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("Wave wave-2 (us8qv7hzrn) stopped the last rollout (the apiserver of cluster us8qv7hzrn is not ready"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Rollout stopped after wave wave-2 (us8qv7hzrn): the apiserver of cluster us8qv7hzrn is not ready"),
+        "{report}"
+    );
+    assert!(!report.contains("Wave wave-3"), "{report}");
+    assert_eq!(in_namespace(&fleet.us, "cluster-us2mw9dfkc"), 0);
+    assert_eq!(in_namespace(&fleet.eu, "cluster-eu6tj3nbqx"), 0);
+
+    // The apiserver recovers; the same command checks it again and continues with the
+    // clusters still to do.
     fleet.us.faults().update(|f| f.readyz_failing.clear());
     let rerun = fleet.apply(&waves).await;
     let report = text(&rerun);
     assert!(rerun.status.success(), "{report}");
-    assert!(!report.contains("us4xk2ptmw") && !report.contains("us8qv7hzrn"), "the first waves are done: {report}");
+    assert!(report.contains("apiserver /readyz ready: us8qv7hzrn\n"), "{report}");
+    assert!(!report.contains("us4xk2ptmw") && !report.contains("Wave wave-2: "), "the first waves are done: {report}");
     assert!(report.contains("apiserver /readyz ready: eu6tj3nbqx, eu9rk5wgsv, us2mw9dfkc"), "{report}");
     assert_eq!(fleet.us.objects().len(), rendered_objects("seed-us"));
     assert_eq!(fleet.eu.objects().len(), rendered_objects("seed-eu"));

@@ -13,7 +13,7 @@
 use crate::plan::Plan;
 use crate::target::{Target, Targets};
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The Service (`https:NAME:PORT`) through which the seed reaches a cluster's apiserver.
@@ -78,25 +78,26 @@ pub async fn check(target: &dyn Target, cluster: &str, within: Duration) -> Read
     }
 }
 
-/// Checks every cluster of a wave (`part` is the wave's plan), `parallelism` at a time; in
-/// cluster name order.
+/// Checks every cluster of `clusters` (name and seed), `parallelism` at a time; in name order.
 pub async fn check_wave(
-    part: &Plan,
-    clusters: &BTreeSet<String>,
+    clusters: &BTreeMap<String, String>,
     targets: &Targets,
     within: Duration,
     parallelism: usize,
 ) -> Vec<(String, Readyz)> {
-    let seeds: BTreeMap<&str, &str> = part.actions.iter().filter_map(|a| Some((a.cluster.as_deref()?, a.seed.as_str()))).collect();
-    let seeds = &seeds;
-    let asks = clusters.iter().map(|cluster| async move {
-        let found = match seeds.get(cluster.as_str()).and_then(|seed| targets.get(*seed)) {
+    let asks = clusters.iter().map(|(cluster, seed)| async move {
+        let found = match targets.get(seed) {
             Some(target) => check(target.as_ref(), cluster, within).await,
-            None => Readyz::NotChecked("no target for its seed".into()),
+            None => Readyz::NotChecked(format!("no target for seed {seed}")),
         };
         (cluster.clone(), found)
     });
     futures::stream::iter(asks).buffered(parallelism.max(1)).collect().await
+}
+
+/// Each cluster of `part` (a wave's plan) with its seed.
+pub fn seeds(part: &Plan) -> BTreeMap<String, String> {
+    part.actions.iter().filter_map(|a| Some((a.cluster.clone()?, a.seed.clone()))).collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //! waves continue with the clusters still to do.
 
 use crate::plan::{Plan, PlannedAction};
+use crate::state::rollout::StoppedWave;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// One wave as asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,20 +126,38 @@ pub fn part(plan: &Plan, clusters: &BTreeSet<String>, first: bool) -> Plan {
 /// Applies `plan` wave by wave (`settings.waves`): each wave's part runs like a whole apply; a
 /// wave with a failed, skipped or cancelled action, a cluster whose apiserver answers not ready
 /// ([`super::readyz`]), or one the view finds unhealthy, stops the rollout and the later waves'
-/// actions are reported as not started.
+/// actions are reported as not started. A wave that stopped the last rollout although all its
+/// actions landed (recorded in the state) is checked again first: still unhealthy, nothing
+/// starts.
 pub async fn run(
     plan: Plan,
     targets: crate::target::Targets,
-    recorder: std::sync::Arc<crate::state::recorder::Recorder>,
+    recorder: Arc<crate::state::recorder::Recorder>,
     settings: super::Settings,
-    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    view: std::sync::Arc<dyn super::View>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    view: Arc<dyn super::View>,
     history: &super::eta::History,
 ) -> Result<super::Report, super::Error> {
     let mut report = super::Report::default();
+    let health = Health { targets: &targets, settings: &settings, view: view.as_ref() };
+    if let Some(last) = recorder.stopped_wave() {
+        // Clusters the plan changes again are checked after their own wave.
+        let planned: BTreeSet<&str> = plan.actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+        let again: BTreeMap<String, String> = last.clusters.into_iter().filter(|(c, _)| !planned.contains(c.as_str())).collect();
+        if !again.is_empty() {
+            let names: BTreeSet<String> = again.keys().cloned().collect();
+            view.wave_rechecking(&last.wave, &names, &last.why);
+            if let Some(why) = health.check(&last.wave, &again).await {
+                view.wave_stopped(&last.wave, &names, &why);
+                report.cancelled = plan.actions.iter().map(|a| a.address.clone()).collect();
+                return Ok(report);
+            }
+        }
+        recorder.set_stopped_wave(None);
+    }
     let mut stopped = false;
     for (i, (name, clusters)) in assign(&plan, &settings.waves).iter().enumerate() {
-        let part = std::sync::Arc::new(part(&plan, clusters, i == 0));
+        let part = Arc::new(part(&plan, clusters, i == 0));
         if stopped {
             report.cancelled.extend(part.actions.iter().map(|a| a.address.clone()));
             continue;
@@ -151,7 +171,7 @@ pub async fn run(
             recorder.clone(),
             settings.clone(),
             cancel.clone(),
-            std::sync::Arc::new(move |e| events.event(e)),
+            Arc::new(move |e| events.event(e)),
         )
         .await?;
         let complete = done.is_complete();
@@ -160,18 +180,18 @@ pub async fn run(
         report.skipped.extend(done.skipped);
         report.cancelled.extend(done.cancelled);
         report.timed.extend(done.timed);
-        let why = if !complete {
-            Some("not every action of the wave succeeded".to_string())
+        let why = if complete {
+            let seeds = super::readyz::seeds(&part);
+            let why = health.check(name, &seeds).await;
+            if let Some(why) = &why {
+                // Every action landed, so the next plan finds these clusters unchanged: the
+                // state keeps the wave, to be checked again before the rollout goes on.
+                recorder.set_stopped_wave(Some(StoppedWave { wave: name.clone(), clusters: seeds, why: why.clone() }));
+            }
+            why
         } else {
-            // The apiservers first: a custom check of a wave whose apiserver is not ready
-            // would only fail for that reason.
-            let checked = super::readyz::check_wave(&part, clusters, &targets, settings.ready_timeout, settings.parallelism).await;
-            view.wave_readyz(name, &checked);
-            let not_ready = checked.iter().find_map(|(cluster, found)| match found {
-                super::readyz::Readyz::NotReady(said) => Some(format!("the apiserver of cluster {cluster} is not ready: {said}")),
-                _ => None,
-            });
-            not_ready.or_else(|| view.wave_healthy(name, clusters).err())
+            // Unfinished clusters are planned (and checked) again by the next run.
+            Some("not every action of the wave succeeded".to_string())
         };
         if let Some(why) = why {
             view.wave_stopped(name, clusters, &why);
@@ -179,6 +199,30 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+/// What makes a wave healthy once its actions landed.
+struct Health<'a> {
+    targets: &'a crate::target::Targets,
+    settings: &'a super::Settings,
+    view: &'a dyn super::View,
+}
+
+impl Health<'_> {
+    /// Why the wave `name` of `clusters` (with their seeds) is not healthy, if it is not: an
+    /// apiserver not ready, else the view's check.
+    async fn check(&self, name: &str, clusters: &BTreeMap<String, String>) -> Option<String> {
+        // The apiservers first: a custom check of a wave whose apiserver is not ready would
+        // only fail for that reason.
+        let checked = super::readyz::check_wave(clusters, self.targets, self.settings.ready_timeout, self.settings.parallelism).await;
+        self.view.wave_readyz(name, &checked);
+        let not_ready = checked.iter().find_map(|(cluster, found)| match found {
+            super::readyz::Readyz::NotReady(said) => Some(format!("the apiserver of cluster {cluster} is not ready: {said}")),
+            _ => None,
+        });
+        let names: BTreeSet<String> = clusters.keys().cloned().collect();
+        not_ready.or_else(|| self.view.wave_healthy(name, &names).err())
+    }
 }
 
 #[cfg(test)]

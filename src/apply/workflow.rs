@@ -52,6 +52,8 @@ pub trait View: Send + Sync {
     fn wave_healthy(&self, _name: &str, _clusters: &BTreeSet<String>) -> Result<(), String> {
         Ok(())
     }
+    /// The wave that stopped the last rollout is checked again before anything starts.
+    fn wave_rechecking(&self, _name: &str, _clusters: &BTreeSet<String>, _last_why: &str) {}
     /// The rollout stopped after this wave; later waves do not start.
     fn wave_stopped(&self, _name: &str, _clusters: &BTreeSet<String>, _why: &str) {}
     /// How long the apply (`wave` None, before approval) or a wave is expected to take.
@@ -174,6 +176,7 @@ async fn locked(
     let history = history(&connected);
     let base = state.unwrap_or_else(|| State::new(uuid::Uuid::new_v4().to_string()));
     let base_targets = base.targets.clone();
+    let recheck_seeds: BTreeSet<String> = base.stopped_wave.iter().flat_map(|w| w.clusters.values().cloned()).collect();
     let mut timings = history.timings.clone();
     let recorder = Arc::new(Recorder::start(backend.clone(), lock.clone(), base).await?);
     let seeds: BTreeSet<String> =
@@ -186,7 +189,17 @@ async fn locked(
         }
     }
     view.starting(&plan, &settings, &targets.describe());
-    let targets = targets.targets(&seeds).await?;
+    let factory = targets;
+    let mut targets = factory.targets(&seeds).await?;
+    // A wave that stopped the last rollout is checked again on its seeds, which this plan may
+    // not write to; one that cannot be reached is reported as not checked.
+    if !settings.waves.is_empty() {
+        for seed in recheck_seeds.difference(&seeds) {
+            if let Ok(reached) = factory.targets(&BTreeSet::from([seed.clone()])).await {
+                targets.extend(reached);
+            }
+        }
+    }
 
     let events = view.clone();
     let report = if settings.waves.is_empty() {

@@ -438,9 +438,13 @@ impl kkp::apply::View for Terminal {
         ))
     }
 
+    fn wave_rechecking(&self, name: &str, clusters: &BTreeSet<String>, last_why: &str) {
+        eprintln!("Wave {name} ({}) stopped the last rollout ({last_why}); checking it again before going on.", listed(clusters));
+    }
+
     fn wave_stopped(&self, name: &str, clusters: &BTreeSet<String>, why: &str) {
         eprintln!(
-            "Rollout stopped after wave {name} ({}): {why}.\n  The state records every node applied so far; run the same `kkp apply -f ... --waves ...` again to continue with the clusters still to do.",
+            "Rollout stopped after wave {name} ({}): {why}.\n  The state records every node applied so far; run the same `kkp apply -f ... --waves ...` again to continue with the clusters still to do (a wave found unhealthy is checked again first).",
             listed(clusters)
         );
     }

@@ -19,6 +19,7 @@ pub mod kube;
 pub mod lock;
 pub mod objects;
 pub mod recorder;
+pub mod rollout;
 pub mod timings;
 
 use crate::address::Address;
@@ -141,6 +142,9 @@ pub struct State {
     /// Absent in older states; never grows with the fleet.
     #[serde(default, skip_serializing_if = "timings::Timings::is_empty")]
     pub timings: timings::Timings,
+    /// The wave an unhealthy check stopped the last rollout at, to check again first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_wave: Option<rollout::StoppedWave>,
 }
 
 /// Where a seed's objects were applied: a directory, or an API server and the identity of
@@ -323,6 +327,7 @@ impl State {
             nodes: BTreeMap::new(),
             targets: BTreeMap::new(),
             timings: Default::default(),
+            stopped_wave: None,
         }
     }
 

@@ -66,6 +66,17 @@ impl Recorder {
         self.state.lock().expect("recorder lock").timings = timings;
     }
 
+    /// The wave an unhealthy check stopped the last rollout at, as recorded.
+    pub fn stopped_wave(&self) -> Option<super::rollout::StoppedWave> {
+        self.state.lock().expect("recorder lock").stopped_wave.clone()
+    }
+
+    /// Records (Some) or clears (None) where a rollout stopped; like the timings, kept with
+    /// the compacted state, not journaled.
+    pub fn set_stopped_wave(&self, stopped: Option<super::rollout::StoppedWave>) {
+        self.state.lock().expect("recorder lock").stopped_wave = stopped;
+    }
+
     /// Compacts: persists the recorded state with the next serial and drops the journal.
     pub async fn finish(self) -> Result<State> {
         self.journal.close().await;

@@ -47,8 +47,8 @@ pub trait View: Send + Sync {
     fn wave_starting(&self, _name: &str, _clusters: &BTreeSet<String>, _actions: usize) {}
     /// What the apiserver check found for each cluster of a wave whose actions all succeeded.
     fn wave_readyz(&self, _name: &str, _checked: &[(String, super::readyz::Readyz)]) {}
-    /// A wave's actions all succeeded and its apiservers are not found unready; `Err` says why
-    /// it is not healthy and stops the rollout.
+    /// A wave's actions all succeeded and none of its apiservers answered not ready; `Err`
+    /// says why it is not healthy and stops the rollout.
     fn wave_healthy(&self, _name: &str, _clusters: &BTreeSet<String>) -> Result<(), String> {
         Ok(())
     }

@@ -13,7 +13,7 @@
 //! Estimates never enter a plan or its digest: timings change from run to run, plans must not.
 
 use crate::graph::Dag;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedAction};
 use crate::state::timings::{Timing, Timings, step};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -58,19 +58,24 @@ pub struct Expected {
 impl History {
     /// The estimate for applying `plan` in one go.
     pub fn estimate(&self, plan: &Plan) -> Estimate {
-        if plan.actions.is_empty() {
+        self.estimate_of(&plan.actions.iter().collect::<Vec<_>>())
+    }
+
+    /// The estimate for applying `actions` (a plan or a wave of it) in one go.
+    fn estimate_of(&self, actions: &[&PlannedAction]) -> Estimate {
+        if actions.is_empty() {
             return Estimate::Expected(Expected { applies: self.timings.applies, ..Expected::default() });
         }
         let mut untimed = 0;
-        let mut durations = Vec::with_capacity(plan.actions.len());
-        let in_plan: HashSet<&crate::address::Address> = plan.actions.iter().map(|a| &a.address).collect();
+        let mut durations = Vec::with_capacity(actions.len());
+        let in_plan: HashSet<&crate::address::Address> = actions.iter().map(|a| &a.address).collect();
         let deps: Vec<Vec<crate::address::Address>> =
-            plan.actions.iter().map(|a| a.deps.iter().filter(|d| in_plan.contains(d)).cloned().collect()).collect();
-        let dag = match Dag::new(plan.actions.iter().zip(&deps).map(|(a, d)| (&a.address, d.as_slice()))) {
+            actions.iter().map(|a| a.deps.iter().filter(|d| in_plan.contains(d)).cloned().collect()).collect();
+        let dag = match Dag::new(actions.iter().zip(&deps).map(|(a, d)| (&a.address, d.as_slice()))) {
             Ok(dag) => dag,
             Err(e) => return Estimate::Unknown(format!("the plan's graph: {e}")),
         };
-        for (i, action) in plan.actions.iter().enumerate() {
+        for (i, action) in actions.iter().enumerate() {
             let awaited = dag.dependants(i).next().is_some();
             let kind = self.kinds.get(&action.seed).map(String::as_str);
             let Some(steps) = kind.and_then(|k| self.timings.by_target.get(k)) else {
@@ -100,7 +105,7 @@ impl History {
         let critical_path = finish.iter().copied().max().unwrap_or_default();
         let work: Duration = durations.iter().sum();
         let mut per_seed: BTreeMap<&str, Duration> = BTreeMap::new();
-        for (action, d) in plan.actions.iter().zip(&durations) {
+        for (action, d) in actions.iter().zip(&durations) {
             *per_seed.entry(&action.seed).or_default() += *d;
         }
         let busiest = per_seed.values().copied().max().unwrap_or_default();
@@ -114,7 +119,8 @@ impl History {
         let mut sum = Expected { applies: self.timings.applies, ..Expected::default() };
         let mut unknown = None;
         for (i, (name, clusters)) in super::waves::assign(plan, waves).iter().enumerate() {
-            let estimate = self.estimate(&super::waves::part(plan, clusters, i == 0));
+            let wave: Vec<&PlannedAction> = plan.actions.iter().filter(|a| super::waves::belongs(a, clusters, i == 0)).collect();
+            let estimate = self.estimate_of(&wave);
             match &estimate {
                 Estimate::Expected(e) => {
                     sum.total += e.total;

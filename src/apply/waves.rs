@@ -110,15 +110,20 @@ fn has_seed_actions(plan: &Plan) -> bool {
     plan.actions.iter().any(|a| a.cluster.is_none())
 }
 
+/// Whether `action` is in the wave of `clusters`: an action of one of them, or a seed's action
+/// in the first wave.
+pub fn belongs(action: &PlannedAction, clusters: &BTreeSet<String>, first: bool) -> bool {
+    match &action.cluster {
+        Some(c) => clusters.contains(c),
+        None => first,
+    }
+}
+
 /// The part of `plan` a wave applies: its clusters' actions (the first wave also the seeds'),
 /// and the cluster records of its clusters.
 pub fn part(plan: &Plan, clusters: &BTreeSet<String>, first: bool) -> Plan {
-    let belongs = |a: &PlannedAction| match &a.cluster {
-        Some(c) => clusters.contains(c),
-        None => first,
-    };
     let mut part = plan.clone();
-    part.actions = plan.actions.iter().filter(|a| belongs(a)).cloned().collect();
+    part.actions = plan.actions.iter().filter(|a| belongs(a, clusters, first)).cloned().collect();
     part.clusters = plan.clusters.iter().filter(|(name, _)| clusters.contains(*name)).map(|(k, v)| (k.clone(), v.clone())).collect();
     part
 }

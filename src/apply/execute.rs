@@ -138,6 +138,9 @@ impl Context {
     /// Does the target work of action `i`; returns what to record.
     async fn perform(&self, i: usize, action: &PlannedAction) -> Result<Recorded, String> {
         let retry = self.settings.retry;
+        if action.action == Action::Import {
+            return self.adopt(action).await;
+        }
         if matches!(action.action, Action::Delete | Action::Replace)
             && let Some(object) = &action.object
         {
@@ -216,6 +219,30 @@ impl Context {
                 Ok(issued_record(&action.address, &action.seed, action.role, body, issued))
             }
         }
+    }
+
+    /// An import: writes kkp's ownership label if the plan says so (the only write) and records
+    /// the plan's record. The workflow checked before that every adopted object is still what
+    /// the plan recorded ([`crate::import::verify_live`]).
+    async fn adopt(&self, action: &PlannedAction) -> Result<Recorded, String> {
+        let (Some(record), Some(body)) = (&action.import, &action.desired) else {
+            return Err("an import action without what to record; run kkp import again".into());
+        };
+        if let Some(object) = &action.object {
+            let target = self.target(&action.seed)?;
+            let retry = self.settings.retry;
+            if record.label {
+                super::retry::retry(&retry, || target.add_managed_by_label(object)).await.map_err(|e| e.to_string())?;
+            }
+        }
+        let node = NodeState {
+            seed: action.seed.clone(),
+            role: action.role,
+            object: action.object.clone(),
+            digest: String::new(),
+            certificate: record.certificate.clone(),
+        };
+        Ok(Recorded::put(action, node, recorded_value(body)))
     }
 
     /// Keeps valid material already on the target (after a crash, or for an update of

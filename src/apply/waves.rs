@@ -204,6 +204,7 @@ mod tests {
             deps: Vec::new(),
             changes: Vec::new(),
             review: Review::default(),
+            import: None,
         }
     }
 

@@ -135,6 +135,21 @@ pub trait Target: Send + Sync {
     /// Lists objects of `kind` in `namespace` (all when None) carrying all
     /// of `labels`.
     async fn list(&self, kind: crate::object::Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;
+    /// Like [`Target::list`], but only apiVersion, kind and metadata of each object (an API
+    /// server answers a `PartialObjectMetadataList`): for reads that only need to know what
+    /// exists and who owns it, so no spec or Secret data is transferred or held.
+    async fn list_metadata(
+        &self,
+        kind: crate::object::Kind,
+        namespace: Option<&str>,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Value>> {
+        let full = self.list(kind, namespace, labels).await?;
+        Ok(full
+            .into_iter()
+            .map(|o| serde_json::json!({"apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "metadata": o.get("metadata")}))
+            .collect())
+    }
     /// Server-side applies `manifest` (field manager `kkp`).
     async fn apply(&self, manifest: &Value) -> Result<()>;
     /// Deletes an object; `Ok(false)` when it was already gone.

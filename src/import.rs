@@ -455,8 +455,9 @@ pub fn to_plan(adoption: &Adoption, state: Option<&State>) -> crate::plan::Plan 
 /// is still what it recorded (one LIST per seed and kind): a CA replaced since the plan was
 /// made is never recorded, and an import plan lands whole or not at all. Returns what
 /// changed, one line per object.
-pub async fn verify_live(plan: &crate::plan::Plan, targets: &crate::target::Targets, parallelism: usize) -> Result<(), Vec<String>> {
+pub async fn verify_live(plan: &crate::plan::Plan, connected: &crate::refresh::Connected, parallelism: usize) -> Result<(), Vec<String>> {
     use futures::StreamExt;
+    let targets = &connected.targets;
     let imports: Vec<&crate::plan::PlannedAction> = plan.actions.iter().filter(|a| a.action == crate::plan::Action::Import).collect();
     let mut kinds: BTreeMap<&str, BTreeSet<crate::object::Kind>> = BTreeMap::new();
     for action in &imports {
@@ -471,7 +472,10 @@ pub async fn verify_live(plan: &crate::plan::Plan, targets: &crate::target::Targ
         .map(|(seed, kind)| {
             let target = targets.get(seed).cloned();
             async move {
-                let Some(target) = target else { return (seed, Err(format!("no target for seed {seed}"))) };
+                let Some(target) = target else {
+                    let why = connected.unreachable.get(seed).map_or("no target is configured for it", String::as_str);
+                    return (seed, Err(why.to_string()));
+                };
                 let listed = crate::apply::retry::retry(&Default::default(), || target.list(kind, None, none)).await;
                 (seed, listed.map_err(|e| e.to_string()))
             }
@@ -488,6 +492,8 @@ pub async fn verify_live(plan: &crate::plan::Plan, targets: &crate::target::Targ
         }
     }
     if !problems.is_empty() {
+        problems.sort();
+        problems.dedup();
         return Err(problems);
     }
     for action in imports {

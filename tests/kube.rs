@@ -824,13 +824,86 @@ async fn an_apply_without_a_state_over_seeds_kkp_applied_to_is_refused_unless_ne
     std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
     std::fs::remove_file(fleet.ws.path().join("kkp.state.json.backup")).ok();
     std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects")).ok();
+    fleet.eu.clear_requests();
     let refused = fleet.apply(&[]).await;
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     let report = text(&refused);
     assert!(report.contains("there is no state, but seed seed-") && report.contains("--new-state"), "{report}");
     assert!(report.contains("kkp import"), "{report}");
+    // The check reads names and labels only: a metadata-only list of namespaces.
+    let lists: Vec<_> = fleet.eu.requests().into_iter().filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces").collect();
+    assert!(!lists.is_empty());
+    assert!(
+        lists.iter().all(|r| r.accept.contains("as=PartialObjectMetadataList")),
+        "{:?}",
+        lists.iter().map(|r| &r.accept).collect::<Vec<_>>()
+    );
     // On purpose: a new state applies over what runs (server-side apply, same objects).
     let fresh = fleet.apply(&["--new-state"]).await;
     assert!(fresh.status.success(), "{}", text(&fresh));
     assert_eq!(fleet.plan_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_plan_is_reviewed_applied_by_digest_and_never_records_a_ca_changed_since() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let state_file = fleet.ws.path().join("kkp.state.json");
+    std::fs::remove_file(&state_file).unwrap();
+    let _ = std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects"));
+    let plan_file = fleet.ws.path().join("import.plan");
+    let plan_path = plan_file.to_str().unwrap();
+
+    fleet.eu.clear_requests();
+    let saved = fleet.kkp(&["import", "-f", &fleet.topology, "--kube", "-o", plan_path]).await;
+    let out = text(&saved);
+    assert!(saved.status.success(), "{out}");
+    assert!(out.contains(&format!("cluster {EU_CLUSTER}: adopted, no changes")), "{out}");
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "saving an import plan only reads");
+    assert!(!state_file.exists(), "nothing is recorded before the plan is applied");
+    let plan_text = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!plan_text.contains("PRIVATE KEY") && !plan_text.contains("LS0tLS1CRUdJTi"), "no key material in the plan");
+    let digest = serde_json::from_str::<serde_json::Value>(&plan_text).unwrap()["digest"].as_str().unwrap().to_string();
+
+    let wrong = fleet.kkp(&["apply", plan_path, "-f", &fleet.topology, "--kube", "--expect-digest", "sha256:feed"]).await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(!state_file.exists());
+
+    // Someone replaces the CA of a cluster between review and apply: refused, left as it is.
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let original = fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap();
+    let other_ns = fleet
+        .eu
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .find(|n| n.starts_with("cluster-") && *n != ns)
+        .expect("seed-eu runs two clusters");
+    let other = fleet.eu.object("v1", "Secret", Some(&other_ns), "ca").unwrap();
+    let patch = serde_json::json!({"data": other["data"]}).to_string();
+    let patched = kkp_kubectl(&fleet.eu, &["-n", &ns, "patch", "secret", "ca", "--type", "merge", "-p", &patch]).await;
+    assert!(patched.contains("patched"), "{patched}");
+    let replaced = fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap();
+    fleet.eu.clear_requests();
+    let refused = fleet.kkp(&["apply", plan_path, "-f", &fleet.topology, "--kube", "--expect-digest", &digest]).await;
+    let report = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(report.contains("changed since the import plan was made"), "{report}");
+    assert!(report.contains(&format!("cluster/{EU_CLUSTER}/secret/ca")), "{report}");
+    assert_eq!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap(), replaced, "the CA Secret is byte-identical");
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "nothing was written");
+    assert!(!state_file.exists(), "nothing was recorded");
+
+    // Put back, the reviewed plan applies: the state is recorded, and the seeds need nothing.
+    let restore = serde_json::json!({"data": original["data"]}).to_string();
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "patch", "secret", "ca", "--type", "merge", "-p", &restore]).await.contains("patched"));
+    fleet.eu.clear_requests();
+    let applied = fleet.kkp(&["apply", plan_path, "-f", &fleet.topology, "--kube", "--expect-digest", &digest]).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "kkp's own objects need no label write");
+    assert_eq!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap()["data"], original["data"]);
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("No changes."), "{}", text(&plan));
 }

@@ -129,7 +129,7 @@ async fn locked(
             let connected = crate::refresh::connect(targets, &seeds, state.as_ref()).await.map_err(Box::new)?;
             // An import plan records live objects: each must still be what it recorded.
             if plan.actions.iter().any(|a| a.action == plan::Action::Import) {
-                crate::import::verify_live(&plan, &connected.targets, settings.parallelism).await.map_err(Error::ImportChanged)?;
+                crate::import::verify_live(&plan, &connected, settings.parallelism).await.map_err(Error::ImportChanged)?;
             }
             (plan, connected)
         }

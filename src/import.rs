@@ -611,4 +611,53 @@ mod tests {
         let yaml = topology_yaml(&[], &[], &[doc]);
         assert!(yaml.contains("kind: Cluster") && !yaml.contains("status") && !yaml.contains("uid"), "{yaml}");
     }
+
+    /// A saved import is a plan like any other: its actions are class `import`, survive the
+    /// plan file's round trip, and a policy decides on them by that class.
+    #[test]
+    fn an_import_plan_is_class_import_for_policies_and_round_trips() {
+        let address = Address::parse("cluster/c1/configmap/audit-config").unwrap();
+        let object = ObjectRef::namespaced(crate::object::Kind::ConfigMap, "cluster-c1", "audit-config");
+        let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audit-config", "namespace": "cluster-c1"}, "data": {"a": "1"}});
+        let adoption = Adoption {
+            verdicts: BTreeMap::from([("c1".to_string(), Verdict::AdoptedNoChanges)]),
+            adopted: vec![Adopted {
+                address: address.clone(),
+                record: NodeState {
+                    seed: "eu".into(),
+                    role: Role::Config,
+                    object: Some(object.clone()),
+                    digest: String::new(),
+                    certificate: None,
+                },
+                body: Body::Object { manifest: manifest.clone(), fingerprints: Vec::new() },
+            }],
+            to_label: vec![("eu".to_string(), object)],
+        };
+        let plan = to_plan(&adoption, None);
+        assert_eq!(plan.summary.import, 1);
+        assert_eq!(plan.actions[0].review.class, crate::plan::classify::Class::Import);
+        assert_eq!(plan.actions[0].import.as_ref().map(|r| r.label), Some(true));
+        assert_eq!(plan.basis.digests.get(&address), Some(&None), "applying needs the node still absent from the state");
+        let (bytes, digest) = crate::plan::file::to_bytes(&plan);
+        let (read, again) = crate::plan::file::from_bytes(std::path::Path::new("import.plan"), &bytes).unwrap();
+        assert_eq!((read, again), (plan.clone(), digest));
+        let policy = crate::policy::parse(std::path::Path::new("p.yaml"), "rules:\n  - decision: review\n    class: import\n").unwrap();
+        assert_eq!(crate::policy::evaluate(&policy, &plan).decision, crate::policy::Decision::Review);
+        let text = crate::plan::display::human(&plan);
+        assert!(text.contains("note: cluster c1: adopted, no changes") && text.contains("1 to import"), "{text}");
+
+        // The live object changed since: the record is refused.
+        let record = plan.actions[0].import.clone().unwrap();
+        let mut live = manifest.clone();
+        assert_eq!(changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live), None);
+        live["data"]["x"] = json!("1");
+        assert_eq!(
+            changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live),
+            None,
+            "fields kkp does not set are not its business"
+        );
+        live["data"]["a"] = json!("2");
+        assert!(changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live).is_some());
+    }
 }

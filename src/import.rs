@@ -265,6 +265,82 @@ pub enum Outcome {
     },
 }
 
+/// Reads what the seeds hold of `wanted` (by seed): one LIST per seed and kind, not a GET per
+/// object. KKP's objects carry no kkp label, so lists are not filtered by it. Secrets are
+/// listed metadata-only first; their bodies (a certificate to fingerprint) are then read only
+/// from the namespaces holding a Secret kkp renders, so the keys of every other Secret on the
+/// seed never reach kkp. On error: the seed and why.
+pub async fn read_live(
+    targets: &crate::target::Targets,
+    wanted: &BTreeMap<String, BTreeSet<ObjectRef>>,
+    parallelism: usize,
+) -> Result<Live, (String, crate::target::Error)> {
+    use crate::object::Kind;
+    use futures::StreamExt;
+    let none = BTreeMap::new();
+    let none = &none;
+    let no_target = |seed: &str| crate::target::Error::Unreachable {
+        seed: seed.to_string(),
+        context: "import".into(),
+        message: "no target is configured for it".into(),
+        transient: false,
+    };
+    let mut lists: Vec<(String, Kind, Option<String>, bool)> = Vec::new();
+    for (seed, objects) in wanted {
+        let kinds: BTreeSet<Kind> = objects.iter().map(|o| o.kind).collect();
+        lists.extend(kinds.into_iter().map(|kind| (seed.clone(), kind, None, kind == Kind::Secret)));
+    }
+    let run = |lists: Vec<(String, Kind, Option<String>, bool)>| {
+        futures::stream::iter(lists)
+            .map(|(seed, kind, namespace, metadata_only)| {
+                let target = targets.get(&seed).cloned();
+                async move {
+                    let Some(target) = target else {
+                        let error = no_target(&seed);
+                        return (seed, metadata_only, Err(error));
+                    };
+                    let listed = crate::apply::retry::retry(&Default::default(), || async {
+                        if metadata_only {
+                            target.list_metadata(kind, namespace.as_deref(), none).await
+                        } else {
+                            target.list(kind, namespace.as_deref(), none).await
+                        }
+                    })
+                    .await;
+                    (seed, metadata_only, listed)
+                }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .collect::<Vec<_>>()
+    };
+    let mut live: Live = HashMap::new();
+    let mut secrets_present: BTreeSet<(String, ObjectRef)> = BTreeSet::new();
+    for (seed, metadata_only, answer) in run(lists).await {
+        let items = answer.map_err(|e| (seed.clone(), e))?;
+        for item in items {
+            let Some(identity) = ObjectRef::of(&item) else { continue };
+            if metadata_only {
+                secrets_present.insert((seed.clone(), identity));
+            } else {
+                live.entry(seed.clone()).or_default().insert(identity, item);
+            }
+        }
+    }
+    let bodies: BTreeSet<(String, String)> = wanted
+        .iter()
+        .flat_map(|(seed, objects)| objects.iter().map(move |o| (seed, o)))
+        .filter(|(seed, o)| o.kind == Kind::Secret && secrets_present.contains(&((*seed).clone(), (*o).clone())))
+        .filter_map(|(seed, o)| Some((seed.clone(), o.namespace.clone()?)))
+        .collect();
+    let lists = bodies.into_iter().map(|(seed, namespace)| (seed, Kind::Secret, Some(namespace), false)).collect();
+    for (seed, _, answer) in run(lists).await {
+        let items = answer.map_err(|e| (seed.clone(), e))?;
+        let objects = live.entry(seed).or_default();
+        objects.extend(items.into_iter().filter_map(|item| Some((ObjectRef::of(&item)?, item))));
+    }
+    Ok(live)
+}
+
 /// What [`read`] found: the adoption, against which state, and where the seeds are.
 pub struct Read {
     /// The decision.
@@ -285,7 +361,6 @@ pub async fn read(
     accept: &[Address],
     parallelism: usize,
 ) -> Result<Read, crate::apply::Error> {
-    use futures::StreamExt;
     let chosen: BTreeSet<String> = topology.seeds.keys().filter(|s| seeds.is_empty() || seeds.contains(s)).cloned().collect();
     let connected = crate::refresh::connect(factory, &chosen, state.as_ref()).await.map_err(Box::new)?;
     if let Some((seed, error)) = connected.unreachable.iter().next() {
@@ -297,33 +372,13 @@ pub async fn read(
         }));
     }
     let nodes: Vec<DesiredNode> = crate::render::topology(topology).into_iter().filter(|n| chosen.contains(&n.seed)).collect();
-    let mut kinds: BTreeMap<String, BTreeSet<crate::object::Kind>> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, BTreeSet<ObjectRef>> = BTreeMap::new();
     for node in &nodes {
         if let Some(object) = node.body.object() {
-            kinds.entry(node.seed.clone()).or_default().insert(object.kind);
+            wanted.entry(node.seed.clone()).or_default().insert(object);
         }
     }
-    // One LIST per seed and kind. KKP's objects carry no kkp label, so lists are not
-    // filtered by it.
-    let none = BTreeMap::new();
-    let none = &none;
-    let lists: Vec<(String, crate::object::Kind)> = kinds.iter().flat_map(|(s, ks)| ks.iter().map(move |k| (s.clone(), *k))).collect();
-    let answers: Vec<_> = futures::stream::iter(lists)
-        .map(|(seed, kind)| {
-            let target = connected.targets[&seed].clone();
-            async move { (seed, crate::apply::retry::retry(&Default::default(), || target.list(kind, None, none)).await) }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await;
-    let mut live: Live = HashMap::new();
-    for (seed, answer) in answers {
-        for item in answer? {
-            if let Some(identity) = ObjectRef::of(&item) {
-                live.entry(seed.clone()).or_default().insert(identity, item);
-            }
-        }
-    }
+    let live = read_live(&connected.targets, &wanted, parallelism).await.map_err(|(_, e)| crate::apply::Error::Target(e))?;
     let mut managed = BTreeSet::new();
     for cluster in topology.clusters.values().filter(|c| chosen.contains(&c.seed)) {
         let target = &connected.targets[&cluster.seed];
@@ -456,49 +511,24 @@ pub fn to_plan(adoption: &Adoption, state: Option<&State>) -> crate::plan::Plan 
 /// made is never recorded, and an import plan lands whole or not at all. Returns what
 /// changed, one line per object.
 pub async fn verify_live(plan: &crate::plan::Plan, connected: &crate::refresh::Connected, parallelism: usize) -> Result<(), Vec<String>> {
-    use futures::StreamExt;
-    let targets = &connected.targets;
     let imports: Vec<&crate::plan::PlannedAction> = plan.actions.iter().filter(|a| a.action == crate::plan::Action::Import).collect();
-    let mut kinds: BTreeMap<&str, BTreeSet<crate::object::Kind>> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, BTreeSet<ObjectRef>> = BTreeMap::new();
     for action in &imports {
         if let Some(object) = &action.object {
-            kinds.entry(action.seed.as_str()).or_default().insert(object.kind);
+            wanted.entry(action.seed.clone()).or_default().insert(object.clone());
         }
     }
-    let none = BTreeMap::new();
-    let none = &none;
-    let lists: Vec<(&str, crate::object::Kind)> = kinds.iter().flat_map(|(s, ks)| ks.iter().map(move |k| (*s, *k))).collect();
-    let answers: Vec<_> = futures::stream::iter(lists)
-        .map(|(seed, kind)| {
-            let target = targets.get(seed).cloned();
-            async move {
-                let Some(target) = target else {
-                    let why = connected.unreachable.get(seed).map_or("no target is configured for it", String::as_str);
-                    return (seed, Err(why.to_string()));
-                };
-                let listed = crate::apply::retry::retry(&Default::default(), || target.list(kind, None, none)).await;
-                (seed, listed.map_err(|e| e.to_string()))
-            }
-        })
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await;
-    let mut live: HashMap<&str, HashMap<ObjectRef, Value>> = HashMap::new();
     let mut problems = Vec::new();
-    for (seed, answer) in answers {
-        match answer {
-            Ok(items) => live.entry(seed).or_default().extend(items.into_iter().filter_map(|i| Some((ObjectRef::of(&i)?, i)))),
-            Err(e) => problems.push(format!("seed {seed} could not be read: {e}")),
+    let live = match read_live(&connected.targets, &wanted, parallelism).await {
+        Ok(live) => live,
+        Err((seed, e)) => {
+            let why = connected.unreachable.get(&seed).cloned().unwrap_or_else(|| e.to_string());
+            return Err(vec![format!("seed {seed} could not be read: {why}")]);
         }
-    }
-    if !problems.is_empty() {
-        problems.sort();
-        problems.dedup();
-        return Err(problems);
-    }
+    };
     for action in imports {
         let (Some(object), Some(record), Some(body)) = (&action.object, &action.import, &action.desired) else { continue };
-        match live.get(action.seed.as_str()).and_then(|objects| objects.get(object)) {
+        match live.get(&action.seed).and_then(|objects| objects.get(object)) {
             None => problems.push(format!("{}: {object} no longer exists on seed {}", action.address, action.seed)),
             Some(found) => {
                 if let Some(why) = changed_since(body, record, found) {

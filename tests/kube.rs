@@ -569,6 +569,17 @@ async fn import_after_the_state_was_lost_adopts_everything_and_the_next_plan_is_
     let before = fleet.us.objects().len() + fleet.eu.objects().len();
     std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
     let _ = std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects"));
+    // Someone else's Secret on the seed: import has no business reading its key.
+    let other = fleet.ws.path().join("other.json");
+    std::fs::write(
+        &other,
+        r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other-app"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "other-app"}, "stringData": {"password": "other-apps-secret"}}]}"#,
+    )
+    .unwrap();
+    let created = kkp_kubectl(&fleet.eu, &["create", "--validate=false", "-f", other.to_str().unwrap()]).await;
+    assert!(created.contains("secret/db created"), "{created}");
+    let before = before + 2;
     fleet.eu.clear_requests();
 
     let import = fleet.kkp(&["import", "-f", &fleet.topology, "--kube", "--auto-approve"]).await;
@@ -576,7 +587,15 @@ async fn import_after_the_state_was_lost_adopts_everything_and_the_next_plan_is_
     assert!(import.status.success(), "{report}");
     assert!(report.contains(&format!("cluster {EU_CLUSTER}: adopted, no changes")), "{report}");
     assert!(!report.contains("changes on the next apply") && !report.contains(": not adopted"), "{report}");
-    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "import reads only");
+    let log = fleet.eu.requests();
+    assert!(log.iter().all(|r| r.method == "GET"), "import reads only");
+    // Secrets: one metadata-only LIST of the seed, then bodies only of the clusters' namespaces.
+    let secret_lists: Vec<_> = log.iter().filter(|r| r.path.ends_with("/secrets")).collect();
+    let metadata_only = |r: &&kkp_test_apiserver::RequestRecord| r.accept.contains("as=PartialObjectMetadataList");
+    assert_eq!(secret_lists.iter().filter(|r| r.path == "/api/v1/secrets").count(), 1);
+    assert!(secret_lists.iter().filter(|r| r.path == "/api/v1/secrets").all(metadata_only));
+    let bodies: Vec<&str> = secret_lists.iter().filter(|r| !metadata_only(r)).map(|r| r.path.as_str()).collect();
+    assert!(!bodies.is_empty() && bodies.iter().all(|p| p.starts_with("/api/v1/namespaces/cluster-")), "{bodies:?}");
     assert_eq!(fleet.us.objects().len() + fleet.eu.objects().len(), before);
 
     let plan = fleet.plan_refresh(&[]).await;

@@ -625,8 +625,10 @@ fn kkp_golden_objects() -> Vec<serde_json::Value> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissued() {
+/// A seed holding what KKP made for cluster de-test-01 (testdata/kkp-fixtures): its objects, a
+/// CA, and its Cluster object (`pause` as given). Returns the server, a workspace whose
+/// kubeconfig reaches it, the topology path and the CA as issued.
+async fn kkp_made_seed(paused: bool) -> (TestServer, Workspace, String, kkp::pki::Issued) {
     use kkp_test_apiserver::Resource;
     let server = TestServer::start(ServerConfig {
         extra_resources: vec![Resource::new("kubermatic.k8c.io", "v1", "clusters", "Cluster", false, &[])],
@@ -636,10 +638,7 @@ async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissue
     .unwrap();
     let ws = Workspace::new();
     std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("test-seed")).unwrap();
-    let topology = common::repo().join("testdata/kkp-fixtures/topology.yaml");
-    let topology = topology.to_str().unwrap();
-
-    // What KKP left on the seed: its objects, a CA, and its Cluster object (not paused yet).
+    let topology = common::repo().join("testdata/kkp-fixtures/topology.yaml").to_str().unwrap().to_string();
     let ca =
         kkp::pki::issue(&kkp::pki::CertRequest::ca("root-ca.de-test-01", kkp::pki::KeyAlgorithm::Rsa2048), None, 1_790_000_000).unwrap();
     let encoded: serde_json::Map<String, serde_json::Value> =
@@ -647,13 +646,20 @@ async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissue
     let mut documents = vec![
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cluster-de-test-01"}}),
         serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": "cluster-de-test-01"}, "type": "Opaque", "data": encoded}),
-        serde_json::json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": false}}),
+        serde_json::json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": paused}}),
     ];
     documents.extend(kkp_golden_objects());
     let file = ws.path().join("kkp-made.json");
     std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents}).to_string()).unwrap();
     let created = kkp_kubectl(&server, &["create", "--validate=false", "-f", file.to_str().unwrap()]).await;
     assert!(created.contains("statefulset.apps/etcd created"), "{created}");
+    (server, ws, topology, ca)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissued() {
+    let (server, ws, topology, ca) = kkp_made_seed(false).await;
+    let topology = topology.as_str();
     let ca_before = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
 
     let import = |extra: &[&str]| {
@@ -925,4 +931,63 @@ async fn an_import_plan_is_reviewed_applied_by_digest_and_never_records_a_ca_cha
     let plan = fleet.plan_refresh(&[]).await;
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     assert!(text(&plan).contains("No changes."), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkp_made_objects_adopted_through_an_import_plan_keep_their_ca_and_get_only_kkps_label() {
+    let (server, ws, topology, ca) = kkp_made_seed(true).await;
+    let ca_before = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
+    let etcd_before = server.object("apps/v1", "StatefulSet", Some("cluster-de-test-01"), "etcd").unwrap();
+    let run = |args: Vec<String>| {
+        let mut command = ws.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+        async move { tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap() }
+    };
+    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+
+    // Not adopted without --accept: the plan holds nothing of the cluster, and says why.
+    let refused = run(args(&["import", "-f", &topology, "--kube", "-o", "refused.plan"])).await;
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{out}");
+    assert!(out.contains("note: cluster de-test-01: not adopted") && out.contains("cluster/de-test-01/statefulset/etcd:"), "{out}");
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("refused.plan")).unwrap()).unwrap();
+    assert!(plan["plan"]["actions"].as_array().unwrap().iter().all(|a| a["cluster"] != "de-test-01"), "{plan}");
+
+    server.clear_requests();
+    let saved = run(args(&["import", "-f", &topology, "--kube", "--accept", "cluster/de-test-01", "-o", "import.plan"])).await;
+    let out = text(&saved);
+    assert!(saved.status.success(), "{out}");
+    assert!(out.contains("note: cluster de-test-01: adopted,") && out.contains("changes on the next apply"), "{out}");
+    assert!(server.requests().iter().all(|r| r.method == "GET"), "saving the plan only reads");
+    let plan_text = std::fs::read_to_string(ws.path().join("import.plan")).unwrap();
+    assert!(!plan_text.contains("PRIVATE KEY") && !plan_text.contains("LS0tLS1CRUdJTi"), "no key material in the plan");
+    let plan: serde_json::Value = serde_json::from_str(&plan_text).unwrap();
+    let digest = plan["digest"].as_str().unwrap().to_string();
+    let ca_action =
+        plan["plan"]["actions"].as_array().unwrap().iter().find(|a| a["address"] == "cluster/de-test-01/secret/ca").unwrap().clone();
+    assert_eq!(ca_action["import"]["certificate"]["fingerprint"], ca.fingerprint.as_str(), "the plan records the live CA");
+    assert_eq!(ca_action["import"]["label"], true, "KKP's CA gets kkp's label");
+
+    // A policy that wants a person for imports asks for the reviewed digest.
+    std::fs::write(ws.path().join("policy.yaml"), "rules:\n  - decision: review\n    class: import\n").unwrap();
+    let unreviewed = run(args(&["apply", "import.plan", "--kube", "--policy", "policy.yaml"])).await;
+    assert_eq!(unreviewed.status.code(), Some(3), "{}", text(&unreviewed));
+
+    server.clear_requests();
+    let applied = run(args(&["apply", "import.plan", "--kube", "--policy", "policy.yaml", "--expect-digest", &digest])).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    let ca_after = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
+    assert_eq!(ca_after["data"], ca_before["data"], "the CA is byte-identical");
+    assert_eq!(ca_after["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kkp");
+    let etcd = server.object("apps/v1", "StatefulSet", Some("cluster-de-test-01"), "etcd").unwrap();
+    assert_eq!(etcd["spec"], etcd_before["spec"], "etcd is untouched");
+    // The only writes: kkp's label, applied alone as manager kkp.
+    let writes: Vec<_> = server.requests().into_iter().filter(|r| r.method != "GET").collect();
+    assert!(!writes.is_empty());
+    assert!(writes.iter().all(|r| r.method == "PATCH" && r.field_manager.as_deref() == Some("kkp") && !r.query.contains("force")));
+    let managed = &etcd["metadata"]["managedFields"];
+    let kkp_fields = managed.as_array().unwrap().iter().find(|m| m["manager"] == "kkp").unwrap();
+    assert_eq!(kkp_fields["fieldsV1"], serde_json::json!({"f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}}}));
+    let shown = text(&run(args(&["state", "show", "cluster/de-test-01/secret/ca"])).await);
+    assert!(shown.contains(&format!("fingerprint: {}", ca.fingerprint)), "{shown}");
 }

@@ -175,7 +175,12 @@ async fn objects_kubectl_created_are_reported_not_overwritten() {
     let created = kkp_kubectl(&fleet.eu, &["create", "-f", file.to_str().unwrap()]).await;
     assert!(created.contains("configmap/prometheus created"), "{created}");
 
+    fleet.eu.clear_requests();
     let out = fleet.apply(&[]).await;
+    // Whether an object to create exists, and who made it, is read from its metadata alone.
+    let checked: Vec<_> =
+        fleet.eu.requests().into_iter().filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces/cluster-eu9rk5wgsv").collect();
+    assert!(!checked.is_empty() && checked.iter().all(|r| r.accept.contains("as=PartialObjectMetadata")), "{checked:?}");
     assert_eq!(out.status.code(), Some(1));
     let report = text(&out);
     assert!(
@@ -328,8 +333,12 @@ async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
     // A smaller state drops the parts it no longer needs.
     state.nodes.retain(|a, _| a.as_str() < "cluster/c1");
     state.serial = 4;
+    server.clear_requests();
     backend.persist(&state, lock.as_ref()).await.unwrap();
     assert_eq!(parts(&server), 0);
+    // Stale parts are found by name: kube-rs's metadata-only list, which the server answers.
+    let listed: Vec<_> = server.requests().into_iter().filter(|r| r.method == "GET" && r.query.contains("state-part-of")).collect();
+    assert!(!listed.is_empty() && listed.iter().all(|r| r.accept.contains("as=PartialObjectMetadataList")), "{listed:?}");
     assert_eq!(backend.load().await.unwrap().state.unwrap(), state);
 
     // A writer that read an older version is refused instead of overwriting.

@@ -173,7 +173,7 @@ impl Context {
                 }
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
-                let existing = self.existing(action, &object).await?;
+                let existing = self.existing_metadata(action, &object).await?;
                 if self.restores(action) {
                     // Changed outside kkp: the plan said kkp's fields are restored.
                     super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?;
@@ -384,6 +384,21 @@ impl Context {
         }
         let target = self.target(&action.seed)?;
         super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())
+    }
+
+    /// Like [`Self::existing`] for an object written whole: its metadata (who made it) is all
+    /// a create needs to know, so no spec or Secret data is read.
+    async fn existing_metadata(&self, action: &PlannedAction, object: &ObjectRef) -> Result<Option<Value>, String> {
+        if action.action != Action::Create {
+            return Ok(None);
+        }
+        if let Some(ns) = &object.namespace
+            && self.fresh_namespaces.lock().expect("lock").contains(&(action.seed.clone(), ns.clone()))
+        {
+            return Ok(None);
+        }
+        let target = self.target(&action.seed)?;
+        super::retry::retry(&self.settings.retry, || target.get_metadata(object)).await.map_err(|e| e.to_string())
     }
 
     /// A create must not silently take over an object someone else made: it is reported,

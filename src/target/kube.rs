@@ -278,6 +278,18 @@ impl Target for KubeTarget {
         }
     }
 
+    async fn get_metadata(&self, object: &ObjectRef) -> Result<Option<Value>> {
+        match self.send_json(object, self.collection(object).get_metadata(&object.name, &Default::default())).await {
+            Ok(mut found) => {
+                found["apiVersion"] = Value::String(object.api_version().into());
+                found["kind"] = Value::String(object.kind.name().into());
+                Ok(Some(found))
+            }
+            Err(Error::Api { status: Some(404), .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn list(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
         self.list_pages(kind, namespace, labels, false).await
     }

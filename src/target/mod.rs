@@ -132,6 +132,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait Target: Send + Sync {
     /// Reads an object; `Ok(None)` when it does not exist.
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>>;
+    /// Reads an object's apiVersion, kind and metadata only (an API server answers a
+    /// `PartialObjectMetadata`): enough to learn whether it exists and who made it.
+    async fn get_metadata(&self, object: &ObjectRef) -> Result<Option<Value>> {
+        let found = self.get(object).await?;
+        Ok(found.map(|o| serde_json::json!({"apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "metadata": o.get("metadata")})))
+    }
     /// Lists objects of `kind` in `namespace` (all when None) carrying all
     /// of `labels`.
     async fn list(&self, kind: crate::object::Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;

@@ -792,6 +792,32 @@ async fn import_writes_the_topology_from_kkps_live_objects() {
     assert!(written.contains("kind: Cluster") && written.contains("humanReadableName: de-test-01"), "{written}");
     let validate = ws.kkp(&["validate", "-f", "imported"]);
     assert!(validate.status.success(), "{}", text(&validate));
+
+    // Beside the topology, the import plan; nothing is recorded until it is applied.
+    assert!(!ws.path().join("kkp.state.json").exists());
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("imported/import.plan")).unwrap()).unwrap();
+    let digest = plan["digest"].as_str().unwrap().to_string();
+    // The master is the seed here: its namespace kubermatic (made by KKP) is adopted.
+    let namespace = plan["plan"]["actions"].as_array().unwrap().iter().find(|a| a["address"] == "seed/test-seed/namespace/kubermatic");
+    assert_eq!(namespace.map(|a| &a["import"]["label"]), Some(&serde_json::json!(true)), "{plan}");
+    let mut command = ws.command(&[
+        "apply",
+        "imported/import.plan",
+        "-f",
+        "imported",
+        "--kube",
+        "--context",
+        "test-seed=test-seed",
+        "--expect-digest",
+        &digest,
+    ]);
+    command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+    let applied = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert!(applied.status.success(), "{}", text(&applied));
+    let listed = text(&ws.kkp(&["state", "list", "seed/test-seed"]));
+    assert!(listed.lines().any(|l| l == "seed/test-seed/namespace/kubermatic"), "{listed}");
+    let kubermatic = server.object("v1", "Namespace", None, "kubermatic").unwrap();
+    assert_eq!(kubermatic["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kkp");
 }
 
 /// The objects a test server holds in `namespace`.

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A plan saved with `kkp plan -o`; applied exactly, without a new plan.
+    /// A plan saved with `kkp plan -o` (or an import saved with `kkp import -o`); applied
+    /// exactly, without a new plan.
     planfile: Option<PathBuf>,
     /// Topology to plan from. With PLANFILE it is not planned again; it only supplies the
     /// Secrets among its documents (Seeds' kubeconfigs, cloud credentials to copy).

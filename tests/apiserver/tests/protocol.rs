@@ -502,3 +502,17 @@ async fn metadata_only_lists_and_gets_answer_partial_object_metadata() {
     assert_eq!(log.iter().filter(|r| r.accept == LIST).count(), 2);
     assert_eq!(log.iter().filter(|r| r.accept == ONE).count(), 2);
 }
+
+#[tokio::test]
+async fn protobuf_bodies_are_refused_with_415_so_clients_fall_back_to_json() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let (status, _, answer) =
+        call(&url, "POST", "/api/v1/namespaces/ns/configmaps", "application/vnd.kubernetes.protobuf", "k8s\u{0}binary").await.unwrap();
+    assert_eq!(status, 415, "{answer}");
+    assert_eq!((answer["kind"].as_str(), answer["reason"].as_str()), (Some("Status"), Some("UnsupportedMediaType")));
+    assert!(answer["message"].as_str().unwrap().contains("application/json"), "{answer}");
+    assert_eq!(get(&url, "/api/v1/namespaces/ns/configmaps").await.1["items"].as_array().unwrap().len(), 0, "nothing was stored");
+    assert!(s.requests().iter().any(|r| r.method == "POST" && r.status == 415 && r.content_type.contains("protobuf")));
+}

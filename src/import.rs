@@ -12,10 +12,14 @@
 //! service-account key are adopt-only: taken as they are, never issued over. A cluster
 //! whose KKP `Cluster` object is not paused is refused: KKP's controllers would fight kkp.
 //!
-//! [`run`] reads the seeds (one paginated LIST per seed and kind, a GET per cluster for
-//! KKP's `Cluster` object), records the adopted nodes under the state lock, and then puts
-//! kkp's ownership label on adopted objects kkp did not make (a server-side apply of just the
-//! label as manager `kkp`): the only write import makes to a seed.
+//! [`read`] reads the seeds ([`read_live`]: one paginated LIST per seed and kind; Secrets
+//! metadata-only, their bodies only from the namespaces holding a Secret kkp renders; a GET per
+//! cluster for KKP's `Cluster` object). [`run`] then records the adopted nodes under the state
+//! lock and puts kkp's ownership label on adopted objects kkp did not make (a server-side
+//! apply of just the label as manager `kkp`): the only write import makes to a seed.
+//! [`to_plan`] instead saves the adoption as a plan (`kkp import -o`) whose actions of class
+//! `import` carry those records; applying it first checks with [`verify_live`] that every
+//! adopted object is still what the plan recorded ([`changed_since`]).
 
 use crate::address::Address;
 use crate::object::ObjectRef;

@@ -1026,3 +1026,37 @@ async fn kkp_made_objects_adopted_through_an_import_plan_keep_their_ca_and_get_o
     let shown = text(&run(args(&["state", "show", "cluster/de-test-01/secret/ca"])).await);
     assert!(shown.contains(&format!("fingerprint: {}", ca.fingerprint)), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_reads_metadata_only_lists_and_gets_from_the_test_server() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, ListParams};
+    let server = TestServer::start(ServerConfig::default()).await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml("s")).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": "n"}})).unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client, "n");
+    for i in 0..3 {
+        let secret = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": format!("s{i}"), "labels": {"l": "x"}}, "stringData": {"key": "private"}}),
+        )
+        .unwrap();
+        secrets.create(&Default::default(), &secret).await.unwrap();
+    }
+    server.clear_requests();
+    let first = secrets.list_metadata(&ListParams::default().labels("l=x").limit(2)).await.unwrap();
+    assert_eq!((first.types.kind.as_str(), first.types.api_version.as_str()), ("PartialObjectMetadataList", "meta.k8s.io/v1"));
+    assert_eq!(first.items.len(), 2);
+    let item_types = first.items[0].types.clone().unwrap();
+    assert_eq!((item_types.kind.as_str(), item_types.api_version.as_str()), ("PartialObjectMetadata", "meta.k8s.io/v1"));
+    let token = first.metadata.continue_.clone().unwrap();
+    let rest = secrets.list_metadata(&ListParams::default().labels("l=x").limit(2).continue_token(&token)).await.unwrap();
+    let names: Vec<_> = first.items.iter().chain(&rest.items).filter_map(|i| i.metadata.name.clone()).collect();
+    assert_eq!(names, ["s0", "s1", "s2"]);
+    let one = secrets.get_metadata("s1").await.unwrap();
+    assert_eq!(one.metadata.labels.unwrap()["l"], "x");
+    assert!(server.requests().iter().all(|r| r.accept.contains("as=PartialObjectMetadata")), "every read was metadata-only");
+}

@@ -579,9 +579,13 @@ fn an_import_saved_as_a_plan_is_applied_by_its_digest_and_refused_if_a_ca_change
         ca["import"]["certificate"]["fingerprint"], applied_state["nodes"]["cluster/qs4k7x2mzp/secret/ca"]["certificate"]["fingerprint"],
         "the plan carries the live CA's fingerprint"
     );
-    // Same inputs, byte-identical plan.
-    assert!(ws.kkp(&["import", "-f", topology, "--dir", "out", "-o", "again.plan"]).status.success());
+    // Same inputs, byte-identical plan; --json prints it with its digest, as kkp plan --json does.
+    let json = ws.kkp(&["import", "-f", topology, "--dir", "out", "-o", "again.plan", "--json"]);
+    assert!(json.status.success(), "{}", text(&json));
     assert_eq!(std::fs::read(ws.path().join("again.plan")).unwrap(), plan_bytes);
+    let printed: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(printed["digest"], plan["digest"]);
+    assert_eq!(printed["plan"]["notices"][0]["verdict"]["result"], "adopted-no-changes");
 
     // A wrong digest is refused.
     let wrong = ws.kkp(&["apply", "import.plan", "--dir", "out", "--expect-digest", "sha256:0000"]);

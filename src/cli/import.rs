@@ -45,7 +45,7 @@ pub struct Args {
     /// Requests in flight while reading seeds.
     #[arg(long, default_value_t = 10)]
     parallelism: usize,
-    /// Print the report as JSON.
+    /// Print the report as JSON (with -o: the plan and its digest, as `kkp plan --json`).
     #[arg(long)]
     json: bool,
 }
@@ -123,7 +123,8 @@ async fn save_plan(
     let plan = kkp::import::to_plan(&read.adoption, read.state.as_ref());
     let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&read.adoption.verdicts).expect("verdicts serialise"));
+        // As `kkp plan --json`: the plan (verdicts among its notices) with its digest.
+        super::output::outln!("{}", super::output::plan_json(&plan, &digest));
     } else {
         super::output::print_human(&kkp::plan::display::human(&plan));
     }

@@ -12,10 +12,14 @@
 //! service-account key are adopt-only: taken as they are, never issued over. A cluster
 //! whose KKP `Cluster` object is not paused is refused: KKP's controllers would fight kkp.
 //!
-//! [`run`] reads the seeds (one paginated LIST per seed and kind, a GET per cluster for
-//! KKP's `Cluster` object), records the adopted nodes under the state lock, and then puts
-//! kkp's ownership label on adopted objects kkp did not make (a server-side apply of just the
-//! label as manager `kkp`): the only write import makes to a seed.
+//! [`read`] reads the seeds ([`read_live`]: one paginated LIST per seed and kind; Secrets
+//! metadata-only, their bodies only from the namespaces holding a Secret kkp renders; a GET per
+//! cluster for KKP's `Cluster` object). [`run`] then records the adopted nodes under the state
+//! lock and puts kkp's ownership label on adopted objects kkp did not make (a server-side
+//! apply of just the label as manager `kkp`): the only write import makes to a seed.
+//! [`to_plan`] instead saves the adoption as a plan (`kkp import -o`) whose actions of class
+//! `import` carry those records; applying it first checks with [`verify_live`] that every
+//! adopted object is still what the plan recorded ([`changed_since`]).
 
 use crate::address::Address;
 use crate::object::ObjectRef;
@@ -23,38 +27,22 @@ use crate::plan::diff::{self, FieldChange};
 use crate::render::{Body, DesiredNode};
 use crate::role::Role;
 use crate::state::{CertificateState, Change, NodeState, State};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// How one cluster (or a seed's own nodes) fared.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Every object exists and a plan right after changes nothing.
-    AdoptedNoChanges,
-    /// Adopted; the next plan makes these changes in place (or creates what is missing).
-    AdoptedWithChanges {
-        /// The changes, by node.
-        changes: Vec<Pending>,
-    },
-    /// Not adopted: nothing of it enters the state.
-    NotAdopted {
-        /// Why.
-        reasons: Vec<String>,
-    },
-}
+pub use crate::plan::import::{Pending, Verdict};
 
-/// A change the next plan makes to an adopted node.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Pending {
+/// One node import adopts: its record (digest filled in from the body when recorded) and
+/// the body the state stores for it (for an object, the live object reduced to kkp's fields;
+/// for a Secret kkp issues, its request; never key material).
+#[derive(Debug, Clone)]
+pub struct Adopted {
     /// The node.
     pub address: Address,
-    /// What happens: created, updated, re-issued.
-    pub what: &'static str,
-    /// Changed fields, for updates.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<FieldChange>,
+    /// What the state records.
+    pub record: NodeState,
+    /// What the state stores as its applied body ([`crate::plan::recorded_value`] of it).
+    pub body: Body,
 }
 
 /// What [`adopt`] decided.
@@ -62,9 +50,8 @@ pub struct Pending {
 pub struct Adoption {
     /// Per cluster (`None`: seeds' own nodes), the verdict.
     pub verdicts: BTreeMap<String, Verdict>,
-    /// State changes for everything adopted, with the bodies to store (digest filled in by
-    /// the caller from the body).
-    pub changes: Vec<(Change, Option<Value>)>,
+    /// Everything adopted, in a stable order.
+    pub adopted: Vec<Adopted>,
     /// Adopted objects kkp does not own yet, by seed: they get kkp's ownership label, so that
     /// refreshes find them with their label-selected lists.
     pub to_label: Vec<(String, ObjectRef)>,
@@ -137,7 +124,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         digest: crate::object::digest(settings),
                         certificate: None,
                     };
-                    changes.push((Change::Put { address: node.address.clone(), node: record }, Some(settings.clone())));
+                    changes.push(Adopted { address: node.address.clone(), record, body: node.body.clone() });
                 }
                 Body::Secret { object, request, .. } => {
                     let Some(found) = found else {
@@ -147,7 +134,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                                 node.address
                             ));
                         }
-                        pending.push(Pending { address: node.address.clone(), what: "created", fields: Vec::new() });
+                        pending.push(Pending { address: node.address.clone(), what: "created".into(), fields: Vec::new() });
                         continue;
                     };
                     let data = crate::refresh::drift::secret_data(found);
@@ -161,7 +148,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         if crate::refresh::drift::needs_acceptance(node.role) && !accepted(&node.address) {
                             reasons.push(format!("{} holds no usable CA or key: it would be issued anew", node.address));
                         }
-                        pending.push(Pending { address: node.address.clone(), what: "re-issued", fields: Vec::new() });
+                        pending.push(Pending { address: node.address.clone(), what: "re-issued".into(), fields: Vec::new() });
                         continue;
                     }
                     if foreign(found) {
@@ -181,8 +168,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                             issuer_fingerprint,
                         }),
                     };
-                    changes
-                        .push((Change::Put { address: node.address.clone(), node: record }, Some(crate::plan::recorded_value(&node.body))));
+                    changes.push(Adopted { address: node.address.clone(), record, body: node.body.clone() });
                 }
                 Body::Object { manifest, fingerprints: refs } => {
                     let mut desired = manifest.clone();
@@ -192,7 +178,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         fingerprints.insert(node.address.clone(), crate::object::digest(&desired));
                     }
                     let Some(found) = found else {
-                        pending.push(Pending { address: node.address.clone(), what: "created", fields: Vec::new() });
+                        pending.push(Pending { address: node.address.clone(), what: "created".into(), fields: Vec::new() });
                         continue;
                     };
                     let found = if foreign(found) {
@@ -209,7 +195,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         {
                             reasons.push(why);
                         }
-                        pending.push(Pending { address: node.address.clone(), what: "updated", fields });
+                        pending.push(Pending { address: node.address.clone(), what: "updated".into(), fields });
                     }
                     let record = NodeState {
                         seed: node.seed.clone(),
@@ -218,7 +204,11 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         digest: crate::object::digest(&projected),
                         certificate: None,
                     };
-                    changes.push((Change::Put { address: node.address.clone(), node: record }, Some(projected)));
+                    changes.push(Adopted {
+                        address: node.address.clone(),
+                        record,
+                        body: Body::Object { manifest: projected, fingerprints: Vec::new() },
+                    });
                 }
             }
         }
@@ -227,7 +217,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
             out.verdicts.insert(name, Verdict::NotAdopted { reasons });
             continue;
         }
-        out.changes.extend(changes);
+        out.adopted.extend(changes);
         out.to_label.extend(to_label);
         out.verdicts
             .insert(name, if pending.is_empty() { Verdict::AdoptedNoChanges } else { Verdict::AdoptedWithChanges { changes: pending } });
@@ -249,38 +239,14 @@ fn refusal(node: &DesiredNode, kind: crate::object::Kind, fields: &[FieldChange]
     None
 }
 
+/// `cluster NAME` for a cluster's verdict, `seed NAME` as it is.
+fn group_label(name: &str) -> String {
+    if name.starts_with("seed ") { name.to_string() } else { format!("cluster {name}") }
+}
+
 /// The report in words, one block per cluster.
 pub fn report(adoption: &Adoption) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    for (name, verdict) in &adoption.verdicts {
-        let label = if name.starts_with("seed ") { name.clone() } else { format!("cluster {name}") };
-        match verdict {
-            Verdict::AdoptedNoChanges => {
-                let _ = writeln!(out, "{label}: adopted, no changes");
-            }
-            Verdict::AdoptedWithChanges { changes } => {
-                let _ = writeln!(out, "{label}: adopted, {} changes on the next apply", changes.len());
-                for pending in changes {
-                    let _ = writeln!(out, "    {} {}", pending.what, pending.address);
-                    for field in &pending.fields {
-                        let show = |v: &Option<Value>| v.as_ref().map_or_else(|| "(none)".to_string(), Value::to_string);
-                        let _ = writeln!(out, "        {}: {} -> {}", field.path, show(&field.before), show(&field.after));
-                    }
-                }
-            }
-            Verdict::NotAdopted { reasons } => {
-                let _ = writeln!(out, "{label}: not adopted");
-                for reason in reasons {
-                    let _ = writeln!(out, "    {reason}");
-                }
-                if !name.starts_with("seed ") {
-                    let _ = writeln!(out, "    (to adopt it anyway: --accept cluster/{name})");
-                }
-            }
-        }
-    }
-    out
+    adoption.verdicts.iter().map(|(name, verdict)| crate::plan::display::import_verdict(&group_label(name), verdict)).collect()
 }
 
 /// How `kkp import` ended.
@@ -303,6 +269,133 @@ pub enum Outcome {
     },
 }
 
+/// Reads what the seeds hold of `wanted` (by seed): one LIST per seed and kind, not a GET per
+/// object. KKP's objects carry no kkp label, so lists are not filtered by it. Secrets are
+/// listed metadata-only first; their bodies (a certificate to fingerprint) are then read only
+/// from the namespaces holding a Secret kkp renders, so the keys of every other Secret on the
+/// seed never reach kkp. On error: the seed and why.
+pub async fn read_live(
+    targets: &crate::target::Targets,
+    wanted: &BTreeMap<String, BTreeSet<ObjectRef>>,
+    parallelism: usize,
+) -> Result<Live, (String, crate::target::Error)> {
+    use crate::object::Kind;
+    use futures::StreamExt;
+    let none = BTreeMap::new();
+    let none = &none;
+    let no_target = |seed: &str| crate::target::Error::Unreachable {
+        seed: seed.to_string(),
+        context: "import".into(),
+        message: "no target is configured for it".into(),
+        transient: false,
+    };
+    let mut lists: Vec<(String, Kind, Option<String>, bool)> = Vec::new();
+    for (seed, objects) in wanted {
+        let kinds: BTreeSet<Kind> = objects.iter().map(|o| o.kind).collect();
+        lists.extend(kinds.into_iter().map(|kind| (seed.clone(), kind, None, kind == Kind::Secret)));
+    }
+    let run = |lists: Vec<(String, Kind, Option<String>, bool)>| {
+        futures::stream::iter(lists)
+            .map(|(seed, kind, namespace, metadata_only)| {
+                let target = targets.get(&seed).cloned();
+                async move {
+                    let Some(target) = target else {
+                        let error = no_target(&seed);
+                        return (seed, metadata_only, Err(error));
+                    };
+                    let listed = crate::apply::retry::retry(&Default::default(), || async {
+                        if metadata_only {
+                            target.list_metadata(kind, namespace.as_deref(), none).await
+                        } else {
+                            target.list(kind, namespace.as_deref(), none).await
+                        }
+                    })
+                    .await;
+                    (seed, metadata_only, listed)
+                }
+            })
+            .buffer_unordered(parallelism.max(1))
+            .collect::<Vec<_>>()
+    };
+    let mut live: Live = HashMap::new();
+    let mut secrets_present: BTreeSet<(String, ObjectRef)> = BTreeSet::new();
+    for (seed, metadata_only, answer) in run(lists).await {
+        let items = answer.map_err(|e| (seed.clone(), e))?;
+        for item in items {
+            let Some(identity) = ObjectRef::of(&item) else { continue };
+            if metadata_only {
+                secrets_present.insert((seed.clone(), identity));
+            } else {
+                live.entry(seed.clone()).or_default().insert(identity, item);
+            }
+        }
+    }
+    let bodies: BTreeSet<(String, String)> = wanted
+        .iter()
+        .flat_map(|(seed, objects)| objects.iter().map(move |o| (seed, o)))
+        .filter(|(seed, o)| o.kind == Kind::Secret && secrets_present.contains(&((*seed).clone(), (*o).clone())))
+        .filter_map(|(seed, o)| Some((seed.clone(), o.namespace.clone()?)))
+        .collect();
+    let lists = bodies.into_iter().map(|(seed, namespace)| (seed, Kind::Secret, Some(namespace), false)).collect();
+    for (seed, _, answer) in run(lists).await {
+        let items = answer.map_err(|e| (seed.clone(), e))?;
+        let objects = live.entry(seed).or_default();
+        objects.extend(items.into_iter().filter_map(|item| Some((ObjectRef::of(&item)?, item))));
+    }
+    Ok(live)
+}
+
+/// What [`read`] found: the adoption, against which state, and where the seeds are.
+pub struct Read {
+    /// The decision.
+    pub adoption: Adoption,
+    /// The state it was decided against.
+    pub state: Option<State>,
+    /// The seeds' targets and identities.
+    pub connected: crate::refresh::Connected,
+}
+
+/// Reads the seeds of `topology` (`seeds` limits them; empty: all) and decides the adoption
+/// against `state`. Writes nothing.
+pub async fn read(
+    state: Option<State>,
+    factory: &dyn crate::apply::TargetFactory,
+    topology: &crate::topology::Topology,
+    seeds: &[String],
+    accept: &[Address],
+    parallelism: usize,
+) -> Result<Read, crate::apply::Error> {
+    let chosen: BTreeSet<String> = topology.seeds.keys().filter(|s| seeds.is_empty() || seeds.contains(s)).cloned().collect();
+    let connected = crate::refresh::connect(factory, &chosen, state.as_ref()).await.map_err(Box::new)?;
+    if let Some((seed, error)) = connected.unreachable.iter().next() {
+        return Err(crate::apply::Error::Target(crate::target::Error::Unreachable {
+            seed: seed.clone(),
+            context: "import".into(),
+            message: error.clone(),
+            transient: false,
+        }));
+    }
+    let nodes: Vec<DesiredNode> = crate::render::topology(topology).into_iter().filter(|n| chosen.contains(&n.seed)).collect();
+    let mut wanted: BTreeMap<String, BTreeSet<ObjectRef>> = BTreeMap::new();
+    for node in &nodes {
+        if let Some(object) = node.body.object() {
+            wanted.entry(node.seed.clone()).or_default().insert(object);
+        }
+    }
+    let live = read_live(&connected.targets, &wanted, parallelism).await.map_err(|(_, e)| crate::apply::Error::Target(e))?;
+    let mut managed = BTreeSet::new();
+    for cluster in topology.clusters.values().filter(|c| chosen.contains(&c.seed)) {
+        let target = &connected.targets[&cluster.seed];
+        if let Some(kkp_cluster) = target.kkp_cluster(&cluster.name).await?
+            && kkp_cluster.pointer("/spec/pause").and_then(Value::as_bool) != Some(true)
+        {
+            managed.insert(cluster.name.clone());
+        }
+    }
+    let adoption = adopt(&nodes, state.as_ref(), &live, &managed, accept);
+    Ok(Read { adoption, state, connected })
+}
+
 /// Reads the seeds of `topology`, decides the adoption and, once `approve` saw the report,
 /// records it in the state under its lock. `seeds` limits the seeds (empty: all).
 #[allow(clippy::too_many_arguments)]
@@ -319,55 +412,7 @@ pub async fn run(
     let lock = backend.lock("import").await?;
     let result = async {
         let loaded = backend.load().await?;
-        let state = loaded.state;
-        let chosen: BTreeSet<String> = topology.seeds.keys().filter(|s| seeds.is_empty() || seeds.contains(s)).cloned().collect();
-        let connected = crate::refresh::connect(factory, &chosen, state.as_ref()).await.map_err(Box::new)?;
-        if let Some((seed, error)) = connected.unreachable.iter().next() {
-            return Err(crate::apply::Error::Target(crate::target::Error::Unreachable {
-                seed: seed.clone(),
-                context: "import".into(),
-                message: error.clone(),
-                transient: false,
-            }));
-        }
-        let nodes: Vec<DesiredNode> = crate::render::topology(topology).into_iter().filter(|n| chosen.contains(&n.seed)).collect();
-        let mut kinds: BTreeMap<String, BTreeSet<crate::object::Kind>> = BTreeMap::new();
-        for node in &nodes {
-            if let Some(object) = node.body.object() {
-                kinds.entry(node.seed.clone()).or_default().insert(object.kind);
-            }
-        }
-        // One LIST per seed and kind. KKP's objects carry no kkp label, so lists are not
-        // filtered by it.
-        let none = BTreeMap::new();
-        let none = &none;
-        let lists: Vec<(String, crate::object::Kind)> = kinds.iter().flat_map(|(s, ks)| ks.iter().map(move |k| (s.clone(), *k))).collect();
-        let answers: Vec<_> = futures::stream::iter(lists)
-            .map(|(seed, kind)| {
-                let target = connected.targets[&seed].clone();
-                async move { (seed, crate::apply::retry::retry(&Default::default(), || target.list(kind, None, none)).await) }
-            })
-            .buffer_unordered(parallelism.max(1))
-            .collect()
-            .await;
-        let mut live: Live = HashMap::new();
-        for (seed, answer) in answers {
-            for item in answer? {
-                if let Some(identity) = ObjectRef::of(&item) {
-                    live.entry(seed.clone()).or_default().insert(identity, item);
-                }
-            }
-        }
-        let mut managed = BTreeSet::new();
-        for cluster in topology.clusters.values().filter(|c| chosen.contains(&c.seed)) {
-            let target = &connected.targets[&cluster.seed];
-            if let Some(kkp_cluster) = target.kkp_cluster(&cluster.name).await?
-                && kkp_cluster.pointer("/spec/pause").and_then(Value::as_bool) != Some(true)
-            {
-                managed.insert(cluster.name.clone());
-            }
-        }
-        let adoption = adopt(&nodes, state.as_ref(), &live, &managed, accept);
+        let Read { adoption, state, connected } = read(loaded.state, factory, topology, seeds, accept, parallelism).await?;
         if !approve(&adoption).map_err(crate::apply::Error::NotApproved)? {
             return Ok(Outcome::Declined);
         }
@@ -376,18 +421,14 @@ pub async fn run(
         let mut bodies = Vec::new();
         let mut recorded = 0;
         let mut adopted_seeds = BTreeSet::new();
-        for (mut change, body) in adoption.changes {
-            if let Change::Put { node, .. } = &mut change {
-                adopted_seeds.insert(node.seed.clone());
-                if let Some(body) = body {
-                    let bytes = serde_json::to_vec(&body).expect("plain data");
-                    // The digest a plan compares with must be the one of the stored body.
-                    node.digest = crate::object::digest_bytes(&bytes);
-                    bodies.push((node.digest.clone(), bytes));
-                }
-            }
+        for Adopted { address, mut record, body } in adoption.adopted {
+            adopted_seeds.insert(record.seed.clone());
+            let bytes = serde_json::to_vec(&crate::plan::recorded_value(&body)).expect("plain data");
+            // The digest a plan compares with must be the one of the stored body.
+            record.digest = crate::object::digest_bytes(&bytes);
+            bodies.push((record.digest.clone(), bytes));
             recorded += 1;
-            state.apply(change);
+            state.apply(Change::Put { address, node: record });
         }
         for seed in adopted_seeds {
             if let Some(identity) = connected.identities.get(&seed) {
@@ -423,6 +464,109 @@ pub async fn run(
     .await;
     lock.release().await;
     result
+}
+
+/// The adoption as a plan to save and apply later (`kkp import -o import.plan`): one action of
+/// class `import` per adopted node, carrying what the state will record (the body, the
+/// certificate's public facts) and whether kkp's label is added; the verdicts as notices. Its
+/// basis is `state` with every adopted address absent, so applying it is refused once the
+/// state holds any of them.
+pub fn to_plan(adoption: &Adoption, state: Option<&State>) -> crate::plan::Plan {
+    use crate::plan::{Action, Notice, PlannedAction, Reason, import::ImportRecord};
+    let labelled: BTreeSet<(&str, &ObjectRef)> = adoption.to_label.iter().map(|(seed, object)| (seed.as_str(), object)).collect();
+    let mut actions: Vec<PlannedAction> = adoption
+        .adopted
+        .iter()
+        .map(|adopted| {
+            let record = &adopted.record;
+            let label = record.object.as_ref().is_some_and(|o| labelled.contains(&(record.seed.as_str(), o)));
+            PlannedAction {
+                address: adopted.address.clone(),
+                seed: record.seed.clone(),
+                cluster: adopted.address.cluster().map(str::to_string),
+                role: record.role,
+                action: Action::Import,
+                reasons: vec![Reason::ImportExisting { adds_label: label }],
+                object: record.object.clone(),
+                prior_seed: None,
+                desired: Some(adopted.body.clone()),
+                deps: Vec::new(),
+                changes: Vec::new(),
+                review: Default::default(),
+                import: Some(ImportRecord { certificate: record.certificate.clone(), label }),
+            }
+        })
+        .collect();
+    // By seed, then cluster, then address: the order views group by.
+    actions.sort_by(|a, b| (&a.seed, &a.cluster, &a.address).cmp(&(&b.seed, &b.cluster, &b.address)));
+    crate::plan::classify::annotate(&mut actions, &Default::default());
+    let basis = crate::plan::Basis {
+        lineage: state.map(|s| s.lineage.clone()),
+        serial: state.map_or(0, |s| s.serial),
+        digests: actions.iter().map(|a| (a.address.clone(), None)).collect(),
+    };
+    let notices =
+        adoption.verdicts.iter().map(|(name, verdict)| Notice::Import { group: group_label(name), verdict: verdict.clone() }).collect();
+    crate::plan::Plan { basis, summary: crate::plan::summarise(&actions, 0), actions, notices, ..Default::default() }
+}
+
+/// Checks, before anything is recorded or written, that every object an import plan adopts
+/// is still what it recorded (one LIST per seed and kind): a CA replaced since the plan was
+/// made is never recorded, and an import plan lands whole or not at all. Returns what
+/// changed, one line per object.
+pub async fn verify_live(plan: &crate::plan::Plan, connected: &crate::refresh::Connected, parallelism: usize) -> Result<(), Vec<String>> {
+    let imports: Vec<&crate::plan::PlannedAction> = plan.actions.iter().filter(|a| a.action == crate::plan::Action::Import).collect();
+    let mut wanted: BTreeMap<String, BTreeSet<ObjectRef>> = BTreeMap::new();
+    for action in &imports {
+        if let Some(object) = &action.object {
+            wanted.entry(action.seed.clone()).or_default().insert(object.clone());
+        }
+    }
+    let mut problems = Vec::new();
+    let live = match read_live(&connected.targets, &wanted, parallelism).await {
+        Ok(live) => live,
+        Err((seed, e)) => {
+            let why = connected.unreachable.get(&seed).cloned().unwrap_or_else(|| e.to_string());
+            return Err(vec![format!("seed {seed} could not be read: {why}")]);
+        }
+    };
+    for action in imports {
+        let (Some(object), Some(record), Some(body)) = (&action.object, &action.import, &action.desired) else { continue };
+        match live.get(&action.seed).and_then(|objects| objects.get(object)) {
+            None => problems.push(format!("{}: {object} no longer exists on seed {}", action.address, action.seed)),
+            Some(found) => {
+                if let Some(why) = changed_since(body, record, found) {
+                    problems.push(format!("{}: {object} on seed {} changed: {why}", action.address, action.seed));
+                }
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// Why an adopted live object no longer is what the import plan recorded (`None`: it still
+/// is). `body` and `record` are the import action's; `live` is the object now.
+pub fn changed_since(body: &Body, record: &crate::plan::import::ImportRecord, live: &Value) -> Option<String> {
+    match body {
+        Body::Secret { request, .. } => {
+            let planned = record.certificate.as_ref()?;
+            let data = crate::refresh::drift::secret_data(live);
+            let now = crate::refresh::drift::live_fingerprints(request, &data);
+            let found = now.first().map(|(f, _)| f.as_str()).unwrap_or("none");
+            (found != planned.fingerprint)
+                .then(|| format!("its content's fingerprint is {found}, the plan recorded {}", planned.fingerprint))
+        }
+        Body::Object { manifest, .. } => {
+            let live = if record.label { labelled(live) } else { live.clone() };
+            let projected = crate::refresh::drift::project(manifest, &live).unwrap_or(Value::Null);
+            let fields = diff::diff(manifest, &projected);
+            (!fields.is_empty()).then(|| {
+                let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+                format!("changed fields: {}", paths.join(", "))
+            })
+        }
+        Body::Logical { .. } => None,
+    }
 }
 
 /// Where KKP keeps what kkp's topology is made of: KubermaticConfigurations and Seeds on the
@@ -500,5 +644,54 @@ mod tests {
         );
         let yaml = topology_yaml(&[], &[], &[doc]);
         assert!(yaml.contains("kind: Cluster") && !yaml.contains("status") && !yaml.contains("uid"), "{yaml}");
+    }
+
+    /// A saved import is a plan like any other: its actions are class `import`, survive the
+    /// plan file's round trip, and a policy decides on them by that class.
+    #[test]
+    fn an_import_plan_is_class_import_for_policies_and_round_trips() {
+        let address = Address::parse("cluster/c1/configmap/audit-config").unwrap();
+        let object = ObjectRef::namespaced(crate::object::Kind::ConfigMap, "cluster-c1", "audit-config");
+        let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "audit-config", "namespace": "cluster-c1"}, "data": {"a": "1"}});
+        let adoption = Adoption {
+            verdicts: BTreeMap::from([("c1".to_string(), Verdict::AdoptedNoChanges)]),
+            adopted: vec![Adopted {
+                address: address.clone(),
+                record: NodeState {
+                    seed: "eu".into(),
+                    role: Role::Config,
+                    object: Some(object.clone()),
+                    digest: String::new(),
+                    certificate: None,
+                },
+                body: Body::Object { manifest: manifest.clone(), fingerprints: Vec::new() },
+            }],
+            to_label: vec![("eu".to_string(), object)],
+        };
+        let plan = to_plan(&adoption, None);
+        assert_eq!(plan.summary.import, 1);
+        assert_eq!(plan.actions[0].review.class, crate::plan::classify::Class::Import);
+        assert_eq!(plan.actions[0].import.as_ref().map(|r| r.label), Some(true));
+        assert_eq!(plan.basis.digests.get(&address), Some(&None), "applying needs the node still absent from the state");
+        let (bytes, digest) = crate::plan::file::to_bytes(&plan);
+        let (read, again) = crate::plan::file::from_bytes(std::path::Path::new("import.plan"), &bytes).unwrap();
+        assert_eq!((read, again), (plan.clone(), digest));
+        let policy = crate::policy::parse(std::path::Path::new("p.yaml"), "rules:\n  - decision: review\n    class: import\n").unwrap();
+        assert_eq!(crate::policy::evaluate(&policy, &plan).decision, crate::policy::Decision::Review);
+        let text = crate::plan::display::human(&plan);
+        assert!(text.contains("note: cluster c1: adopted, no changes") && text.contains("1 to import"), "{text}");
+
+        // The live object changed since: the record is refused.
+        let record = plan.actions[0].import.clone().unwrap();
+        let mut live = manifest.clone();
+        assert_eq!(changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live), None);
+        live["data"]["x"] = json!("1");
+        assert_eq!(
+            changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live),
+            None,
+            "fields kkp does not set are not its business"
+        );
+        live["data"]["a"] = json!("2");
+        assert!(changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live).is_some());
     }
 }

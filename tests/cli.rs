@@ -598,3 +598,87 @@ fn a_second_apply_expects_the_duration_the_first_recorded() {
     assert_eq!(timings["applies"], 2);
     assert_eq!(timings["byTarget"]["dir"]["workload"]["nodes"].as_u64(), steps["workload"]["nodes"].as_u64().map(|n| n + 4));
 }
+
+#[test]
+fn an_import_saved_as_a_plan_is_applied_by_its_digest_and_refused_if_a_ca_changed() {
+    let ws = Workspace::new();
+    let topology = ws.copy_example("quickstart");
+    let topology = topology.to_str().unwrap();
+    assert!(ws.kkp(&["apply", "-f", topology, "--dir", "out", "--auto-approve"]).status.success());
+    let written = files(&ws.path().join("out"));
+    let state_file = ws.path().join("kkp.state.json");
+    let applied_state: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    std::fs::remove_file(&state_file).unwrap();
+    std::fs::remove_dir_all(ws.path().join("kkp.state.json.objects")).unwrap();
+
+    // Saved, not recorded: the plan is printed with the verdicts and nothing is written.
+    let saved = ws.kkp(&["import", "-f", topology, "--dir", "out", "-o", "import.plan"]);
+    let out = text(&saved);
+    assert!(saved.status.success(), "{out}");
+    assert!(out.contains("note: cluster qs4k7x2mzp: adopted, no changes"), "{out}");
+    assert!(out.contains("<- cluster/qs4k7x2mzp/secret/ca") && out.contains("to import"), "{out}");
+    assert!(!state_file.exists(), "import -o records nothing");
+    let plan_bytes = std::fs::read(ws.path().join("import.plan")).unwrap();
+    let plan_text = String::from_utf8(plan_bytes.clone()).unwrap();
+    for marker in ["PRIVATE KEY", "BEGIN"] {
+        assert!(!plan_text.contains(marker), "the import plan holds {marker:?}");
+    }
+    // Nor any of the CA's key, base64 as the Secret holds it or as PEM lines.
+    let ca_secret: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(ws.path().join("out/europe/cluster-qs4k7x2mzp/secret-ca.yaml")).unwrap()).unwrap();
+    let key_b64 = ca_secret["data"]["ca.key"].as_str().unwrap();
+    let key_pem = String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key_b64).unwrap()).unwrap();
+    assert!(!plan_text.contains(&key_b64[40..80]));
+    for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!plan_text.contains(line), "the import plan holds a line of the CA's key");
+    }
+    let plan: Value = serde_json::from_slice(&plan_bytes).unwrap();
+    let digest = plan["digest"].as_str().unwrap().to_string();
+    let actions = plan["plan"]["actions"].as_array().unwrap();
+    assert!(actions.iter().all(|a| a["action"] == "import" && a["class"] == "import"), "{plan_text}");
+    let ca = actions.iter().find(|a| a["address"] == "cluster/qs4k7x2mzp/secret/ca").unwrap();
+    assert_eq!(
+        ca["import"]["certificate"]["fingerprint"], applied_state["nodes"]["cluster/qs4k7x2mzp/secret/ca"]["certificate"]["fingerprint"],
+        "the plan carries the live CA's fingerprint"
+    );
+    // Same inputs, byte-identical plan; --json prints it with its digest, as kkp plan --json does.
+    let json = ws.kkp(&["import", "-f", topology, "--dir", "out", "-o", "again.plan", "--json"]);
+    assert!(json.status.success(), "{}", text(&json));
+    assert_eq!(std::fs::read(ws.path().join("again.plan")).unwrap(), plan_bytes);
+    let printed: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(printed["digest"], plan["digest"]);
+    assert_eq!(printed["plan"]["notices"][0]["verdict"]["result"], "adopted-no-changes");
+
+    // A wrong digest is refused.
+    let wrong = ws.kkp(&["apply", "import.plan", "--dir", "out", "--expect-digest", "sha256:0000"]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(text(&wrong).contains("not the expected sha256:0000"), "{}", text(&wrong));
+    assert!(!state_file.exists());
+
+    // A CA replaced after the plan was made: refused as a whole, the Secret left as it is.
+    let ca_file = ws.path().join("out/europe/cluster-qs4k7x2mzp/secret-ca.yaml");
+    let original = std::fs::read(&ca_file).unwrap();
+    let other_ca = std::fs::read(ws.path().join("out/europe/cluster-qs9d3vh6rt/secret-ca.yaml")).unwrap();
+    let swapped = String::from_utf8(other_ca).unwrap().replace("qs9d3vh6rt", "qs4k7x2mzp");
+    std::fs::write(&ca_file, &swapped).unwrap();
+    let refused = ws.kkp(&["apply", "import.plan", "--dir", "out", "--expect-digest", &digest]);
+    let report = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(report.contains("changed since the import plan was made") && report.contains("cluster/qs4k7x2mzp/secret/ca"), "{report}");
+    assert_eq!(std::fs::read(&ca_file).unwrap(), swapped.as_bytes(), "the changed CA is never overwritten");
+    assert!(!state_file.exists(), "nothing was recorded");
+
+    // As reviewed: recorded, the seed unchanged, and the next refreshed plan is empty.
+    std::fs::write(&ca_file, &original).unwrap();
+    let applied = ws.kkp(&["apply", "import.plan", "--dir", "out", "--expect-digest", &digest]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert_eq!(files(&ws.path().join("out")), written, "an import plan writes nothing to a directory kkp wrote");
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(recorded["nodes"].as_object().unwrap().len(), applied_state["nodes"].as_object().unwrap().len());
+    let plan = ws.kkp(&["plan", "-f", topology, "--dir", "out", "--refresh", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    // Applied once: the state holds its nodes now, so the same plan is stale.
+    let stale = ws.kkp(&["apply", "import.plan", "--dir", "out"]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(text(&stale).contains("the state changed since the plan was made"), "{}", text(&stale));
+}

@@ -175,7 +175,12 @@ async fn objects_kubectl_created_are_reported_not_overwritten() {
     let created = kkp_kubectl(&fleet.eu, &["create", "-f", file.to_str().unwrap()]).await;
     assert!(created.contains("configmap/prometheus created"), "{created}");
 
+    fleet.eu.clear_requests();
     let out = fleet.apply(&[]).await;
+    // Whether an object to create exists, and who made it, is read from its metadata alone.
+    let checked: Vec<_> =
+        fleet.eu.requests().into_iter().filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces/cluster-eu9rk5wgsv").collect();
+    assert!(!checked.is_empty() && checked.iter().all(|r| r.accept.contains("as=PartialObjectMetadata")), "{checked:?}");
     assert_eq!(out.status.code(), Some(1));
     let report = text(&out);
     assert!(
@@ -328,8 +333,12 @@ async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
     // A smaller state drops the parts it no longer needs.
     state.nodes.retain(|a, _| a.as_str() < "cluster/c1");
     state.serial = 4;
+    server.clear_requests();
     backend.persist(&state, lock.as_ref()).await.unwrap();
     assert_eq!(parts(&server), 0);
+    // Stale parts are found by name: kube-rs's metadata-only list, which the server answers.
+    let listed: Vec<_> = server.requests().into_iter().filter(|r| r.method == "GET" && r.query.contains("state-part-of")).collect();
+    assert!(!listed.is_empty() && listed.iter().all(|r| r.accept.contains("as=PartialObjectMetadataList")), "{listed:?}");
     assert_eq!(backend.load().await.unwrap().state.unwrap(), state);
 
     // A writer that read an older version is refused instead of overwriting.
@@ -569,6 +578,17 @@ async fn import_after_the_state_was_lost_adopts_everything_and_the_next_plan_is_
     let before = fleet.us.objects().len() + fleet.eu.objects().len();
     std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
     let _ = std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects"));
+    // Someone else's Secret on the seed: import has no business reading its key.
+    let other = fleet.ws.path().join("other.json");
+    std::fs::write(
+        &other,
+        r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other-app"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "other-app"}, "stringData": {"password": "other-apps-secret"}}]}"#,
+    )
+    .unwrap();
+    let created = kkp_kubectl(&fleet.eu, &["create", "--validate=false", "-f", other.to_str().unwrap()]).await;
+    assert!(created.contains("secret/db created"), "{created}");
+    let before = before + 2;
     fleet.eu.clear_requests();
 
     let import = fleet.kkp(&["import", "-f", &fleet.topology, "--kube", "--auto-approve"]).await;
@@ -576,7 +596,15 @@ async fn import_after_the_state_was_lost_adopts_everything_and_the_next_plan_is_
     assert!(import.status.success(), "{report}");
     assert!(report.contains(&format!("cluster {EU_CLUSTER}: adopted, no changes")), "{report}");
     assert!(!report.contains("changes on the next apply") && !report.contains(": not adopted"), "{report}");
-    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "import reads only");
+    let log = fleet.eu.requests();
+    assert!(log.iter().all(|r| r.method == "GET"), "import reads only");
+    // Secrets: one metadata-only LIST of the seed, then bodies only of the clusters' namespaces.
+    let secret_lists: Vec<_> = log.iter().filter(|r| r.path.ends_with("/secrets")).collect();
+    let metadata_only = |r: &&kkp_test_apiserver::RequestRecord| r.accept.contains("as=PartialObjectMetadataList");
+    assert_eq!(secret_lists.iter().filter(|r| r.path == "/api/v1/secrets").count(), 1);
+    assert!(secret_lists.iter().filter(|r| r.path == "/api/v1/secrets").all(metadata_only));
+    let bodies: Vec<&str> = secret_lists.iter().filter(|r| !metadata_only(r)).map(|r| r.path.as_str()).collect();
+    assert!(!bodies.is_empty() && bodies.iter().all(|p| p.starts_with("/api/v1/namespaces/cluster-")), "{bodies:?}");
     assert_eq!(fleet.us.objects().len() + fleet.eu.objects().len(), before);
 
     let plan = fleet.plan_refresh(&[]).await;
@@ -606,8 +634,10 @@ fn kkp_golden_objects() -> Vec<serde_json::Value> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissued() {
+/// A seed holding what KKP made for cluster de-test-01 (testdata/kkp-fixtures): its objects, a
+/// CA, and its Cluster object (`pause` as given). Returns the server, a workspace whose
+/// kubeconfig reaches it, the topology path and the CA as issued.
+async fn kkp_made_seed(paused: bool) -> (TestServer, Workspace, String, kkp::pki::Issued) {
     use kkp_test_apiserver::Resource;
     let server = TestServer::start(ServerConfig {
         extra_resources: vec![Resource::new("kubermatic.k8c.io", "v1", "clusters", "Cluster", false, &[])],
@@ -617,10 +647,7 @@ async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissue
     .unwrap();
     let ws = Workspace::new();
     std::fs::write(ws.path().join("kubeconfig"), server.kubeconfig_yaml("test-seed")).unwrap();
-    let topology = common::repo().join("testdata/kkp-fixtures/topology.yaml");
-    let topology = topology.to_str().unwrap();
-
-    // What KKP left on the seed: its objects, a CA, and its Cluster object (not paused yet).
+    let topology = common::repo().join("testdata/kkp-fixtures/topology.yaml").to_str().unwrap().to_string();
     let ca =
         kkp::pki::issue(&kkp::pki::CertRequest::ca("root-ca.de-test-01", kkp::pki::KeyAlgorithm::Rsa2048), None, 1_790_000_000).unwrap();
     let encoded: serde_json::Map<String, serde_json::Value> =
@@ -628,13 +655,20 @@ async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissue
     let mut documents = vec![
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cluster-de-test-01"}}),
         serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ca", "namespace": "cluster-de-test-01"}, "type": "Opaque", "data": encoded}),
-        serde_json::json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": false}}),
+        serde_json::json!({"apiVersion": "kubermatic.k8c.io/v1", "kind": "Cluster", "metadata": {"name": "de-test-01"}, "spec": {"pause": paused}}),
     ];
     documents.extend(kkp_golden_objects());
     let file = ws.path().join("kkp-made.json");
     std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "List", "items": documents}).to_string()).unwrap();
     let created = kkp_kubectl(&server, &["create", "--validate=false", "-f", file.to_str().unwrap()]).await;
     assert!(created.contains("statefulset.apps/etcd created"), "{created}");
+    (server, ws, topology, ca)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkp_made_objects_are_refused_with_reasons_and_their_ca_is_never_reissued() {
+    let (server, ws, topology, ca) = kkp_made_seed(false).await;
+    let topology = topology.as_str();
     let ca_before = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
 
     let import = |extra: &[&str]| {
@@ -758,6 +792,32 @@ async fn import_writes_the_topology_from_kkps_live_objects() {
     assert!(written.contains("kind: Cluster") && written.contains("humanReadableName: de-test-01"), "{written}");
     let validate = ws.kkp(&["validate", "-f", "imported"]);
     assert!(validate.status.success(), "{}", text(&validate));
+
+    // Beside the topology, the import plan; nothing is recorded until it is applied.
+    assert!(!ws.path().join("kkp.state.json").exists());
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("imported/import.plan")).unwrap()).unwrap();
+    let digest = plan["digest"].as_str().unwrap().to_string();
+    // The master is the seed here: its namespace kubermatic (made by KKP) is adopted.
+    let namespace = plan["plan"]["actions"].as_array().unwrap().iter().find(|a| a["address"] == "seed/test-seed/namespace/kubermatic");
+    assert_eq!(namespace.map(|a| &a["import"]["label"]), Some(&serde_json::json!(true)), "{plan}");
+    let mut command = ws.command(&[
+        "apply",
+        "imported/import.plan",
+        "-f",
+        "imported",
+        "--kube",
+        "--context",
+        "test-seed=test-seed",
+        "--expect-digest",
+        &digest,
+    ]);
+    command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+    let applied = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert!(applied.status.success(), "{}", text(&applied));
+    let listed = text(&ws.kkp(&["state", "list", "seed/test-seed"]));
+    assert!(listed.lines().any(|l| l == "seed/test-seed/namespace/kubermatic"), "{listed}");
+    let kubermatic = server.object("v1", "Namespace", None, "kubermatic").unwrap();
+    assert_eq!(kubermatic["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kkp");
 }
 
 /// The objects a test server holds in `namespace`.
@@ -885,13 +945,179 @@ async fn an_apply_without_a_state_over_seeds_kkp_applied_to_is_refused_unless_ne
     std::fs::remove_file(fleet.ws.path().join("kkp.state.json")).unwrap();
     std::fs::remove_file(fleet.ws.path().join("kkp.state.json.backup")).ok();
     std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects")).ok();
+    fleet.eu.clear_requests();
     let refused = fleet.apply(&[]).await;
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     let report = text(&refused);
     assert!(report.contains("there is no state, but seed seed-") && report.contains("--new-state"), "{report}");
     assert!(report.contains("kkp import"), "{report}");
+    // The check reads names and labels only: a metadata-only list of namespaces.
+    let lists: Vec<_> = fleet.eu.requests().into_iter().filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces").collect();
+    assert!(!lists.is_empty());
+    assert!(
+        lists.iter().all(|r| r.accept.contains("as=PartialObjectMetadataList")),
+        "{:?}",
+        lists.iter().map(|r| &r.accept).collect::<Vec<_>>()
+    );
     // On purpose: a new state applies over what runs (server-side apply, same objects).
     let fresh = fleet.apply(&["--new-state"]).await;
     assert!(fresh.status.success(), "{}", text(&fresh));
     assert_eq!(fleet.plan_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_plan_is_reviewed_applied_by_digest_and_never_records_a_ca_changed_since() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let state_file = fleet.ws.path().join("kkp.state.json");
+    std::fs::remove_file(&state_file).unwrap();
+    let _ = std::fs::remove_dir_all(fleet.ws.path().join("kkp.state.json.objects"));
+    let plan_file = fleet.ws.path().join("import.plan");
+    let plan_path = plan_file.to_str().unwrap();
+
+    fleet.eu.clear_requests();
+    let saved = fleet.kkp(&["import", "-f", &fleet.topology, "--kube", "-o", plan_path]).await;
+    let out = text(&saved);
+    assert!(saved.status.success(), "{out}");
+    assert!(out.contains(&format!("cluster {EU_CLUSTER}: adopted, no changes")), "{out}");
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "saving an import plan only reads");
+    assert!(!state_file.exists(), "nothing is recorded before the plan is applied");
+    let plan_text = std::fs::read_to_string(&plan_file).unwrap();
+    assert!(!plan_text.contains("PRIVATE KEY") && !plan_text.contains("LS0tLS1CRUdJTi"), "no key material in the plan");
+    let digest = serde_json::from_str::<serde_json::Value>(&plan_text).unwrap()["digest"].as_str().unwrap().to_string();
+
+    let wrong = fleet.kkp(&["apply", plan_path, "-f", &fleet.topology, "--kube", "--expect-digest", "sha256:feed"]).await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(!state_file.exists());
+
+    // Someone replaces the CA of a cluster between review and apply: refused, left as it is.
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let original = fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap();
+    let other_ns = fleet
+        .eu
+        .objects()
+        .into_iter()
+        .filter(|o| o["kind"] == "Namespace")
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .find(|n| n.starts_with("cluster-") && *n != ns)
+        .expect("seed-eu runs two clusters");
+    let other = fleet.eu.object("v1", "Secret", Some(&other_ns), "ca").unwrap();
+    let patch = serde_json::json!({"data": other["data"]}).to_string();
+    let patched = kkp_kubectl(&fleet.eu, &["-n", &ns, "patch", "secret", "ca", "--type", "merge", "-p", &patch]).await;
+    assert!(patched.contains("patched"), "{patched}");
+    let replaced = fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap();
+    fleet.eu.clear_requests();
+    let refused = fleet.kkp(&["apply", plan_path, "-f", &fleet.topology, "--kube", "--expect-digest", &digest]).await;
+    let report = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{report}");
+    assert!(report.contains("changed since the import plan was made"), "{report}");
+    assert!(report.contains(&format!("cluster/{EU_CLUSTER}/secret/ca")), "{report}");
+    assert_eq!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap(), replaced, "the CA Secret is byte-identical");
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "nothing was written");
+    assert!(!state_file.exists(), "nothing was recorded");
+
+    // Put back, the reviewed plan applies: the state is recorded, and the seeds need nothing.
+    let restore = serde_json::json!({"data": original["data"]}).to_string();
+    assert!(kkp_kubectl(&fleet.eu, &["-n", &ns, "patch", "secret", "ca", "--type", "merge", "-p", &restore]).await.contains("patched"));
+    fleet.eu.clear_requests();
+    let applied = fleet.kkp(&["apply", plan_path, "-f", &fleet.topology, "--kube", "--expect-digest", &digest]).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(fleet.eu.requests().iter().all(|r| r.method == "GET"), "kkp's own objects need no label write");
+    assert_eq!(fleet.eu.object("v1", "Secret", Some(&ns), "ca").unwrap()["data"], original["data"]);
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("No changes."), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kkp_made_objects_adopted_through_an_import_plan_keep_their_ca_and_get_only_kkps_label() {
+    let (server, ws, topology, ca) = kkp_made_seed(true).await;
+    let ca_before = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
+    let etcd_before = server.object("apps/v1", "StatefulSet", Some("cluster-de-test-01"), "etcd").unwrap();
+    let run = |args: Vec<String>| {
+        let mut command = ws.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        command.env("KUBECONFIG", ws.path().join("kubeconfig"));
+        async move { tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap() }
+    };
+    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+
+    // Not adopted without --accept: the plan holds nothing of the cluster, and says why.
+    let refused = run(args(&["import", "-f", &topology, "--kube", "-o", "refused.plan"])).await;
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{out}");
+    assert!(out.contains("note: cluster de-test-01: not adopted") && out.contains("cluster/de-test-01/statefulset/etcd:"), "{out}");
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(ws.path().join("refused.plan")).unwrap()).unwrap();
+    assert!(plan["plan"]["actions"].as_array().unwrap().iter().all(|a| a["cluster"] != "de-test-01"), "{plan}");
+
+    server.clear_requests();
+    let saved = run(args(&["import", "-f", &topology, "--kube", "--accept", "cluster/de-test-01", "-o", "import.plan"])).await;
+    let out = text(&saved);
+    assert!(saved.status.success(), "{out}");
+    assert!(out.contains("note: cluster de-test-01: adopted,") && out.contains("changes on the next apply"), "{out}");
+    assert!(server.requests().iter().all(|r| r.method == "GET"), "saving the plan only reads");
+    let plan_text = std::fs::read_to_string(ws.path().join("import.plan")).unwrap();
+    assert!(!plan_text.contains("PRIVATE KEY") && !plan_text.contains("LS0tLS1CRUdJTi"), "no key material in the plan");
+    let plan: serde_json::Value = serde_json::from_str(&plan_text).unwrap();
+    let digest = plan["digest"].as_str().unwrap().to_string();
+    let ca_action =
+        plan["plan"]["actions"].as_array().unwrap().iter().find(|a| a["address"] == "cluster/de-test-01/secret/ca").unwrap().clone();
+    assert_eq!(ca_action["import"]["certificate"]["fingerprint"], ca.fingerprint.as_str(), "the plan records the live CA");
+    assert_eq!(ca_action["import"]["label"], true, "KKP's CA gets kkp's label");
+
+    // A policy that wants a person for imports asks for the reviewed digest.
+    std::fs::write(ws.path().join("policy.yaml"), "rules:\n  - decision: review\n    class: import\n").unwrap();
+    let unreviewed = run(args(&["apply", "import.plan", "--kube", "--policy", "policy.yaml"])).await;
+    assert_eq!(unreviewed.status.code(), Some(3), "{}", text(&unreviewed));
+
+    server.clear_requests();
+    let applied = run(args(&["apply", "import.plan", "--kube", "--policy", "policy.yaml", "--expect-digest", &digest])).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    let ca_after = server.object("v1", "Secret", Some("cluster-de-test-01"), "ca").unwrap();
+    assert_eq!(ca_after["data"], ca_before["data"], "the CA is byte-identical");
+    assert_eq!(ca_after["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kkp");
+    let etcd = server.object("apps/v1", "StatefulSet", Some("cluster-de-test-01"), "etcd").unwrap();
+    assert_eq!(etcd["spec"], etcd_before["spec"], "etcd is untouched");
+    // The only writes: kkp's label, applied alone as manager kkp.
+    let writes: Vec<_> = server.requests().into_iter().filter(|r| r.method != "GET").collect();
+    assert!(!writes.is_empty());
+    assert!(writes.iter().all(|r| r.method == "PATCH" && r.field_manager.as_deref() == Some("kkp") && !r.query.contains("force")));
+    let managed = &etcd["metadata"]["managedFields"];
+    let kkp_fields = managed.as_array().unwrap().iter().find(|m| m["manager"] == "kkp").unwrap();
+    assert_eq!(kkp_fields["fieldsV1"], serde_json::json!({"f:metadata": {"f:labels": {"f:app.kubernetes.io/managed-by": {}}}}));
+    let shown = text(&run(args(&["state", "show", "cluster/de-test-01/secret/ca"])).await);
+    assert!(shown.contains(&format!("fingerprint: {}", ca.fingerprint)), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_reads_metadata_only_lists_and_gets_from_the_test_server() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, ListParams};
+    let server = TestServer::start(ServerConfig::default()).await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig_yaml("s")).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": "n"}})).unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client, "n");
+    for i in 0..3 {
+        let secret = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": format!("s{i}"), "labels": {"l": "x"}}, "stringData": {"key": "private"}}),
+        )
+        .unwrap();
+        secrets.create(&Default::default(), &secret).await.unwrap();
+    }
+    server.clear_requests();
+    let first = secrets.list_metadata(&ListParams::default().labels("l=x").limit(2)).await.unwrap();
+    assert_eq!((first.types.kind.as_str(), first.types.api_version.as_str()), ("PartialObjectMetadataList", "meta.k8s.io/v1"));
+    assert_eq!(first.items.len(), 2);
+    let item_types = first.items[0].types.clone().unwrap();
+    assert_eq!((item_types.kind.as_str(), item_types.api_version.as_str()), ("PartialObjectMetadata", "meta.k8s.io/v1"));
+    let token = first.metadata.continue_.clone().unwrap();
+    let rest = secrets.list_metadata(&ListParams::default().labels("l=x").limit(2).continue_token(&token)).await.unwrap();
+    let names: Vec<_> = first.items.iter().chain(&rest.items).filter_map(|i| i.metadata.name.clone()).collect();
+    assert_eq!(names, ["s0", "s1", "s2"]);
+    let one = secrets.get_metadata("s1").await.unwrap();
+    assert_eq!(one.metadata.labels.unwrap()["l"], "x");
+    assert!(server.requests().iter().all(|r| r.accept.contains("as=PartialObjectMetadata")), "every read was metadata-only");
 }

@@ -180,6 +180,7 @@ mod tests {
             deps: deps.iter().map(|d| Address::parse(d).unwrap()).collect(),
             changes: Vec::new(),
             review: Review::default(),
+            import: None,
         }
     }
 

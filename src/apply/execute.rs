@@ -138,6 +138,9 @@ impl Context {
     /// Does the target work of action `i`; returns what to record.
     async fn perform(&self, i: usize, action: &PlannedAction) -> Result<Recorded, String> {
         let retry = self.settings.retry;
+        if action.action == Action::Import {
+            return self.adopt(action).await;
+        }
         if matches!(action.action, Action::Delete | Action::Replace)
             && let Some(object) = &action.object
         {
@@ -170,7 +173,7 @@ impl Context {
                 }
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
-                let existing = self.existing(action, &object).await?;
+                let existing = self.existing_metadata(action, &object).await?;
                 if self.restores(action) {
                     // Changed outside kkp: the plan said kkp's fields are restored.
                     super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?;
@@ -216,6 +219,30 @@ impl Context {
                 Ok(issued_record(&action.address, &action.seed, action.role, body, issued))
             }
         }
+    }
+
+    /// An import: writes kkp's ownership label if the plan says so (the only write) and records
+    /// the plan's record. The workflow checked before that every adopted object is still what
+    /// the plan recorded ([`crate::import::verify_live`]).
+    async fn adopt(&self, action: &PlannedAction) -> Result<Recorded, String> {
+        let (Some(record), Some(body)) = (&action.import, &action.desired) else {
+            return Err("an import action without what to record; run kkp import again".into());
+        };
+        if let Some(object) = &action.object {
+            let target = self.target(&action.seed)?;
+            let retry = self.settings.retry;
+            if record.label {
+                super::retry::retry(&retry, || target.add_managed_by_label(object)).await.map_err(|e| e.to_string())?;
+            }
+        }
+        let node = NodeState {
+            seed: action.seed.clone(),
+            role: action.role,
+            object: action.object.clone(),
+            digest: String::new(),
+            certificate: record.certificate.clone(),
+        };
+        Ok(Recorded::put(action, node, recorded_value(body)))
     }
 
     /// Keeps valid material already on the target (after a crash, or for an update of
@@ -357,6 +384,21 @@ impl Context {
         }
         let target = self.target(&action.seed)?;
         super::retry::retry(&self.settings.retry, || target.get(object)).await.map_err(|e| e.to_string())
+    }
+
+    /// Like [`Self::existing`] for an object written whole: its metadata (who made it) is all
+    /// a create needs to know, so no spec or Secret data is read.
+    async fn existing_metadata(&self, action: &PlannedAction, object: &ObjectRef) -> Result<Option<Value>, String> {
+        if action.action != Action::Create {
+            return Ok(None);
+        }
+        if let Some(ns) = &object.namespace
+            && self.fresh_namespaces.lock().expect("lock").contains(&(action.seed.clone(), ns.clone()))
+        {
+            return Ok(None);
+        }
+        let target = self.target(&action.seed)?;
+        super::retry::retry(&self.settings.retry, || target.get_metadata(object)).await.map_err(|e| e.to_string())
     }
 
     /// A create must not silently take over an object someone else made: it is reported,

@@ -61,6 +61,12 @@ pub enum Error {
         /// Nodes whose recorded digest differs.
         changed: Vec<Address>,
     },
+    /// Objects an import plan adopts changed since it was made.
+    #[error(
+        "the seeds changed since the import plan was made; nothing was recorded or written:\n{}\n  fix: run kkp import again and review the new plan",
+        .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    ImportChanged(Vec<String>),
     /// A seed has no target.
     #[error("the plan writes to seed {0}, but no target is configured for it")]
     NoTarget(String),

@@ -267,6 +267,7 @@ mod tests {
             deps: Vec::new(),
             changes: Vec::new(),
             review: Review::default(),
+            import: None,
         }
     }
 

@@ -144,6 +144,10 @@ async fn locked(
             super::verify_basis(&plan, state.as_ref())?;
             let seeds = plan.actions.iter().flat_map(|a| std::iter::once(&a.seed).chain(&a.prior_seed)).cloned().collect();
             let connected = crate::refresh::connect(targets, &seeds, state.as_ref()).await.map_err(Box::new)?;
+            // An import plan records live objects: each must still be what it recorded.
+            if plan.actions.iter().any(|a| a.action == plan::Action::Import) {
+                crate::import::verify_live(&plan, &connected, settings.parallelism).await.map_err(Error::ImportChanged)?;
+            }
             if !plan.summary.is_empty() {
                 view.estimated(&estimate(&history(&connected), &plan), None);
             }

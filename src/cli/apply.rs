@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A plan saved with `kkp plan -o`; applied exactly, without a new plan.
+    /// A plan saved with `kkp plan -o` (or an import saved with `kkp import -o`); applied
+    /// exactly, without a new plan.
     planfile: Option<PathBuf>,
     /// Topology to plan from. With PLANFILE it is not planned again; it only supplies the
     /// Secrets among its documents (Seeds' kubeconfigs, cloud credentials to copy).
@@ -113,7 +114,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let targets = args.target.factory(&args.files)?;
     // Objects on the target with no state: planning from nothing would overwrite them all.
+    // An import plan is what adopts them.
+    let imports = matches!(&source, Source::Saved(plan) if plan.actions.iter().all(|a| a.action == kkp::plan::Action::Import));
     if !args.state.new_state
+        && !imports
         && let Some(object) = args.target.seeds.existing_object()
         && backend.load().await?.state.is_none()
     {
@@ -532,7 +536,8 @@ async fn namespace_kkp_applied(targets: &super::targets::Factory, topology: &kkp
     let (key, value) = kkp::render::MANAGED_BY;
     let label = std::collections::BTreeMap::from([(key.to_string(), value.to_string())]);
     for (seed, target) in reached {
-        let found = target.list(kkp::object::Kind::Namespace, None, &label).await.unwrap_or_default();
+        // Names and labels suffice: a metadata-only list.
+        let found = target.list_metadata(kkp::object::Kind::Namespace, None, &label).await.unwrap_or_default();
         if let Some(name) = found.first().and_then(|ns| ns.pointer("/metadata/name")).and_then(serde_json::Value::as_str) {
             return Some((seed, name.to_string()));
         }

@@ -1,5 +1,9 @@
-//! `kkp import (-f TOPOLOGY | --master-context CTX -o DIR) [--kube [--context SEED=CTX]...|--dir DIR] [--seed NAME]...
-//! [--accept ADDR]...`
+//! `kkp import (-f TOPOLOGY [-o PLANFILE] | --master-context CTX -o DIR) [--kube [--context SEED=CTX]...|--dir DIR]
+//! [--seed NAME]... [--accept ADDR]...`
+//!
+//! Without `-o` it reports, asks and records at once. With `-o` it records nothing: it saves
+//! the import as a plan (PLANFILE, or DIR/import.plan beside DIR/topology.yaml) to review and
+//! apply with `kkp apply PLANFILE --expect-digest DIGEST`.
 
 use super::{StateArgs, TopologyArgs};
 use kkp::apply::TargetFactory;
@@ -11,15 +15,18 @@ use std::process::ExitCode;
 pub struct Args {
     /// The topology the live objects are compared with (KKP YAML). Without it, --master-context
     /// and -o write one from the live Seeds, Clusters and KubermaticConfiguration.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required_unless_present = "out")]
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required_unless_present = "master_context")]
     files: Vec<PathBuf>,
     /// The kubeconfig context of KKP's master cluster, where the KubermaticConfiguration and
-    /// the Seeds live (namespace kubermatic).
-    #[arg(long, value_name = "CONTEXT", requires = "out")]
+    /// the Seeds live (namespace kubermatic). Needs -o DIR.
+    #[arg(long, value_name = "CONTEXT", requires = "out", conflicts_with = "files")]
     master_context: Option<String>,
-    /// Write the topology read from the master and the seeds to DIR/topology.yaml (clean KKP
-    /// YAML: no status, no server metadata, no Secrets) and import against it.
-    #[arg(short = 'o', long = "out", value_name = "DIR", requires = "master_context", conflicts_with = "files")]
+    /// Save the import as a plan instead of recording it: with -f, the plan file to write;
+    /// with --master-context, a directory that gets topology.yaml (clean KKP YAML read from the
+    /// master and the seeds: no status, no server metadata, no Secrets) and import.plan.
+    /// Review it (`kkp show`), then `kkp apply PLANFILE --expect-digest DIGEST` records it and
+    /// writes only kkp's ownership label.
+    #[arg(short = 'o', long = "out", value_name = "PLANFILE|DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
     state: StateArgs,
@@ -32,22 +39,22 @@ pub struct Args {
     /// issue a CA or key anew, or replace an object.
     #[arg(long = "accept", value_name = "ADDR")]
     accept: Vec<String>,
-    /// Record without asking for confirmation.
+    /// Record without asking for confirmation (without -o).
     #[arg(long)]
     auto_approve: bool,
     /// Requests in flight while reading seeds.
     #[arg(long, default_value_t = 10)]
     parallelism: usize,
-    /// Print the report as JSON.
+    /// Print the report as JSON (with -o: the plan and its digest, as `kkp plan --json`).
     #[arg(long)]
     json: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backend = super::state::open(&args.state).await?;
-    let files = match (&args.out, &args.master_context) {
-        (Some(dir), Some(context)) => vec![export(&args, dir, context).await?],
-        _ => args.files.clone(),
+    let (files, plan_file) = match (&args.out, &args.master_context) {
+        (Some(dir), Some(context)) => (vec![export(&args, dir, context).await?], Some(dir.join("import.plan"))),
+        (out, _) => (args.files.clone(), out.clone()),
     };
     let topology = super::plan::load_topology(&TopologyArgs { files: files.clone() })?;
     for seed in &args.only {
@@ -60,6 +67,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let factory = args.seeds.factory(&files, false)?;
     let accept = super::addresses(&args.accept)?;
+    if let Some(path) = plan_file {
+        return save_plan(&args, backend, &factory, &topology, &accept, &path).await;
+    }
     let (json, auto_approve) = (args.json, args.auto_approve);
     let approve = move |adoption: &kkp::import::Adoption| {
         if json {
@@ -90,6 +100,43 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if refused > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
     })
+}
+
+/// `kkp import -o`: reads the state (without locking it: applying the plan checks it is
+/// unchanged) and the seeds, and saves the import as a plan; records and writes nothing.
+async fn save_plan(
+    args: &Args,
+    backend: std::sync::Arc<dyn kkp::state::backend::Backend>,
+    factory: &super::targets::Factory,
+    topology: &kkp::topology::Topology,
+    accept: &[kkp::address::Address],
+    path: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let loaded = backend.load().await?;
+    if loaded.recovered > 0 {
+        anyhow::bail!(
+            "{}: an interrupted apply left a journal; its records are not in the state yet\n  fix: run `kkp apply --refresh-only` (or any apply) to fold it in, then import again",
+            backend.describe()
+        );
+    }
+    let read = kkp::import::read(loaded.state, factory, topology, &args.only, accept, args.parallelism).await?;
+    let plan = kkp::import::to_plan(&read.adoption, read.state.as_ref());
+    let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
+    if args.json {
+        // As `kkp plan --json`: the plan (verdicts among its notices) with its digest.
+        super::output::outln!("{}", super::output::plan_json(&plan, &digest));
+    } else {
+        super::output::print_human(&kkp::plan::display::human(&plan));
+    }
+    kkp::state::file::write_atomic(path, &bytes)?;
+    let refused = read.adoption.verdicts.values().filter(|v| matches!(v, kkp::import::Verdict::NotAdopted { .. })).count();
+    eprintln!(
+        "Saved the import plan to {} (digest {digest}): {} nodes to import, {refused} clusters not adopted. Nothing was recorded or written.\nApply exactly this plan with: kkp apply {} --expect-digest {digest}",
+        path.display(),
+        plan.summary.import,
+        path.display()
+    );
+    Ok(if refused > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Reads KKP's KubermaticConfiguration and Seeds from the master and the Clusters from each

@@ -55,7 +55,7 @@ enum Command {
     Import(import::Args),
     /// A cluster's apiserver URL, CA certificate, and how to fetch its admin kubeconfig.
     Output(outputs::Args),
-    /// Look into and repair the state: list, show, rm, mv, pull, push.
+    /// Look into and repair the state: list, show, rm, pull, push.
     State(state_cmds::Args),
 }
 

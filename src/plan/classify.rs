@@ -212,10 +212,11 @@ fn own_class(a: &PlannedAction, context: &Context) -> Class {
     // Reason codes the state's refresh and import add: decided by code so a new reason of
     // those families classifies without a change here.
     let code_family = |prefix: &str| a.reasons.iter().any(|r| r.code().starts_with(prefix));
-    if a.action != Action::Delete && code_family("import") {
+    if a.action == Action::Import || (a.action != Action::Delete && code_family("import")) {
         return Class::Import;
     }
     match a.action {
+        Action::Import => return Class::Import,
         Action::Delete => return Class::Destroy,
         Action::Create => return Class::Create,
         Action::Update | Action::Replace => {}
@@ -317,6 +318,7 @@ mod tests {
             deps: Vec::new(),
             changes: Vec::new(),
             review: Review::default(),
+            import: None,
         }
     }
 

@@ -29,8 +29,9 @@ pub enum Detail {
 /// The closing summary line.
 pub fn summary_line(s: &Summary) -> String {
     let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
+    let import = if s.import > 0 { format!("{} to import, ", s.import) } else { String::new() };
     format!(
-        "Plan: {} to add, {} to change, {} to replace, {} to destroy; across {} and {}.",
+        "Plan: {import}{} to add, {} to change, {} to replace, {} to destroy; across {} and {}.",
         s.add,
         s.change,
         s.replace,
@@ -62,7 +63,8 @@ pub fn human_view(plan: &Plan, detail: Detail) -> String {
         let _ = writeln!(out, "No changes. The seeds match the topology ({} nodes up to date).", plan.summary.unchanged);
         return out;
     }
-    let _ = writeln!(out, "kkp will perform these actions (+ create, ~ update, -/+ replace, - destroy):");
+    let legend = if plan.summary.import > 0 { ", <- import into the state" } else { "" };
+    let _ = writeln!(out, "kkp will perform these actions (+ create, ~ update, -/+ replace, - destroy{legend}):");
     let risky: Vec<&PlannedAction> = plan.actions.iter().filter(|a| rollup::is_risky(a)).collect();
     if !risky.is_empty() {
         let _ = writeln!(out, "\n{}", risky_heading(risky.len()));
@@ -287,9 +289,32 @@ fn write_fold_listing(out: &mut String, fold: &rollup::Fold, indent: &str, liste
 fn write_seed_table(out: &mut String, plan: &Plan) {
     let rows = rollup::seed_table(plan);
     let width = rows.iter().map(|r| r.seed.len()).max().unwrap_or(0).max(4);
-    let _ = writeln!(out, "  {:<width$}  {:>8}  {:>5}  {:>6}  {:>7}  {:>7}", "seed", "clusters", "add", "change", "replace", "destroy");
+    // The import column only for import plans, so other plans look as they always did.
+    let imports = rows.iter().any(|r| r.import > 0);
+    let import = |n: &dyn std::fmt::Display| if imports { format!("  {n:>6}") } else { String::new() };
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:>8}{}  {:>5}  {:>6}  {:>7}  {:>7}",
+        "seed",
+        "clusters",
+        import(&"import"),
+        "add",
+        "change",
+        "replace",
+        "destroy"
+    );
     for r in rows {
-        let _ = writeln!(out, "  {:<width$}  {:>8}  {:>5}  {:>6}  {:>7}  {:>7}", r.seed, r.clusters, r.add, r.change, r.replace, r.destroy);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>8}{}  {:>5}  {:>6}  {:>7}  {:>7}",
+            r.seed,
+            r.clusters,
+            import(&r.import),
+            r.add,
+            r.change,
+            r.replace,
+            r.destroy
+        );
     }
 }
 
@@ -352,10 +377,43 @@ pub fn notice_text(notice: &Notice) -> String {
         Notice::SeedUnreadable { cluster, seed, error } => {
             format!("cluster {cluster} is not planned: its seed {seed} could not be read ({error})")
         }
+        Notice::Import { group, verdict } => import_verdict(group, verdict).trim_end().to_string(),
         Notice::CertificateAuthorityChanged { cluster, address } => format!(
             "cluster {cluster} is blocked: {address} was changed outside kkp, and kkp never silently re-issues or overwrites it\n  fix: check who changed it; to keep the Secret that is there now (a deleted one is made anew) and re-issue what the old one signed, re-run with --accept {address}"
         ),
     }
+}
+
+/// An import verdict in words: `cluster NAME: adopted, no changes`, the changes the next
+/// apply makes, or why it is not adopted and how to adopt it anyway.
+pub fn import_verdict(group: &str, verdict: &super::import::Verdict) -> String {
+    use super::import::Verdict;
+    let mut out = String::new();
+    match verdict {
+        Verdict::AdoptedNoChanges => {
+            let _ = writeln!(out, "{group}: adopted, no changes");
+        }
+        Verdict::AdoptedWithChanges { changes } => {
+            let _ = writeln!(out, "{group}: adopted, {} changes on the next apply", changes.len());
+            for pending in changes {
+                let _ = writeln!(out, "    {} {}", pending.what, pending.address);
+                for field in &pending.fields {
+                    let show = |v: &Option<Value>| v.as_ref().map_or_else(|| "(none)".to_string(), Value::to_string);
+                    let _ = writeln!(out, "        {}: {} -> {}", field.path, show(&field.before), show(&field.after));
+                }
+            }
+        }
+        Verdict::NotAdopted { reasons } => {
+            let _ = writeln!(out, "{group}: not adopted");
+            for reason in reasons {
+                let _ = writeln!(out, "    {reason}");
+            }
+            if let Some(cluster) = group.strip_prefix("cluster ") {
+                let _ = writeln!(out, "    (to adopt it anyway: --accept cluster/{cluster})");
+            }
+        }
+    }
+    out
 }
 
 /// A reason in words.
@@ -399,6 +457,8 @@ pub fn describe(reason: &Reason) -> String {
         Reason::ChangedOutsideKkp { managers } if managers.is_empty() => "changed outside kkp; restored".into(),
         Reason::ChangedOutsideKkp { managers } => format!("changed outside kkp by {}; restored", managers.join(", ")),
         Reason::CertificateReplacedOutsideKkp => "its certificate was replaced outside kkp".into(),
+        Reason::ImportExisting { adds_label: false } => "exists; recorded as it is".into(),
+        Reason::ImportExisting { adds_label: true } => "exists; recorded as it is, kkp's ownership label added".into(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod diff;
 pub mod display;
 pub mod drift;
 pub mod file;
+pub mod import;
 pub mod reason;
 pub mod rollup;
 pub mod why;
@@ -111,6 +112,9 @@ pub enum Action {
     Replace,
     /// Delete it.
     Delete,
+    /// Take the existing object into the state as it is (`kkp import`); only kkp's ownership
+    /// label may be written.
+    Import,
 }
 
 impl Action {
@@ -121,6 +125,7 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Import => "<-",
         }
     }
 }
@@ -216,6 +221,13 @@ pub enum Notice {
         /// The Secret.
         address: Address,
     },
+    /// `kkp import`: how a cluster (or, as `seed NAME`, a seed's own nodes) fared.
+    Import {
+        /// `cluster NAME` or `seed NAME`.
+        group: String,
+        /// Adopted (with or without changes on the next apply) or not, and why.
+        verdict: import::Verdict,
+    },
 }
 
 /// What a plan relied on.
@@ -240,6 +252,9 @@ pub struct Summary {
     pub replace: usize,
     /// Deletes.
     pub destroy: usize,
+    /// Imports (`kkp import -o`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub import: usize,
     /// Nodes that need nothing.
     pub unchanged: usize,
     /// Seeds with at least one action.
@@ -251,8 +266,12 @@ pub struct Summary {
 impl Summary {
     /// True when the plan does nothing.
     pub fn is_empty(&self) -> bool {
-        self.add + self.change + self.replace + self.destroy == 0
+        self.add + self.change + self.replace + self.destroy + self.import == 0
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One action of a plan.
@@ -292,6 +311,9 @@ pub struct PlannedAction {
     /// policy; apply re-classifies instead of reading them).
     #[serde(flatten)]
     pub review: classify::Review,
+    /// For an import: what the state records of the live object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<import::ImportRecord>,
 }
 
 /// What state records of a body: the manifest of an object, the labels and request of a
@@ -556,6 +578,7 @@ impl Planner<'_> {
             deps: Vec::new(),
             changes,
             review: classify::Review::default(),
+            import: None,
         });
     }
 
@@ -643,6 +666,7 @@ impl Planner<'_> {
                 deps: Vec::new(),
                 changes: Vec::new(),
                 review: classify::Review::default(),
+                import: None,
             });
         }
         for name in state.clusters.keys() {
@@ -737,7 +761,7 @@ pub(crate) fn data_loss(action: &PlannedAction) -> Option<&'static str> {
         Action::Replace => action.role.replace_loses(),
         Action::Delete if action.role == Role::Namespace && action.cluster.is_none() => None,
         Action::Delete => action.role.delete_loses(),
-        Action::Create | Action::Update => None,
+        Action::Create | Action::Update | Action::Import => None,
     }
 }
 
@@ -862,6 +886,7 @@ pub fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
             Action::Update => s.change += 1,
             Action::Replace => s.replace += 1,
             Action::Delete => s.destroy += 1,
+            Action::Import => s.import += 1,
         }
         seeds.insert(&a.seed);
         seeds.extend(&a.prior_seed);

@@ -103,6 +103,12 @@ pub enum Reason {
     },
     /// The Secret holds a certificate (or content) kkp did not issue.
     CertificateReplacedOutsideKkp,
+    /// `kkp import`: the object exists on the seed and is recorded as it is.
+    ImportExisting {
+        /// kkp's ownership label is added (someone else made the object).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        adds_label: bool,
+    },
 }
 
 impl Reason {
@@ -132,6 +138,7 @@ impl Reason {
             Reason::DeletedOutsideKkp => "deleted-outside-kkp",
             Reason::ChangedOutsideKkp { .. } => "changed-outside-kkp",
             Reason::CertificateReplacedOutsideKkp => "certificate-replaced-outside-kkp",
+            Reason::ImportExisting { .. } => "import-existing",
         }
     }
 }

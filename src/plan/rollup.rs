@@ -93,6 +93,8 @@ pub struct SeedRow {
     pub replace: usize,
     /// Deletes.
     pub destroy: usize,
+    /// Imports.
+    pub import: usize,
 }
 
 /// Counts per seed, in seed order.
@@ -106,6 +108,7 @@ pub fn seed_table(plan: &Plan) -> Vec<SeedRow> {
             Action::Update => row.change += 1,
             Action::Replace => row.replace += 1,
             Action::Delete => row.destroy += 1,
+            Action::Import => row.import += 1,
         }
         clusters.extend(a.cluster.as_deref());
     }
@@ -140,6 +143,7 @@ mod tests {
             deps: Vec::new(),
             changes: Vec::new(),
             review: Review { risk, data_loss: risk == Risk::DataLoss, ..Review::default() },
+            import: None,
         }
     }
 

@@ -366,7 +366,8 @@ impl Backend for KubeBackend {
             }
         }
         let stale = ListParams::default().labels(&format!("kkp.k8c.io/state-part-of={}", self.name));
-        if let Ok(list) = self.secrets.list(&stale).await {
+        // Only the names are needed: a metadata-only list reads no part's data.
+        if let Ok(list) = self.secrets.list_metadata(&stale).await {
             for part in list.items.into_iter().filter_map(|s| s.metadata.name).filter(|n| !parts.contains(n)) {
                 let _ = self.secrets.delete(&part, &DeleteParams::default()).await;
             }

@@ -143,6 +143,50 @@ impl KubeTarget {
         kube::core::Request::new(path)
     }
 
+    /// A LIST of `kind` in pages; `metadata_only` asks for `PartialObjectMetadataList` answers
+    /// (no spec, no Secret data). Items get their apiVersion and kind back either way.
+    async fn list_pages(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        labels: &BTreeMap<String, String>,
+        metadata_only: bool,
+    ) -> Result<Vec<Value>> {
+        let probe = ObjectRef { kind, namespace: namespace.map(str::to_string), name: String::new() };
+        let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        // Pages keep each answer (and the server's work per request) bounded on big seeds.
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let request =
+                if metadata_only { self.collection(&probe).list_metadata(&params) } else { self.collection(&probe).list(&params) };
+            let mut list = match self.send_json(&probe, request).await {
+                Ok(list) => list,
+                // A seed that does not serve the kind (a CRD not installed) holds none of it;
+                // applying one is what fails, with the API's word for it.
+                Err(Error::Api { status: Some(404), .. }) => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            if let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) {
+                // List items may omit their type (or be PartialObjectMetadata); put it back so
+                // every item names its object.
+                out.extend(items.into_iter().map(|mut item| {
+                    item["apiVersion"] = Value::String(kind.api_version().into());
+                    item["kind"] = Value::String(kind.name().into());
+                    item
+                }));
+            }
+            token = list.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Sends a request and returns the body of a successful answer. kube's `request` would
     /// drop the answer's headers; kkp reads them for Retry-After, which apply's retries honour.
     async fn send(
@@ -234,37 +278,24 @@ impl Target for KubeTarget {
         }
     }
 
-    async fn list(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
-        let probe = ObjectRef { kind, namespace: namespace.map(str::to_string), name: String::new() };
-        let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-        // Pages keep each answer (and the server's work per request) bounded on big seeds.
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
-            if let Some(t) = &token {
-                params = params.continue_token(t);
+    async fn get_metadata(&self, object: &ObjectRef) -> Result<Option<Value>> {
+        match self.send_json(object, self.collection(object).get_metadata(&object.name, &Default::default())).await {
+            Ok(mut found) => {
+                found["apiVersion"] = Value::String(object.api_version().into());
+                found["kind"] = Value::String(object.kind.name().into());
+                Ok(Some(found))
             }
-            let mut list = match self.send_json(&probe, self.collection(&probe).list(&params)).await {
-                Ok(list) => list,
-                // A seed that does not serve the kind (a CRD not installed) holds none of it;
-                // applying one is what fails, with the API's word for it.
-                Err(Error::Api { status: Some(404), .. }) => return Ok(out),
-                Err(e) => return Err(e),
-            };
-            if let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) {
-                // List items may omit their type; put it back so every manifest is complete.
-                out.extend(items.into_iter().map(|mut item| {
-                    item["apiVersion"] = Value::String(kind.api_version().into());
-                    item["kind"] = Value::String(kind.name().into());
-                    item
-                }));
-            }
-            token = list.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
+            Err(Error::Api { status: Some(404), .. }) => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+
+    async fn list(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+        self.list_pages(kind, namespace, labels, false).await
+    }
+
+    async fn list_metadata(&self, kind: Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>> {
+        self.list_pages(kind, namespace, labels, true).await
     }
 
     async fn apply(&self, manifest: &Value) -> Result<()> {

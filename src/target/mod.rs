@@ -132,9 +132,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait Target: Send + Sync {
     /// Reads an object; `Ok(None)` when it does not exist.
     async fn get(&self, object: &ObjectRef) -> Result<Option<Value>>;
+    /// Reads an object's apiVersion, kind and metadata only (an API server answers a
+    /// `PartialObjectMetadata`): enough to learn whether it exists and who made it.
+    async fn get_metadata(&self, object: &ObjectRef) -> Result<Option<Value>> {
+        let found = self.get(object).await?;
+        Ok(found.map(|o| serde_json::json!({"apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "metadata": o.get("metadata")})))
+    }
     /// Lists objects of `kind` in `namespace` (all when None) carrying all
     /// of `labels`.
     async fn list(&self, kind: crate::object::Kind, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> Result<Vec<Value>>;
+    /// Like [`Target::list`], but only apiVersion, kind and metadata of each object (an API
+    /// server answers a `PartialObjectMetadataList`): for reads that only need to know what
+    /// exists and who owns it, so no spec or Secret data is transferred or held.
+    async fn list_metadata(
+        &self,
+        kind: crate::object::Kind,
+        namespace: Option<&str>,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Value>> {
+        let full = self.list(kind, namespace, labels).await?;
+        Ok(full
+            .into_iter()
+            .map(|o| serde_json::json!({"apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "metadata": o.get("metadata")}))
+            .collect())
+    }
     /// Server-side applies `manifest` (field manager `kkp`).
     async fn apply(&self, manifest: &Value) -> Result<()>;
     /// Deletes an object; `Ok(false)` when it was already gone.

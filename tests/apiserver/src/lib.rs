@@ -7,6 +7,7 @@ mod api;
 mod discovery;
 mod faults;
 mod fields;
+mod metadata;
 mod proxy;
 mod resources;
 mod selectors;
@@ -59,6 +60,8 @@ pub struct RequestRecord {
     pub query: String,
     /// Request Content-Type.
     pub content_type: String,
+    /// Request Accept header (e.g. `application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`).
+    pub accept: String,
     /// `fieldManager` query parameter, if any.
     pub field_manager: Option<String>,
     /// Response status (0 when the connection was dropped).
@@ -295,6 +298,7 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
         path: path.clone(),
         query: raw_query.clone(),
         content_type: content_type.clone(),
+        accept: accept.clone(),
         field_manager: query.get("fieldManager").cloned(),
         status,
         at,
@@ -338,36 +342,58 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
         server.log.lock().unwrap().push(record(415));
         return Ok(json_response(415, &e.body(), "application/json"));
     }
-    let response =
-        match resource {
-            Some(Ok(target)) => match api::serve(&server, &method, target.clone(), &query, &content_type, &accept, &body).await {
-                Ok(api::Reply::Json(200, value)) if matches!(verb, "get" | "list") && table::wanted(&accept) => json_response(
-                    200,
-                    &table::table(&target.resource, &value, query.get("includeObject").map(String::as_str)),
-                    "application/json",
-                ),
-                Ok(api::Reply::Json(code, value)) => json_response(code, &value, "application/json"),
-                Ok(api::Reply::Watch(receiver)) => {
-                    let stream = futures::stream::unfold(receiver, |mut r| async move {
-                        r.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), r))
-                    });
-                    Response::builder()
-                        .status(200)
-                        .header("Content-Type", "application/json")
-                        .body(BodyExt::boxed(StreamBody::new(stream)))
-                        .expect("valid response")
+    let response = match resource {
+        Some(Ok(target)) => match api::serve(&server, &method, target.clone(), &query, &content_type, &accept, &body).await {
+            Ok(api::Reply::Json(200, value)) if matches!(verb, "get" | "list") && table::wanted(&accept) => json_response(
+                200,
+                &table::table(&target.resource, &value, query.get("includeObject").map(String::as_str)),
+                "application/json",
+            ),
+            Ok(api::Reply::Json(200, value)) if matches!(verb, "get" | "list") && metadata::wanted(&accept) != metadata::Wanted::Full => {
+                match (verb, metadata::wanted(&accept)) {
+                    ("list", metadata::Wanted::List) => {
+                        json_response(200, &metadata::list(&value), metadata::content_type(metadata::Wanted::List))
+                    }
+                    ("get", metadata::Wanted::Object) => {
+                        json_response(200, &metadata::object(&value), metadata::content_type(metadata::Wanted::Object))
+                    }
+                    // As the real server: a list asked for as one object (or the reverse)
+                    // is not a representation it can give.
+                    _ => {
+                        let e = status::ApiError {
+                            code: 406,
+                            reason: "NotAcceptable",
+                            message: format!("only the following media types are accepted: application/json (got {accept})"),
+                            details: Value::Null,
+                        };
+                        json_response(406, &e.body(), "application/json")
+                    }
                 }
-                Err(e) => json_response(e.code, &e.body(), "application/json"),
-            },
-            Some(Err(e)) => json_response(e.code, &e.body(), "application/json"),
-            None => match &proxied {
-                Some(proxied) => {
-                    let (code, content_type, body) = proxy::serve(&server, &method, proxied);
-                    Response::builder().status(code).header("Content-Type", content_type).body(full(body)).expect("valid response")
-                }
-                None => discovery_response(&server, &method, &path, &accept),
-            },
-        };
+            }
+            Ok(api::Reply::Json(code, value)) => json_response(code, &value, "application/json"),
+            Ok(api::Reply::Watch(receiver)) => {
+                let stream =
+                    futures::stream::unfold(
+                        receiver,
+                        |mut r| async move { r.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), r)) },
+                    );
+                Response::builder()
+                    .status(200)
+                    .header("Content-Type", "application/json")
+                    .body(BodyExt::boxed(StreamBody::new(stream)))
+                    .expect("valid response")
+            }
+            Err(e) => json_response(e.code, &e.body(), "application/json"),
+        },
+        Some(Err(e)) => json_response(e.code, &e.body(), "application/json"),
+        None => match &proxied {
+            Some(proxied) => {
+                let (code, content_type, body) = proxy::serve(&server, &method, proxied);
+                Response::builder().status(code).header("Content-Type", content_type).body(full(body)).expect("valid response")
+            }
+            None => discovery_response(&server, &method, &path, &accept),
+        },
+    };
     server.log.lock().unwrap().push(record(response.status().as_u16()));
     Ok(response)
 }

@@ -455,3 +455,64 @@ async fn a_dry_run_apply_answers_the_result_and_stores_nothing() {
     assert_eq!(status, 201);
     assert_eq!(get(&url, "/api/v1/namespaces/ns/configmaps/n").await.0, 404);
 }
+
+#[tokio::test]
+async fn metadata_only_lists_and_gets_answer_partial_object_metadata() {
+    use common::get_with;
+    const LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    const ONE: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    for i in 0..3 {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("s{i}"), "labels": {"l": "x"}},
+            "data": {"tls.key": "c2VjcmV0LWtleS1ieXRlcw=="}});
+        assert_eq!(send(&url, "POST", "/api/v1/namespaces/ns/secrets?fieldManager=kubectl-create", JSON, secret).await.0, 201);
+    }
+    s.clear_requests();
+    let (status, content_type, page) = get_with(&url, "/api/v1/namespaces/ns/secrets?labelSelector=l%3Dx&limit=2", LIST).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(content_type, LIST);
+    assert_eq!((page["kind"].as_str(), page["apiVersion"].as_str()), (Some("PartialObjectMetadataList"), Some("meta.k8s.io/v1")));
+    assert!(page["metadata"]["resourceVersion"].is_string() && page["metadata"]["continue"].is_string(), "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        assert_eq!((item["kind"].as_str(), item["apiVersion"].as_str()), (Some("PartialObjectMetadata"), Some("meta.k8s.io/v1")));
+        assert_eq!(item["metadata"]["labels"]["l"], "x");
+        assert_eq!(item["metadata"]["managedFields"][0]["manager"], "kubectl-create", "metadata is whole: {item}");
+        assert_eq!(item.as_object().unwrap().len(), 3, "kind, apiVersion and metadata only: {item}");
+    }
+    assert!(!page.to_string().contains("c2VjcmV0"), "no Secret data in a metadata list");
+    let token = page["metadata"]["continue"].as_str().unwrap();
+    let (_, _, rest) = get_with(&url, &format!("/api/v1/namespaces/ns/secrets?labelSelector=l%3Dx&limit=2&continue={token}"), LIST).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+
+    let (status, content_type, one) = get_with(&url, "/api/v1/namespaces/ns/secrets/s0", ONE).await;
+    assert_eq!((status, content_type.as_str(), one["kind"].as_str()), (200, ONE, Some("PartialObjectMetadata")));
+    assert!(one.get("data").is_none());
+    // A list asked for as one object is not a representation the server gives.
+    assert_eq!(get_with(&url, "/api/v1/namespaces/ns/secrets", ONE).await.0, 406);
+    // Without the metadata media type, everything as before.
+    let (_, _, full) = get_with(&url, "/api/v1/namespaces/ns/secrets", "application/json").await;
+    assert_eq!(full["kind"], "SecretList");
+    assert_eq!(full["items"][0]["data"]["tls.key"], "c2VjcmV0LWtleS1ieXRlcw==");
+    // The log keeps the representation asked for, so tests can count metadata-only reads.
+    let log = s.requests();
+    assert_eq!(log.iter().filter(|r| r.accept == LIST).count(), 2);
+    assert_eq!(log.iter().filter(|r| r.accept == ONE).count(), 2);
+}
+
+#[tokio::test]
+async fn protobuf_bodies_are_refused_with_415_so_clients_fall_back_to_json() {
+    let s = server().await;
+    let url = s.url();
+    namespace(&url, "ns").await;
+    let (status, _, answer) =
+        call(&url, "POST", "/api/v1/namespaces/ns/configmaps", "application/vnd.kubernetes.protobuf", "k8s\u{0}binary").await.unwrap();
+    assert_eq!(status, 415, "{answer}");
+    assert_eq!((answer["kind"].as_str(), answer["reason"].as_str()), (Some("Status"), Some("UnsupportedMediaType")));
+    assert!(answer["message"].as_str().unwrap().contains("application/json"), "{answer}");
+    assert_eq!(get(&url, "/api/v1/namespaces/ns/configmaps").await.1["items"].as_array().unwrap().len(), 0, "nothing was stored");
+    assert!(s.requests().iter().any(|r| r.method == "POST" && r.status == 415 && r.content_type.contains("protobuf")));
+}

@@ -62,6 +62,22 @@ fn a_missing_or_empty_state_beside_earlier_traces_is_refused_unless_new_state() 
 }
 
 #[test]
+fn an_apply_while_another_holds_the_lock_is_refused_as_locked_not_as_stateless() {
+    // The holder's objects can be out before its first records: the second apply must say who
+    // holds the state, not that there is none.
+    let ws = Workspace::new();
+    let topology = applied(&ws);
+    std::fs::remove_file(ws.path().join("kkp.state.json")).unwrap();
+    std::fs::remove_dir_all(ws.path().join("kkp.state.json.objects")).unwrap();
+    std::fs::remove_file(ws.path().join("kkp.state.json.backup")).ok();
+    let _held = kkp::state::lock::LockGuard::acquire(&ws.path().join("kkp.state.json.lock"), "apply").unwrap();
+    let apply = ws.kkp(&["apply", "-f", &topology, "--dir", "out", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
+    assert!(text(&apply).contains("the state is locked"), "{}", text(&apply));
+    assert!(text(&apply).contains(&format!("(pid {})", std::process::id())), "{}", text(&apply));
+}
+
+#[test]
 fn a_saved_plan_applied_without_a_state_says_there_is_no_state() {
     let ws = Workspace::new();
     let topology = applied(&ws);

@@ -114,9 +114,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let targets = args.target.factory(&args.files)?;
     // Objects on the target with no state: planning from nothing would overwrite them all.
-    // An import plan is what adopts them.
+    // An import plan is what adopts them. While another apply holds the lock, its objects
+    // may be out before its first records: the lock, taken below, refuses this apply instead.
+    let busy = backend.holder().await?.is_some_and(|holder| holder.alive);
     let imports = matches!(&source, Source::Saved(plan) if plan.actions.iter().all(|a| a.action == kkp::plan::Action::Import));
     if !args.state.new_state
+        && !busy
         && !imports
         && let Some(object) = args.target.seeds.existing_object()
         && backend.load().await?.state.is_none()
@@ -129,6 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if !args.state.new_state
+        && !busy
         && args.target.seeds.is_kube()
         && let Source::Topology { topology, .. } = &source
         && backend.load().await?.state.is_none()

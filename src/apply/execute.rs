@@ -374,12 +374,7 @@ impl Context {
     /// What a create finds on the target before writing: None without asking inside a
     /// namespace this run created from nothing; nothing to check for other actions.
     async fn existing(&self, action: &PlannedAction, object: &ObjectRef) -> Result<Option<Value>, String> {
-        if action.action != Action::Create {
-            return Ok(None);
-        }
-        if let Some(ns) = &object.namespace
-            && self.fresh_namespaces.lock().expect("lock").contains(&(action.seed.clone(), ns.clone()))
-        {
+        if !self.may_exist(action, object) {
             return Ok(None);
         }
         let target = self.target(&action.seed)?;
@@ -389,16 +384,20 @@ impl Context {
     /// Like [`Self::existing`] for an object written whole: its metadata (who made it) is all
     /// a create needs to know, so no spec or Secret data is read.
     async fn existing_metadata(&self, action: &PlannedAction, object: &ObjectRef) -> Result<Option<Value>, String> {
-        if action.action != Action::Create {
-            return Ok(None);
-        }
-        if let Some(ns) = &object.namespace
-            && self.fresh_namespaces.lock().expect("lock").contains(&(action.seed.clone(), ns.clone()))
-        {
+        if !self.may_exist(action, object) {
             return Ok(None);
         }
         let target = self.target(&action.seed)?;
         super::retry::retry(&self.settings.retry, || target.get_metadata(object)).await.map_err(|e| e.to_string())
+    }
+
+    /// Whether a create must look before writing: not inside a namespace this run created.
+    fn may_exist(&self, action: &PlannedAction, object: &ObjectRef) -> bool {
+        action.action == Action::Create
+            && !object
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| self.fresh_namespaces.lock().expect("lock").contains(&(action.seed.clone(), ns.clone())))
     }
 
     /// A create must not silently take over an object someone else made: it is reported,

@@ -122,10 +122,17 @@ pub fn belongs(action: &PlannedAction, clusters: &BTreeSet<String>, first: bool)
 /// The part of `plan` a wave applies: its clusters' actions (the first wave also the seeds'),
 /// and the cluster records of its clusters.
 pub fn part(plan: &Plan, clusters: &BTreeSet<String>, first: bool) -> Plan {
-    let mut part = plan.clone();
-    part.actions = plan.actions.iter().filter(|a| belongs(a, clusters, first)).cloned().collect();
-    part.clusters = plan.clusters.iter().filter(|(name, _)| clusters.contains(*name)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    part
+    // Field by field, so the fleet's actions are not all copied for every wave.
+    Plan {
+        actions: plan.actions.iter().filter(|a| belongs(a, clusters, first)).cloned().collect(),
+        clusters: plan.clusters.iter().filter(|(name, _)| clusters.contains(*name)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        basis: plan.basis.clone(),
+        summary: plan.summary.clone(),
+        notices: plan.notices.clone(),
+        drift: plan.drift.clone(),
+        upgrades: plan.upgrades.clone(),
+        cluster_labels: plan.cluster_labels.clone(),
+    }
 }
 
 /// Applies `plan` wave by wave (`settings.waves`): each wave's part runs like a whole apply; a

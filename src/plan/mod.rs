@@ -143,6 +143,9 @@ pub struct Options {
     pub refresh: bool,
     /// CAs and key pairs changed outside kkp whose change is accepted (prefix match).
     pub accept: Vec<Address>,
+    /// Leave the desired bodies out of the actions: for a plan that is only shown, never
+    /// saved or applied. A fleet's first plan holds hundreds of thousands of bodies.
+    pub without_bodies: bool,
 }
 
 /// The plan: ordered actions and what they were planned against.
@@ -318,6 +321,7 @@ struct Planner<'a> {
     state: Option<&'a State>,
     priors: &'a dyn Fn(&str) -> Option<Value>,
     now: i64,
+    keep_bodies: bool,
     decisions: HashMap<Address, Decision>,
     actions: Vec<PlannedAction>,
     basis: BTreeMap<Address, Option<String>>,
@@ -327,8 +331,16 @@ struct Planner<'a> {
 /// Plans `topology` against `state`. `priors` returns a previously applied body by digest
 /// (for field-level diffs; None degrades to a digest-only reason).
 pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) -> Option<Value>, options: &Options) -> Result<Plan> {
-    let mut planner =
-        Planner { state, priors, now: options.now, decisions: HashMap::new(), actions: Vec::new(), basis: BTreeMap::new(), unchanged: 0 };
+    let mut planner = Planner {
+        state,
+        priors,
+        now: options.now,
+        keep_bodies: !options.without_bodies,
+        decisions: HashMap::new(),
+        actions: Vec::new(),
+        basis: BTreeMap::new(),
+        unchanged: 0,
+    };
     let mut desired: HashSet<Address> = HashSet::new();
     let mut desired_deps: HashMap<Address, Vec<Address>> = HashMap::new();
     let mut fast_clusters: HashSet<&str> = HashSet::new();
@@ -336,12 +348,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     let mut notices = Vec::new();
 
     for seed in topology.seeds.values() {
-        let nodes = render::seed(seed);
-        planner.plan_group(&nodes);
-        for node in nodes {
-            desired.insert(node.address.clone());
-            desired_deps.insert(node.address, node.deps);
-        }
+        planner.plan_group(render::seed(seed), &mut desired, &mut desired_deps);
     }
     for cluster in topology.clusters.values() {
         if cluster.paused {
@@ -360,12 +367,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             planner.unchanged += planner.cluster_nodes(&cluster.name).len();
             continue;
         }
-        let nodes = render::cluster(cluster);
-        planner.plan_group(&nodes);
-        for node in nodes {
-            desired.insert(node.address.clone());
-            desired_deps.insert(node.address, node.deps);
-        }
+        planner.plan_group(render::cluster(cluster), &mut desired, &mut desired_deps);
         cluster_digests.insert(
             cluster.name.clone(),
             Some(ClusterState { input_digest, version: Some(cluster.version.to_string()), etcd_members: Some(cluster.etcd.cluster_size) }),
@@ -446,30 +448,34 @@ impl Planner<'_> {
     /// Plans one seed's or cluster's nodes: certificates first (CAs before the leaves they
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
-    fn plan_group(&mut self, nodes: &[DesiredNode]) {
-        let (mounted, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(|n| n.body.is_mounted());
-        for node in mounted.into_iter().chain(others) {
+    /// Nodes are consumed: their bodies move into the actions (or are dropped), and their
+    /// addresses and dependencies go to `desired` and `deps`.
+    fn plan_group(&mut self, nodes: Vec<DesiredNode>, desired: &mut HashSet<Address>, deps: &mut HashMap<Address, Vec<Address>>) {
+        let (mounted, others): (Vec<DesiredNode>, Vec<DesiredNode>) = nodes.into_iter().partition(|n| n.body.is_mounted());
+        for mut node in mounted.into_iter().chain(others) {
+            desired.insert(node.address.clone());
+            deps.insert(node.address.clone(), std::mem::take(&mut node.deps));
             self.plan_node(node);
         }
     }
 
-    fn plan_node(&mut self, node: &DesiredNode) {
+    fn plan_node(&mut self, node: DesiredNode) {
         let prior = self.prior(&node.address).cloned();
         self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
         let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
 
-        let (body, mut decision, mut reasons) = match &node.body {
-            Body::Secret { request, .. } => {
-                let (action, reasons, fingerprint) = self.plan_certificate(node, request, prior.as_ref());
-                (node.body.clone(), Decision { action, fingerprint }, reasons)
+        let object = node.body.object();
+        let (body, mut decision, mut reasons) = match node.body {
+            Body::Secret { ref request, .. } => {
+                let (action, reasons, fingerprint) = self.plan_certificate(&node, request, prior.as_ref());
+                (node.body, Decision { action, fingerprint }, reasons)
             }
-            Body::Object { manifest, fingerprints } => {
-                let mut manifest = manifest.clone();
+            Body::Object { mut manifest, fingerprints } => {
                 // A certificate's fingerprint is known when the certificate is kept (even if
                 // its Secret's labels change).
                 let known = |secret: &Address| self.decisions.get(secret).and_then(|d| d.fingerprint.clone());
-                let unknown = render::fill_fingerprints(&mut manifest, fingerprints, known);
-                for f in fingerprints {
+                let unknown = render::fill_fingerprints(&mut manifest, &fingerprints, known);
+                for f in &fingerprints {
                     if unknown.contains(f) {
                         continue;
                     }
@@ -481,27 +487,27 @@ impl Planner<'_> {
                     (Some(_), false) => vec![Reason::MountsReissued { secrets: unknown.iter().map(|f| f.mounted.clone()).collect() }],
                     _ => Vec::new(),
                 };
-                let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
-                let digest = unknown.is_empty().then(|| digest(&manifest));
+                // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
+                // its fingerprint is its manifest's digest, so workloads mounting it roll when it
+                // changes. Other digests are only needed to compare with a prior.
+                let mounted = object.as_ref().is_some_and(|o| o.kind.is_mounted());
+                let digest = (unknown.is_empty() && (prior.is_some() || mounted)).then(|| digest(&manifest));
                 let action = match (&prior, &digest) {
                     (None, _) => Some(Action::Create),
                     (Some(p), Some(d)) if &p.digest == d => None,
                     _ => Some(Action::Update),
                 };
-                // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
-                // its fingerprint is its manifest's digest, so workloads mounting it roll when it
-                // changes.
-                let fingerprint = digest.clone().filter(|_| node.body.object().is_some_and(|o| o.kind.is_mounted()));
-                (body, Decision { action, fingerprint }, reasons)
+                let fingerprint = digest.filter(|_| mounted);
+                (Body::Object { manifest, fingerprints: unknown }, Decision { action, fingerprint }, reasons)
             }
-            Body::Logical { settings } => {
+            Body::Logical { ref settings } => {
                 let digest = digest(settings);
                 let action = match &prior {
                     None => Some(Action::Create),
                     Some(p) if p.digest == digest => None,
                     Some(_) => Some(Action::Update),
                 };
-                (node.body.clone(), Decision { action, fingerprint: None }, Vec::new())
+                (node.body, Decision { action, fingerprint: None }, Vec::new())
             }
         };
         if moved_from.is_some() {
@@ -511,18 +517,17 @@ impl Planner<'_> {
         }
         let Some(mut action) = decision.action else {
             self.unchanged += 1;
-            self.decisions.insert(node.address.clone(), decision);
+            self.decisions.insert(node.address, decision);
             return;
         };
 
-        let desired_value = recorded_value(&body);
         let prior_value = prior.as_ref().and_then(|p| (self.priors)(&p.digest));
         let changes = match (&prior_value, action) {
-            (Some(before), Action::Update | Action::Replace) => diff::diff(before, &desired_value),
+            (Some(before), Action::Update | Action::Replace) => diff::diff(before, &recorded_value(&body)),
             _ => Vec::new(),
         };
         if action == Action::Update
-            && let Some(object) = node.body.object()
+            && let Some(object) = &object
             && let Some(change) = diff::immutable_change(object.kind, &changes)
         {
             action = Action::Replace;
@@ -538,21 +543,21 @@ impl Planner<'_> {
             });
         }
         // A Secret rendered whole is known whatever happens to it; an issued one only when kept.
-        let kept = match (&node.body, action) {
+        let kept = match (&body, action) {
             (Body::Object { .. }, _) | (_, Action::Update) => decision.fingerprint,
             _ => None,
         };
         self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
         self.actions.push(PlannedAction {
-            address: node.address.clone(),
-            seed: node.seed.clone(),
-            cluster: node.cluster.clone(),
+            address: node.address,
+            seed: node.seed,
+            cluster: node.cluster,
             role: node.role,
             action,
             reasons,
-            object: node.body.object(),
+            object,
             prior_seed: moved_from,
-            desired: Some(body),
+            desired: self.keep_bodies.then_some(body),
             deps: Vec::new(),
             changes,
             review: classify::Review::default(),
@@ -838,17 +843,20 @@ fn select(
 fn order(actions: Vec<PlannedAction>) -> Result<Vec<PlannedAction>> {
     let dag = Dag::new(actions.iter().map(|a| (&a.address, a.deps.as_slice())))?;
     let levels = dag.levels();
-    let mut indexed: Vec<(usize, PlannedAction)> = actions.into_iter().enumerate().collect();
-    indexed.sort_by(|(i, a), (j, b)| {
-        (&a.seed, a.cluster.is_some(), &a.cluster, levels[*i], &a.address).cmp(&(
+    // Sort positions, not the actions themselves: an action is hundreds of bytes.
+    let mut positions: Vec<usize> = (0..actions.len()).collect();
+    positions.sort_by(|&i, &j| {
+        let (a, b) = (&actions[i], &actions[j]);
+        (&a.seed, a.cluster.is_some(), &a.cluster, levels[i], &a.address).cmp(&(
             &b.seed,
             b.cluster.is_some(),
             &b.cluster,
-            levels[*j],
+            levels[j],
             &b.address,
         ))
     });
-    Ok(indexed.into_iter().map(|(_, a)| a).collect())
+    let mut slots: Vec<Option<PlannedAction>> = actions.into_iter().map(Some).collect();
+    Ok(positions.into_iter().map(|i| slots[i].take().expect("each position once")).collect())
 }
 
 /// Counts `actions` (and `unchanged` nodes).

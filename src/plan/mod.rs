@@ -15,6 +15,7 @@ pub mod display;
 pub mod drift;
 pub mod file;
 pub mod reason;
+mod render_ahead;
 pub mod rollup;
 pub mod why;
 
@@ -322,8 +323,12 @@ struct Planner<'a> {
     priors: &'a dyn Fn(&str) -> Option<Value>,
     now: i64,
     keep_bodies: bool,
+    /// Decisions about mounted nodes (Secrets, ConfigMaps), which others read.
     decisions: HashMap<Address, Decision>,
     actions: Vec<PlannedAction>,
+    /// The dependencies of desired nodes that need no action (every other desired node has
+    /// an action).
+    unchanged_deps: HashMap<Address, Vec<Address>>,
     basis: BTreeMap<Address, Option<String>>,
     unchanged: usize,
 }
@@ -338,18 +343,18 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         keep_bodies: !options.without_bodies,
         decisions: HashMap::new(),
         actions: Vec::new(),
+        unchanged_deps: HashMap::new(),
         basis: BTreeMap::new(),
         unchanged: 0,
     };
-    let mut desired: HashSet<Address> = HashSet::new();
-    let mut desired_deps: HashMap<Address, Vec<Address>> = HashMap::new();
     let mut fast_clusters: HashSet<&str> = HashSet::new();
     let mut cluster_digests = BTreeMap::new();
     let mut notices = Vec::new();
 
     for seed in topology.seeds.values() {
-        planner.plan_group(render::seed(seed), &mut desired, &mut desired_deps);
+        planner.plan_group(render::seed(seed));
     }
+    let mut to_render = Vec::new();
     for cluster in topology.clusters.values() {
         if cluster.paused {
             // Like KKP's controllers, kkp leaves a paused cluster as it is: nothing of it is
@@ -367,28 +372,35 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             planner.unchanged += planner.cluster_nodes(&cluster.name).len();
             continue;
         }
-        planner.plan_group(render::cluster(cluster), &mut desired, &mut desired_deps);
         cluster_digests.insert(
             cluster.name.clone(),
             Some(ClusterState { input_digest, version: Some(cluster.version.to_string()), etcd_members: Some(cluster.etcd.cluster_size) }),
         );
+        to_render.push(cluster);
     }
+    render_ahead::each_rendered(&to_render, |_, nodes| planner.plan_group(nodes));
     if let Some(state) = state {
-        planner.plan_deletes(state, &desired, &fast_clusters, topology, &mut cluster_digests);
+        planner.plan_deletes(state, &fast_clusters, topology, &mut cluster_digests);
     }
 
-    // Dependencies between actions: through any chain of unchanged nodes.
-    let in_plan: HashSet<Address> = planner.actions.iter().map(|a| a.address.clone()).collect();
-    for action in &mut planner.actions {
-        if action.action != Action::Delete {
-            action.deps = action_deps(&action.address, &desired_deps, &in_plan);
+    // Dependencies between actions: through any chain of unchanged nodes. Until here, an
+    // action that is not a delete holds its node's own dependencies.
+    let in_plan: HashSet<&Address> = planner.actions.iter().map(|a| &a.address).collect();
+    let deps: Vec<Option<Vec<Address>>> = planner
+        .actions
+        .iter()
+        .map(|a| (a.action != Action::Delete).then(|| action_deps(&a.deps, &planner.unchanged_deps, &in_plan)))
+        .collect();
+    drop(in_plan);
+    for (action, deps) in planner.actions.iter_mut().zip(deps) {
+        if let Some(deps) = deps {
+            action.deps = deps;
         }
     }
     let mut actions = planner.actions;
     let basis_digests = planner.basis;
 
-    let touched: BTreeSet<Address> = actions.iter().map(|a| a.address.clone()).collect();
-    let partial = select(&mut actions, options, &desired, state)?;
+    let (partial, dropped) = select(&mut actions, options, &planner.unchanged_deps, state)?;
     for name in partial {
         cluster_digests.remove(&name);
     }
@@ -398,11 +410,10 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     classify::annotate(&mut actions, &context);
 
     let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
-    let kept: BTreeSet<&Address> = actions.iter().map(|a| &a.address).collect();
     for (address, digest) in basis_digests {
         // Keep what the remaining actions rely on: their own priors and the fingerprints
-        // they took from the state.
-        if kept.contains(&address) || !touched.contains(&address) {
+        // they took from the state (not the priors of actions the selection dropped).
+        if !dropped.contains(&address) {
             basis.digests.insert(address, digest);
         }
     }
@@ -448,18 +459,16 @@ impl Planner<'_> {
     /// Plans one seed's or cluster's nodes: certificates first (CAs before the leaves they
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
-    /// Nodes are consumed: their bodies move into the actions (or are dropped), and their
-    /// addresses and dependencies go to `desired` and `deps`.
-    fn plan_group(&mut self, nodes: Vec<DesiredNode>, desired: &mut HashSet<Address>, deps: &mut HashMap<Address, Vec<Address>>) {
+    /// Nodes are consumed: their bodies move into the actions (or are dropped).
+    fn plan_group(&mut self, nodes: Vec<DesiredNode>) {
         let (mounted, others): (Vec<DesiredNode>, Vec<DesiredNode>) = nodes.into_iter().partition(|n| n.body.is_mounted());
-        for mut node in mounted.into_iter().chain(others) {
-            desired.insert(node.address.clone());
-            deps.insert(node.address.clone(), std::mem::take(&mut node.deps));
+        for node in mounted.into_iter().chain(others) {
             self.plan_node(node);
         }
     }
 
     fn plan_node(&mut self, node: DesiredNode) {
+        let mounted_node = node.body.is_mounted();
         let prior = self.prior(&node.address).cloned();
         self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
         let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
@@ -517,7 +526,10 @@ impl Planner<'_> {
         }
         let Some(mut action) = decision.action else {
             self.unchanged += 1;
-            self.decisions.insert(node.address, decision);
+            if mounted_node {
+                self.decisions.insert(node.address.clone(), decision);
+            }
+            self.unchanged_deps.insert(node.address, node.deps);
             return;
         };
 
@@ -547,7 +559,9 @@ impl Planner<'_> {
             (Body::Object { .. }, _) | (_, Action::Update) => decision.fingerprint,
             _ => None,
         };
-        self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
+        if mounted_node {
+            self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
+        }
         self.actions.push(PlannedAction {
             address: node.address,
             seed: node.seed,
@@ -558,7 +572,7 @@ impl Planner<'_> {
             object,
             prior_seed: moved_from,
             desired: self.keep_bodies.then_some(body),
-            deps: Vec::new(),
+            deps: node.deps,
             changes,
             review: classify::Review::default(),
         });
@@ -618,11 +632,12 @@ impl Planner<'_> {
     fn plan_deletes(
         &mut self,
         state: &State,
-        desired: &HashSet<Address>,
         fast: &HashSet<&str>,
         topology: &Topology,
         cluster_digests: &mut BTreeMap<String, Option<ClusterState>>,
     ) {
+        // Every desired node has an action or is unchanged.
+        let desired: HashSet<&Address> = self.actions.iter().map(|a| &a.address).chain(self.unchanged_deps.keys()).collect();
         let mut deletes: Vec<PlannedAction> = Vec::new();
         for (address, node) in &state.nodes {
             if address.cluster().is_some_and(|c| fast.contains(c)) || desired.contains(address) {
@@ -634,7 +649,6 @@ impl Planner<'_> {
                 None if !topology.seeds.contains_key(&node.seed) => Reason::SeedRemoved { seed: node.seed.clone() },
                 _ => Reason::NoLongerRendered,
             };
-            self.basis.insert(address.clone(), Some(node.digest.clone()));
             deletes.push(PlannedAction {
                 address: address.clone(),
                 seed: node.seed.clone(),
@@ -649,6 +663,10 @@ impl Planner<'_> {
                 changes: Vec::new(),
                 review: classify::Review::default(),
             });
+        }
+        drop(desired);
+        for d in &deletes {
+            self.basis.insert(d.address.clone(), Some(state.nodes[&d.address].digest.clone()));
         }
         for name in state.clusters.keys() {
             if !topology.clusters.contains_key(name) {
@@ -757,9 +775,10 @@ fn refuse_destroy(actions: &[PlannedAction], allowed: &[Address]) -> Result<()> 
 }
 
 /// Dependencies of `address` among the planned actions, looking through unchanged nodes.
-fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan: &HashSet<Address>) -> Vec<Address> {
+/// `own` are the node's dependencies, `unchanged` those of the desired nodes without action.
+fn action_deps(own: &[Address], unchanged: &HashMap<Address, Vec<Address>>, in_plan: &HashSet<&Address>) -> Vec<Address> {
     let mut out = BTreeSet::new();
-    let mut stack: Vec<&Address> = deps.get(address).map(|d| d.iter().collect()).unwrap_or_default();
+    let mut stack: Vec<&Address> = own.iter().collect();
     let mut seen = HashSet::new();
     while let Some(dep) = stack.pop() {
         if !seen.insert(dep) {
@@ -767,7 +786,7 @@ fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan
         }
         if in_plan.contains(dep) {
             out.insert(dep.clone());
-        } else if let Some(more) = deps.get(dep) {
+        } else if let Some(more) = unchanged.get(dep) {
             stack.extend(more);
         }
     }
@@ -775,14 +794,22 @@ fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan
 }
 
 /// Applies `--target` and `--exclude`; returns the clusters the selection cut into, whose
-/// input digests must not be recorded.
+/// input digests must not be recorded, and the addresses of the actions it dropped.
+/// `unchanged` holds the desired nodes without action.
 fn select(
     actions: &mut Vec<PlannedAction>,
     options: &Options,
-    desired: &HashSet<Address>,
+    unchanged: &HashMap<Address, Vec<Address>>,
     state: Option<&State>,
-) -> Result<BTreeSet<String>> {
-    let known = |p: &Address| desired.iter().any(|a| a.starts_with(p)) || state.is_some_and(|s| s.nodes.keys().any(|a| a.starts_with(p)));
+) -> Result<(BTreeSet<String>, HashSet<Address>)> {
+    if options.targets.is_empty() && options.excludes.is_empty() {
+        return Ok(Default::default());
+    }
+    let known = |p: &Address| {
+        actions.iter().any(|a| a.address.starts_with(p))
+            || unchanged.keys().any(|a| a.starts_with(p))
+            || state.is_some_and(|s| s.nodes.keys().any(|a| a.starts_with(p)))
+    };
     for (flag, list) in [("--target", &options.targets), ("--exclude", &options.excludes)] {
         if let Some(bad) = list.iter().find(|p| !known(p)) {
             return Err(Error::NoMatch { flag, address: bad.clone() });
@@ -825,16 +852,20 @@ fn select(
         }
     }
     let mut partial = BTreeSet::new();
+    let mut dropped = HashSet::new();
     let mut i = 0;
     actions.retain(|a| {
         let k = keep[i];
         i += 1;
-        if !k && let Some(c) = &a.cluster {
-            partial.insert(c.clone());
+        if !k {
+            dropped.insert(a.address.clone());
+            if let Some(c) = &a.cluster {
+                partial.insert(c.clone());
+            }
         }
         k
     });
-    Ok(partial)
+    Ok((partial, dropped))
 }
 
 /// Orders actions by seed, then seed-level before clusters, then cluster name, then

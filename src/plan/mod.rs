@@ -323,6 +323,7 @@ struct Planner<'a> {
     priors: &'a dyn Fn(&str) -> Option<Value>,
     now: i64,
     keep_bodies: bool,
+    discarded: Discarded,
     /// Decisions about mounted nodes (Secrets, ConfigMaps), which others read.
     decisions: HashMap<Address, Decision>,
     actions: Vec<PlannedAction>,
@@ -341,6 +342,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         priors,
         now: options.now,
         keep_bodies: !options.without_bodies,
+        discarded: Discarded::default(),
         decisions: HashMap::new(),
         actions: Vec::new(),
         unchanged_deps: HashMap::new(),
@@ -429,6 +431,34 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new(), upgrades, cluster_labels })
 }
 
+/// Bodies a plan does not keep, freed on another thread: freeing a fleet's manifests costs
+/// about as much as planning them. Batches in flight are bounded.
+#[derive(Default)]
+struct Discarded {
+    batch: Vec<Body>,
+    to_free: Option<std::sync::mpsc::SyncSender<Vec<Body>>>,
+}
+
+impl Discarded {
+    const BATCH: usize = 512;
+
+    fn discard(&mut self, body: Body) {
+        self.batch.push(body);
+        if self.batch.len() < Self::BATCH {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        let to_free = self.to_free.get_or_insert_with(|| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Body>>(8);
+            // Without a thread to free on, every send fails and batches are freed here.
+            let _ = std::thread::Builder::new().name("kkp-free".into()).spawn(move || receive.into_iter().for_each(drop));
+            send
+        });
+        // If the freeing thread is gone, the batch comes back and is freed here.
+        drop(to_free.send(batch));
+    }
+}
+
 impl Planner<'_> {
     fn prior(&self, address: &Address) -> Option<&NodeState> {
         self.state.and_then(|s| s.nodes.get(address))
@@ -461,19 +491,26 @@ impl Planner<'_> {
     /// workloads that carry them.
     /// Nodes are consumed: their bodies move into the actions (or are dropped).
     fn plan_group(&mut self, nodes: Vec<DesiredNode>) {
-        let (mounted, others): (Vec<DesiredNode>, Vec<DesiredNode>) = nodes.into_iter().partition(|n| n.body.is_mounted());
-        for node in mounted.into_iter().chain(others) {
-            self.plan_node(node);
+        // The object each body writes is read from its manifest once.
+        let (mounted, others): (Vec<_>, Vec<_>) = nodes
+            .into_iter()
+            .map(|n| {
+                let object = n.body.object();
+                let mounted = matches!(n.body, Body::Secret { .. }) || object.as_ref().is_some_and(|o| o.kind.is_mounted());
+                (n, object, mounted)
+            })
+            .partition(|(_, _, mounted)| *mounted);
+        for (node, object, mounted) in mounted.into_iter().chain(others) {
+            self.plan_node(node, object, mounted);
         }
     }
 
-    fn plan_node(&mut self, node: DesiredNode) {
-        let mounted_node = node.body.is_mounted();
+    /// `object` is what the node's body writes, `mounted_node` whether pods mount it.
+    fn plan_node(&mut self, node: DesiredNode, object: Option<ObjectRef>, mounted_node: bool) {
         let prior = self.prior(&node.address).cloned();
         self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
         let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
 
-        let object = node.body.object();
         let (body, mut decision, mut reasons) = match node.body {
             Body::Secret { ref request, .. } => {
                 let (action, reasons, fingerprint) = self.plan_certificate(&node, request, prior.as_ref());
@@ -499,14 +536,13 @@ impl Planner<'_> {
                 // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
                 // its fingerprint is its manifest's digest, so workloads mounting it roll when it
                 // changes. Other digests are only needed to compare with a prior.
-                let mounted = object.as_ref().is_some_and(|o| o.kind.is_mounted());
-                let digest = (unknown.is_empty() && (prior.is_some() || mounted)).then(|| digest(&manifest));
+                let digest = (unknown.is_empty() && (prior.is_some() || mounted_node)).then(|| digest(&manifest));
                 let action = match (&prior, &digest) {
                     (None, _) => Some(Action::Create),
                     (Some(p), Some(d)) if &p.digest == d => None,
                     _ => Some(Action::Update),
                 };
-                let fingerprint = digest.filter(|_| mounted);
+                let fingerprint = digest.filter(|_| mounted_node);
                 (Body::Object { manifest, fingerprints: unknown }, Decision { action, fingerprint }, reasons)
             }
             Body::Logical { ref settings } => {
@@ -571,7 +607,12 @@ impl Planner<'_> {
             reasons,
             object,
             prior_seed: moved_from,
-            desired: self.keep_bodies.then_some(body),
+            desired: if self.keep_bodies {
+                Some(body)
+            } else {
+                self.discarded.discard(body);
+                None
+            },
             deps: node.deps,
             changes,
             review: classify::Review::default(),

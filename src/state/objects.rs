@@ -28,8 +28,11 @@ pub struct ObjectStore {
     index: Mutex<Option<HashMap<String, Location>>>,
     /// Packs opened by reads, with their sizes: a refresh reads a body per applied object,
     /// and opening the pack each time cost more than reading the body.
-    open: Mutex<HashMap<PathBuf, std::sync::Arc<Mutex<(std::fs::File, u64)>>>>,
+    open: Mutex<HashMap<PathBuf, OpenPack>>,
 }
+
+/// An open pack and its size, shared by the reads of its bodies.
+type OpenPack = std::sync::Arc<Mutex<(std::fs::File, u64)>>;
 
 impl Clone for ObjectStore {
     fn clone(&self) -> Self {
@@ -105,7 +108,7 @@ impl ObjectStore {
     }
 
     /// A pack, opened on its first read (packs are never changed once their index exists).
-    fn open_pack(&self, path: &std::path::Path) -> Option<std::sync::Arc<Mutex<(std::fs::File, u64)>>> {
+    fn open_pack(&self, path: &std::path::Path) -> Option<OpenPack> {
         let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(pack) = open.get(path) {
             return Some(pack.clone());

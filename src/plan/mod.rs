@@ -354,7 +354,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     let mut notices = Vec::new();
 
     for seed in topology.seeds.values() {
-        planner.plan_group(render::seed(seed));
+        planner.plan_group(render::seed(seed).into_iter().map(Prepared::new).collect());
     }
     let mut to_render = Vec::new();
     for cluster in topology.clusters.values() {
@@ -380,7 +380,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         );
         to_render.push(cluster);
     }
-    render_ahead::each_rendered(&to_render, |_, nodes| planner.plan_group(nodes));
+    render_ahead::each_rendered(&to_render, Prepared::new, |_, nodes| planner.plan_group(nodes));
     if let Some(state) = state {
         planner.plan_deletes(state, &fast_clusters, topology, &mut cluster_digests);
     }
@@ -429,6 +429,31 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
     );
     Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new(), upgrades, cluster_labels })
+}
+
+/// A rendered node with what the planner reads of its body, worked out on the thread that
+/// rendered it.
+struct Prepared {
+    node: DesiredNode,
+    /// The object the body writes.
+    object: Option<ObjectRef>,
+    /// Whether pods mount it (a Secret or ConfigMap): decided before the workloads.
+    mounted: bool,
+    /// The manifest's digest, for a mounted object that carries no fingerprints (so it is
+    /// final as rendered).
+    digest: Option<String>,
+}
+
+impl Prepared {
+    fn new(node: DesiredNode) -> Prepared {
+        let object = node.body.object();
+        let mounted = matches!(node.body, Body::Secret { .. }) || object.as_ref().is_some_and(|o| o.kind.is_mounted());
+        let digest = match &node.body {
+            Body::Object { manifest, fingerprints } if mounted && fingerprints.is_empty() => Some(digest(manifest)),
+            _ => None,
+        };
+        Prepared { node, object, mounted, digest }
+    }
 }
 
 /// Bodies a plan does not keep, freed on another thread: freeing a fleet's manifests costs
@@ -490,23 +515,15 @@ impl Planner<'_> {
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
     /// Nodes are consumed: their bodies move into the actions (or are dropped).
-    fn plan_group(&mut self, nodes: Vec<DesiredNode>) {
-        // The object each body writes is read from its manifest once.
-        let (mounted, others): (Vec<_>, Vec<_>) = nodes
-            .into_iter()
-            .map(|n| {
-                let object = n.body.object();
-                let mounted = matches!(n.body, Body::Secret { .. }) || object.as_ref().is_some_and(|o| o.kind.is_mounted());
-                (n, object, mounted)
-            })
-            .partition(|(_, _, mounted)| *mounted);
-        for (node, object, mounted) in mounted.into_iter().chain(others) {
-            self.plan_node(node, object, mounted);
+    fn plan_group(&mut self, nodes: Vec<Prepared>) {
+        let (mounted, others): (Vec<_>, Vec<_>) = nodes.into_iter().partition(|n| n.mounted);
+        for node in mounted.into_iter().chain(others) {
+            self.plan_node(node);
         }
     }
 
-    /// `object` is what the node's body writes, `mounted_node` whether pods mount it.
-    fn plan_node(&mut self, node: DesiredNode, object: Option<ObjectRef>, mounted_node: bool) {
+    fn plan_node(&mut self, prepared: Prepared) {
+        let Prepared { node, object, mounted: mounted_node, digest: rendered_digest } = prepared;
         let prior = self.prior(&node.address).cloned();
         self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
         let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
@@ -536,7 +553,8 @@ impl Planner<'_> {
                 // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
                 // its fingerprint is its manifest's digest, so workloads mounting it roll when it
                 // changes. Other digests are only needed to compare with a prior.
-                let digest = (unknown.is_empty() && (prior.is_some() || mounted_node)).then(|| digest(&manifest));
+                let digest =
+                    (unknown.is_empty() && (prior.is_some() || mounted_node)).then(|| rendered_digest.unwrap_or_else(|| digest(&manifest)));
                 let action = match (&prior, &digest) {
                     (None, _) => Some(Action::Create),
                     (Some(p), Some(d)) if &p.digest == d => None,

@@ -10,12 +10,18 @@ use std::sync::mpsc::sync_channel;
 /// Clusters a render thread may have ready before the planner takes them.
 const AHEAD: usize = 4;
 
-/// Calls `each` with every cluster of `clusters` and its rendered nodes, in the order given.
-pub(super) fn each_rendered<'a>(clusters: &[&'a Cluster], mut each: impl FnMut(&'a Cluster, Vec<DesiredNode>)) {
+/// Calls `each` with every cluster of `clusters` and its rendered nodes, each passed through
+/// `prepare` on the rendering thread, in the order given.
+pub(super) fn each_rendered<'a, T: Send>(
+    clusters: &[&'a Cluster],
+    prepare: impl Fn(DesiredNode) -> T + Sync,
+    mut each: impl FnMut(&'a Cluster, Vec<T>),
+) {
+    let render = |cluster: &Cluster| render::cluster(cluster).into_iter().map(&prepare).collect::<Vec<T>>();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8).min(clusters.len() / 2);
     if threads <= 1 {
         for cluster in clusters {
-            each(cluster, render::cluster(cluster));
+            each(cluster, render(cluster));
         }
         return;
     }
@@ -24,10 +30,11 @@ pub(super) fn each_rendered<'a>(clusters: &[&'a Cluster], mut each: impl FnMut(&
         // the clusters back in order.
         let rendered: Vec<_> = (0..threads)
             .map(|t| {
-                let (send, receive) = sync_channel::<Vec<DesiredNode>>(AHEAD);
+                let (send, receive) = sync_channel::<Vec<T>>(AHEAD);
+                let render = &render;
                 scope.spawn(move || {
                     for cluster in clusters.iter().skip(t).step_by(threads) {
-                        if send.send(render::cluster(cluster)).is_err() {
+                        if send.send(render(cluster)).is_err() {
                             return; // The planner stopped.
                         }
                     }
@@ -54,12 +61,16 @@ mod tests {
         let topology = crate::topology::load_str(std::path::Path::new("fleet.yaml"), &text).unwrap();
         let clusters: Vec<&Cluster> = topology.clusters.values().collect();
         let mut seen = Vec::new();
-        each_rendered(&clusters, |cluster, nodes| {
-            let again = render::cluster(cluster);
-            let summary = |nodes: &[DesiredNode]| nodes.iter().map(|n| (n.address.clone(), n.body.clone())).collect::<Vec<_>>();
-            assert_eq!(summary(&nodes), summary(&again), "{}", cluster.name);
-            seen.push(cluster.name.clone());
-        });
+        each_rendered(
+            &clusters,
+            |node| node,
+            |cluster, nodes| {
+                let again = render::cluster(cluster);
+                let summary = |nodes: &[DesiredNode]| nodes.iter().map(|n| (n.address.clone(), n.body.clone())).collect::<Vec<_>>();
+                assert_eq!(summary(&nodes), summary(&again), "{}", cluster.name);
+                seen.push(cluster.name.clone());
+            },
+        );
         assert_eq!(seen, clusters.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
     }
 }

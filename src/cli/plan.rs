@@ -101,7 +101,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     args.flags.refresh |= args.refresh_only;
     let state = loaded.state.as_ref();
     let topology = load_topology(&args.topology)?;
-    let options = plan_options(&args.flags)?;
+    let mut options = plan_options(&args.flags)?;
+    // A plan only shown to a human never needs its bodies (they go to -o, --json and the
+    // digest --markdown prints).
+    options.without_bodies = args.out.is_none() && args.format.format() == Format::Human;
     // Seeds are reached only to read them or to check a named target against the state.
     let connected = if args.flags.refresh || args.seeds.is_explicit() {
         let factory = args.seeds.factory_for(&args.topology.files, state)?;
@@ -192,5 +195,6 @@ pub fn plan_options(flags: &PlanFlags) -> anyhow::Result<Options> {
         allow_downgrade: flags.allow_downgrade.clone(),
         refresh: flags.refresh,
         accept: super::addresses(&flags.accept)?,
+        without_bodies: false,
     })
 }

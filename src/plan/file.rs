@@ -61,13 +61,25 @@ struct Envelope<'a> {
 
 /// The file's bytes and the plan's digest.
 pub fn to_bytes(plan: &Plan) -> (Vec<u8>, String) {
-    let body = serde_json::to_string(plan).expect("plans always serialise");
-    let digest = digest_bytes(body.as_bytes());
-    let text = format!(
-        "{{\"format_version\":{FORMAT_VERSION},\"kkp_version\":{},\"digest\":\"{digest}\",\"plan\":{body}}}\n",
-        serde_json::to_string(env!("CARGO_PKG_VERSION")).expect("string")
-    );
-    (text.into_bytes(), digest)
+    // One buffer: the envelope's head with a stand-in digest of the same length, then the
+    // plan, whose digest then replaces the stand-in. A fleet's plan is gigabytes; copying it
+    // into an envelope would double the peak.
+    let head = |digest: &str| {
+        format!(
+            "{{\"format_version\":{FORMAT_VERSION},\"kkp_version\":{},\"digest\":\"{digest}\",\"plan\":",
+            serde_json::to_string(env!("CARGO_PKG_VERSION")).expect("string")
+        )
+    };
+    let stand_in = digest_bytes(b"");
+    let mut text = head(&stand_in).into_bytes();
+    let start = text.len();
+    serde_json::to_writer(&mut text, plan).expect("plans always serialise");
+    let digest = digest_bytes(&text[start..]);
+    let real = head(&digest);
+    assert_eq!(real.len(), start, "digests have one length");
+    text[..start].copy_from_slice(real.as_bytes());
+    text.extend_from_slice(b"}\n");
+    (text, digest)
 }
 
 /// Reads and verifies a saved plan; returns it with its digest.

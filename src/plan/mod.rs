@@ -16,6 +16,7 @@ pub mod drift;
 pub mod file;
 pub mod import;
 pub mod reason;
+mod render_ahead;
 pub mod rollup;
 pub mod why;
 
@@ -148,6 +149,9 @@ pub struct Options {
     pub refresh: bool,
     /// CAs and key pairs changed outside kkp whose change is accepted (prefix match).
     pub accept: Vec<Address>,
+    /// Leave the desired bodies out of the actions: for a plan that is only shown, never
+    /// saved or applied. A fleet's first plan holds hundreds of thousands of bodies.
+    pub without_bodies: bool,
 }
 
 /// The plan: ordered actions and what they were planned against.
@@ -340,8 +344,14 @@ struct Planner<'a> {
     state: Option<&'a State>,
     priors: &'a dyn Fn(&str) -> Option<Value>,
     now: i64,
+    keep_bodies: bool,
+    discarded: Discarded,
+    /// Decisions about mounted nodes (Secrets, ConfigMaps), which others read.
     decisions: HashMap<Address, Decision>,
     actions: Vec<PlannedAction>,
+    /// The dependencies of desired nodes that need no action (every other desired node has
+    /// an action).
+    unchanged_deps: HashMap<Address, Vec<Address>>,
     basis: BTreeMap<Address, Option<String>>,
     unchanged: usize,
 }
@@ -349,22 +359,26 @@ struct Planner<'a> {
 /// Plans `topology` against `state`. `priors` returns a previously applied body by digest
 /// (for field-level diffs; None degrades to a digest-only reason).
 pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) -> Option<Value>, options: &Options) -> Result<Plan> {
-    let mut planner =
-        Planner { state, priors, now: options.now, decisions: HashMap::new(), actions: Vec::new(), basis: BTreeMap::new(), unchanged: 0 };
-    let mut desired: HashSet<Address> = HashSet::new();
-    let mut desired_deps: HashMap<Address, Vec<Address>> = HashMap::new();
+    let mut planner = Planner {
+        state,
+        priors,
+        now: options.now,
+        keep_bodies: !options.without_bodies,
+        discarded: Discarded::default(),
+        decisions: HashMap::new(),
+        actions: Vec::new(),
+        unchanged_deps: HashMap::new(),
+        basis: BTreeMap::new(),
+        unchanged: 0,
+    };
     let mut fast_clusters: HashSet<&str> = HashSet::new();
     let mut cluster_digests = BTreeMap::new();
     let mut notices = Vec::new();
 
     for seed in topology.seeds.values() {
-        let nodes = render::seed(seed);
-        planner.plan_group(&nodes);
-        for node in nodes {
-            desired.insert(node.address.clone());
-            desired_deps.insert(node.address, node.deps);
-        }
+        planner.plan_group(render::seed(seed).into_iter().map(Prepared::new).collect());
     }
+    let mut to_render = Vec::new();
     for cluster in topology.clusters.values() {
         if cluster.paused {
             // Like KKP's controllers, kkp leaves a paused cluster as it is: nothing of it is
@@ -382,33 +396,35 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             planner.unchanged += planner.cluster_nodes(&cluster.name).len();
             continue;
         }
-        let nodes = render::cluster(cluster);
-        planner.plan_group(&nodes);
-        for node in nodes {
-            desired.insert(node.address.clone());
-            desired_deps.insert(node.address, node.deps);
-        }
         cluster_digests.insert(
             cluster.name.clone(),
             Some(ClusterState { input_digest, version: Some(cluster.version.to_string()), etcd_members: Some(cluster.etcd.cluster_size) }),
         );
+        to_render.push(cluster);
     }
+    render_ahead::each_rendered(&to_render, Prepared::new, |_, nodes| planner.plan_group(nodes));
     if let Some(state) = state {
-        planner.plan_deletes(state, &desired, &fast_clusters, topology, &mut cluster_digests);
+        planner.plan_deletes(state, &fast_clusters, topology, &mut cluster_digests);
     }
 
-    // Dependencies between actions: through any chain of unchanged nodes.
-    let in_plan: HashSet<Address> = planner.actions.iter().map(|a| a.address.clone()).collect();
-    for action in &mut planner.actions {
-        if action.action != Action::Delete {
-            action.deps = action_deps(&action.address, &desired_deps, &in_plan);
+    // Dependencies between actions: through any chain of unchanged nodes. Until here, an
+    // action that is not a delete holds its node's own dependencies.
+    let in_plan: HashSet<&Address> = planner.actions.iter().map(|a| &a.address).collect();
+    let deps: Vec<Option<Vec<Address>>> = planner
+        .actions
+        .iter()
+        .map(|a| (a.action != Action::Delete).then(|| action_deps(&a.deps, &planner.unchanged_deps, &in_plan)))
+        .collect();
+    drop(in_plan);
+    for (action, deps) in planner.actions.iter_mut().zip(deps) {
+        if let Some(deps) = deps {
+            action.deps = deps;
         }
     }
     let mut actions = planner.actions;
     let basis_digests = planner.basis;
 
-    let touched: BTreeSet<Address> = actions.iter().map(|a| a.address.clone()).collect();
-    let partial = select(&mut actions, options, &desired, state)?;
+    let (partial, dropped) = select(&mut actions, options, &planner.unchanged_deps, state)?;
     for name in partial {
         cluster_digests.remove(&name);
     }
@@ -418,11 +434,10 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
     classify::annotate(&mut actions, &context);
 
     let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
-    let kept: BTreeSet<&Address> = actions.iter().map(|a| &a.address).collect();
     for (address, digest) in basis_digests {
         // Keep what the remaining actions rely on: their own priors and the fingerprints
-        // they took from the state.
-        if kept.contains(&address) || !touched.contains(&address) {
+        // they took from the state (not the priors of actions the selection dropped).
+        if !dropped.contains(&address) {
             basis.digests.insert(address, digest);
         }
     }
@@ -436,6 +451,59 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
     );
     Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new(), upgrades, cluster_labels })
+}
+
+/// A rendered node with what the planner reads of its body, worked out on the thread that
+/// rendered it.
+struct Prepared {
+    node: DesiredNode,
+    /// The object the body writes.
+    object: Option<ObjectRef>,
+    /// Whether pods mount it (a Secret or ConfigMap): decided before the workloads.
+    mounted: bool,
+    /// The manifest's digest, for a mounted object that carries no fingerprints (so it is
+    /// final as rendered).
+    digest: Option<String>,
+}
+
+impl Prepared {
+    fn new(node: DesiredNode) -> Prepared {
+        let object = node.body.object();
+        let mounted = matches!(node.body, Body::Secret { .. }) || object.as_ref().is_some_and(|o| o.kind.is_mounted());
+        let digest = match &node.body {
+            Body::Object { manifest, fingerprints } if mounted && fingerprints.is_empty() => Some(digest(manifest)),
+            _ => None,
+        };
+        Prepared { node, object, mounted, digest }
+    }
+}
+
+/// Bodies a plan does not keep, freed on another thread: freeing a fleet's manifests costs
+/// about as much as planning them. Batches in flight are bounded.
+#[derive(Default)]
+struct Discarded {
+    batch: Vec<Body>,
+    to_free: Option<std::sync::mpsc::SyncSender<Vec<Body>>>,
+}
+
+impl Discarded {
+    const BATCH: usize = 512;
+
+    fn discard(&mut self, body: Body) {
+        self.batch.push(body);
+        if self.batch.len() < Self::BATCH {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
+        let to_free = self.to_free.get_or_insert_with(|| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Body>>(8);
+            // Without a thread to free on, every send fails and batches are freed here.
+            let _ = std::thread::Builder::new().name("kkp-free".into()).spawn(move || receive.into_iter().for_each(drop));
+            send
+        });
+        // If the freeing thread is gone, the batch comes back and is freed here.
+        drop(to_free.send(batch));
+    }
 }
 
 impl Planner<'_> {
@@ -468,30 +536,31 @@ impl Planner<'_> {
     /// Plans one seed's or cluster's nodes: certificates first (CAs before the leaves they
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
-    fn plan_group(&mut self, nodes: &[DesiredNode]) {
-        let (mounted, others): (Vec<&DesiredNode>, Vec<&DesiredNode>) = nodes.iter().partition(|n| n.body.is_mounted());
+    /// Nodes are consumed: their bodies move into the actions (or are dropped).
+    fn plan_group(&mut self, nodes: Vec<Prepared>) {
+        let (mounted, others): (Vec<_>, Vec<_>) = nodes.into_iter().partition(|n| n.mounted);
         for node in mounted.into_iter().chain(others) {
             self.plan_node(node);
         }
     }
 
-    fn plan_node(&mut self, node: &DesiredNode) {
+    fn plan_node(&mut self, prepared: Prepared) {
+        let Prepared { node, object, mounted: mounted_node, digest: rendered_digest } = prepared;
         let prior = self.prior(&node.address).cloned();
         self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
         let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
 
-        let (body, mut decision, mut reasons) = match &node.body {
-            Body::Secret { request, .. } => {
-                let (action, reasons, fingerprint) = self.plan_certificate(node, request, prior.as_ref());
-                (node.body.clone(), Decision { action, fingerprint }, reasons)
+        let (body, mut decision, mut reasons) = match node.body {
+            Body::Secret { ref request, .. } => {
+                let (action, reasons, fingerprint) = self.plan_certificate(&node, request, prior.as_ref());
+                (node.body, Decision { action, fingerprint }, reasons)
             }
-            Body::Object { manifest, fingerprints } => {
-                let mut manifest = manifest.clone();
+            Body::Object { mut manifest, fingerprints } => {
                 // A certificate's fingerprint is known when the certificate is kept (even if
                 // its Secret's labels change).
                 let known = |secret: &Address| self.decisions.get(secret).and_then(|d| d.fingerprint.clone());
-                let unknown = render::fill_fingerprints(&mut manifest, fingerprints, known);
-                for f in fingerprints {
+                let unknown = render::fill_fingerprints(&mut manifest, &fingerprints, known);
+                for f in &fingerprints {
                     if unknown.contains(f) {
                         continue;
                     }
@@ -503,27 +572,27 @@ impl Planner<'_> {
                     (Some(_), false) => vec![Reason::MountsReissued { secrets: unknown.iter().map(|f| f.mounted.clone()).collect() }],
                     _ => Vec::new(),
                 };
-                let body = Body::Object { manifest: manifest.clone(), fingerprints: unknown.clone() };
-                let digest = unknown.is_empty().then(|| digest(&manifest));
+                // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
+                // its fingerprint is its manifest's digest, so workloads mounting it roll when it
+                // changes. Other digests are only needed to compare with a prior.
+                let digest =
+                    (unknown.is_empty() && (prior.is_some() || mounted_node)).then(|| rendered_digest.unwrap_or_else(|| digest(&manifest)));
                 let action = match (&prior, &digest) {
                     (None, _) => Some(Action::Create),
                     (Some(p), Some(d)) if &p.digest == d => None,
                     _ => Some(Action::Update),
                 };
-                // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
-                // its fingerprint is its manifest's digest, so workloads mounting it roll when it
-                // changes.
-                let fingerprint = digest.clone().filter(|_| node.body.object().is_some_and(|o| o.kind.is_mounted()));
-                (body, Decision { action, fingerprint }, reasons)
+                let fingerprint = digest.filter(|_| mounted_node);
+                (Body::Object { manifest, fingerprints: unknown }, Decision { action, fingerprint }, reasons)
             }
-            Body::Logical { settings } => {
+            Body::Logical { ref settings } => {
                 let digest = digest(settings);
                 let action = match &prior {
                     None => Some(Action::Create),
                     Some(p) if p.digest == digest => None,
                     Some(_) => Some(Action::Update),
                 };
-                (node.body.clone(), Decision { action, fingerprint: None }, Vec::new())
+                (node.body, Decision { action, fingerprint: None }, Vec::new())
             }
         };
         if moved_from.is_some() {
@@ -533,18 +602,20 @@ impl Planner<'_> {
         }
         let Some(mut action) = decision.action else {
             self.unchanged += 1;
-            self.decisions.insert(node.address.clone(), decision);
+            if mounted_node {
+                self.decisions.insert(node.address.clone(), decision);
+            }
+            self.unchanged_deps.insert(node.address, node.deps);
             return;
         };
 
-        let desired_value = recorded_value(&body);
         let prior_value = prior.as_ref().and_then(|p| (self.priors)(&p.digest));
         let changes = match (&prior_value, action) {
-            (Some(before), Action::Update | Action::Replace) => diff::diff(before, &desired_value),
+            (Some(before), Action::Update | Action::Replace) => diff::diff(before, &recorded_value(&body)),
             _ => Vec::new(),
         };
         if action == Action::Update
-            && let Some(object) = node.body.object()
+            && let Some(object) = &object
             && let Some(change) = diff::immutable_change(object.kind, &changes)
         {
             action = Action::Replace;
@@ -560,22 +631,29 @@ impl Planner<'_> {
             });
         }
         // A Secret rendered whole is known whatever happens to it; an issued one only when kept.
-        let kept = match (&node.body, action) {
+        let kept = match (&body, action) {
             (Body::Object { .. }, _) | (_, Action::Update) => decision.fingerprint,
             _ => None,
         };
-        self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
+        if mounted_node {
+            self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
+        }
         self.actions.push(PlannedAction {
-            address: node.address.clone(),
-            seed: node.seed.clone(),
-            cluster: node.cluster.clone(),
+            address: node.address,
+            seed: node.seed,
+            cluster: node.cluster,
             role: node.role,
             action,
             reasons,
-            object: node.body.object(),
+            object,
             prior_seed: moved_from,
-            desired: Some(body),
-            deps: Vec::new(),
+            desired: if self.keep_bodies {
+                Some(body)
+            } else {
+                self.discarded.discard(body);
+                None
+            },
+            deps: node.deps,
             changes,
             review: classify::Review::default(),
             import: None,
@@ -636,11 +714,12 @@ impl Planner<'_> {
     fn plan_deletes(
         &mut self,
         state: &State,
-        desired: &HashSet<Address>,
         fast: &HashSet<&str>,
         topology: &Topology,
         cluster_digests: &mut BTreeMap<String, Option<ClusterState>>,
     ) {
+        // Every desired node has an action or is unchanged.
+        let desired: HashSet<&Address> = self.actions.iter().map(|a| &a.address).chain(self.unchanged_deps.keys()).collect();
         let mut deletes: Vec<PlannedAction> = Vec::new();
         for (address, node) in &state.nodes {
             if address.cluster().is_some_and(|c| fast.contains(c)) || desired.contains(address) {
@@ -652,7 +731,6 @@ impl Planner<'_> {
                 None if !topology.seeds.contains_key(&node.seed) => Reason::SeedRemoved { seed: node.seed.clone() },
                 _ => Reason::NoLongerRendered,
             };
-            self.basis.insert(address.clone(), Some(node.digest.clone()));
             deletes.push(PlannedAction {
                 address: address.clone(),
                 seed: node.seed.clone(),
@@ -668,6 +746,10 @@ impl Planner<'_> {
                 review: classify::Review::default(),
                 import: None,
             });
+        }
+        drop(desired);
+        for d in &deletes {
+            self.basis.insert(d.address.clone(), Some(state.nodes[&d.address].digest.clone()));
         }
         for name in state.clusters.keys() {
             if !topology.clusters.contains_key(name) {
@@ -776,9 +858,10 @@ fn refuse_destroy(actions: &[PlannedAction], allowed: &[Address]) -> Result<()> 
 }
 
 /// Dependencies of `address` among the planned actions, looking through unchanged nodes.
-fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan: &HashSet<Address>) -> Vec<Address> {
+/// `own` are the node's dependencies, `unchanged` those of the desired nodes without action.
+fn action_deps(own: &[Address], unchanged: &HashMap<Address, Vec<Address>>, in_plan: &HashSet<&Address>) -> Vec<Address> {
     let mut out = BTreeSet::new();
-    let mut stack: Vec<&Address> = deps.get(address).map(|d| d.iter().collect()).unwrap_or_default();
+    let mut stack: Vec<&Address> = own.iter().collect();
     let mut seen = HashSet::new();
     while let Some(dep) = stack.pop() {
         if !seen.insert(dep) {
@@ -786,7 +869,7 @@ fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan
         }
         if in_plan.contains(dep) {
             out.insert(dep.clone());
-        } else if let Some(more) = deps.get(dep) {
+        } else if let Some(more) = unchanged.get(dep) {
             stack.extend(more);
         }
     }
@@ -794,14 +877,22 @@ fn action_deps(address: &Address, deps: &HashMap<Address, Vec<Address>>, in_plan
 }
 
 /// Applies `--target` and `--exclude`; returns the clusters the selection cut into, whose
-/// input digests must not be recorded.
+/// input digests must not be recorded, and the addresses of the actions it dropped.
+/// `unchanged` holds the desired nodes without action.
 fn select(
     actions: &mut Vec<PlannedAction>,
     options: &Options,
-    desired: &HashSet<Address>,
+    unchanged: &HashMap<Address, Vec<Address>>,
     state: Option<&State>,
-) -> Result<BTreeSet<String>> {
-    let known = |p: &Address| desired.iter().any(|a| a.starts_with(p)) || state.is_some_and(|s| s.nodes.keys().any(|a| a.starts_with(p)));
+) -> Result<(BTreeSet<String>, HashSet<Address>)> {
+    if options.targets.is_empty() && options.excludes.is_empty() {
+        return Ok(Default::default());
+    }
+    let known = |p: &Address| {
+        actions.iter().any(|a| a.address.starts_with(p))
+            || unchanged.keys().any(|a| a.starts_with(p))
+            || state.is_some_and(|s| s.nodes.keys().any(|a| a.starts_with(p)))
+    };
     for (flag, list) in [("--target", &options.targets), ("--exclude", &options.excludes)] {
         if let Some(bad) = list.iter().find(|p| !known(p)) {
             return Err(Error::NoMatch { flag, address: bad.clone() });
@@ -844,16 +935,20 @@ fn select(
         }
     }
     let mut partial = BTreeSet::new();
+    let mut dropped = HashSet::new();
     let mut i = 0;
     actions.retain(|a| {
         let k = keep[i];
         i += 1;
-        if !k && let Some(c) = &a.cluster {
-            partial.insert(c.clone());
+        if !k {
+            dropped.insert(a.address.clone());
+            if let Some(c) = &a.cluster {
+                partial.insert(c.clone());
+            }
         }
         k
     });
-    Ok(partial)
+    Ok((partial, dropped))
 }
 
 /// Orders actions by seed, then seed-level before clusters, then cluster name, then
@@ -862,17 +957,20 @@ fn select(
 fn order(actions: Vec<PlannedAction>) -> Result<Vec<PlannedAction>> {
     let dag = Dag::new(actions.iter().map(|a| (&a.address, a.deps.as_slice())))?;
     let levels = dag.levels();
-    let mut indexed: Vec<(usize, PlannedAction)> = actions.into_iter().enumerate().collect();
-    indexed.sort_by(|(i, a), (j, b)| {
-        (&a.seed, a.cluster.is_some(), &a.cluster, levels[*i], &a.address).cmp(&(
+    // Sort positions, not the actions themselves: an action is hundreds of bytes.
+    let mut positions: Vec<usize> = (0..actions.len()).collect();
+    positions.sort_by(|&i, &j| {
+        let (a, b) = (&actions[i], &actions[j]);
+        (&a.seed, a.cluster.is_some(), &a.cluster, levels[i], &a.address).cmp(&(
             &b.seed,
             b.cluster.is_some(),
             &b.cluster,
-            levels[*j],
+            levels[j],
             &b.address,
         ))
     });
-    Ok(indexed.into_iter().map(|(_, a)| a).collect())
+    let mut slots: Vec<Option<PlannedAction>> = actions.into_iter().map(Some).collect();
+    Ok(positions.into_iter().map(|i| slots[i].take().expect("each position once")).collect())
 }
 
 /// Counts `actions` (and `unchanged` nodes).

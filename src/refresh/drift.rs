@@ -205,9 +205,20 @@ pub fn compare(
     live: &HashMap<ObjectRef, Value>,
     priors: &dyn Fn(&str) -> Option<Value>,
 ) -> (Vec<DriftEntry>, Vec<Suspect>) {
+    let nodes: Vec<(&Address, &crate::state::NodeState)> = state.nodes.iter().filter(|(_, n)| n.seed == seed).collect();
+    compare_nodes(seed, &nodes, live, priors)
+}
+
+/// [`compare`] for some of a seed's nodes (`live` holds at least their objects).
+pub fn compare_nodes(
+    seed: &str,
+    nodes: &[(&Address, &crate::state::NodeState)],
+    live: &HashMap<ObjectRef, Value>,
+    priors: &dyn Fn(&str) -> Option<Value>,
+) -> (Vec<DriftEntry>, Vec<Suspect>) {
     let mut drift = Vec::new();
     let mut suspects = Vec::new();
-    for (address, node) in state.nodes.iter().filter(|(_, n)| n.seed == seed) {
+    for &(address, node) in nodes {
         let Some(object) = &node.object else { continue };
         let entry = |drift: Drift| DriftEntry {
             address: address.clone(),

@@ -135,97 +135,78 @@ pub struct Refreshed {
 /// Reads every seed of `state` that `connected` reaches (or lists as unreachable) and
 /// compares it with what kkp applied. `priors` returns applied bodies by digest.
 pub async fn read(state: &State, connected: &Connected, parallelism: usize, priors: &dyn Fn(&str) -> Option<Value>) -> Refreshed {
-    let mut kinds: BTreeMap<&str, BTreeSet<Kind>> = BTreeMap::new();
-    for node in state.nodes.values() {
+    // The applied objects by seed and kind: each group is one LIST.
+    let mut groups: BTreeMap<(&str, Kind), Vec<(&Address, &crate::state::NodeState)>> = BTreeMap::new();
+    for (address, node) in &state.nodes {
         if let Some(object) = &node.object {
-            kinds.entry(node.seed.as_str()).or_default().insert(object.kind);
+            groups.entry((node.seed.as_str(), object.kind)).or_default().push((address, node));
         }
     }
     let mut out = Refreshed::default();
     let labels = BTreeMap::from([(crate::render::MANAGED_BY.0.to_string(), crate::render::MANAGED_BY.1.to_string())]);
-    // One LIST per seed and kind, `parallelism` at a time.
     let mut lists = Vec::new();
-    for (seed, kinds) in &kinds {
-        if let Some(error) = connected.unreachable.get(*seed) {
+    for ((seed, kind), nodes) in groups {
+        if let Some(error) = connected.unreachable.get(seed) {
             out.unreadable.insert(seed.to_string(), error.clone());
             continue;
         }
-        let Some(target) = connected.targets.get(*seed) else {
+        let Some(target) = connected.targets.get(seed) else {
             out.unreadable.insert(seed.to_string(), "no target is configured for it".into());
             continue;
         };
-        for kind in kinds {
-            lists.push((seed.to_string(), *kind, target.clone()));
-        }
+        lists.push((seed, kind, nodes, target.clone()));
     }
+    // One LIST per seed and kind, `parallelism` at a time, each compared as soon as it is
+    // read and then dropped: a fleet's live objects never are in memory all at once. Only
+    // the objects that look changed are kept, for the dry-run below.
     let labels = &labels;
-    let answers: Vec<(String, crate::target::Result<Vec<Value>>)> = futures::stream::iter(lists)
-        .map(|(seed, kind, target)| async move {
-            (seed, crate::apply::retry::retry(&crate::apply::retry::Policy::default(), || target.list(kind, None, labels)).await)
-        })
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await;
-    let mut live: BTreeMap<String, HashMap<ObjectRef, Value>> = BTreeMap::new();
-    for (seed, answer) in answers {
-        match answer {
-            Ok(items) => {
-                let objects = live.entry(seed).or_default();
+    let mut compared = futures::stream::iter(lists)
+        .map(|(seed, kind, nodes, target)| async move {
+            let read = async {
+                let policy = crate::apply::retry::Policy::default();
+                let items = crate::apply::retry::retry(&policy, || target.list(kind, None, labels)).await?;
+                let mut objects: HashMap<ObjectRef, Value> = HashMap::with_capacity(items.len());
                 for item in items {
                     if let Some(identity) = ObjectRef::of(&item) {
                         objects.insert(identity, item);
                     }
                 }
-            }
-            Err(e) => {
-                out.unreadable.entry(seed).or_insert_with(|| e.to_string());
-            }
-        }
-    }
-    for seed in out.unreadable.keys() {
-        live.remove(seed);
-    }
-    // An object the lists lack may only have lost kkp's label: one GET each tells.
-    let missing: Vec<(String, ObjectRef)> = state
-        .nodes
-        .values()
-        .filter_map(|n| Some((n.seed.clone(), n.object.clone()?)))
-        .filter(|(seed, object)| live.get(seed).is_some_and(|found| !found.contains_key(object)))
-        .collect();
-    let found: Vec<(String, ObjectRef, crate::target::Result<Option<Value>>)> = futures::stream::iter(missing)
-        .map(|(seed, object)| {
-            let target = connected.targets[&seed].clone();
-            async move {
-                let answer = crate::apply::retry::retry(&crate::apply::retry::Policy::default(), || target.get(&object)).await;
-                (seed, object, answer)
-            }
+                // An object the list lacks may only have lost kkp's label: one GET each tells.
+                for (_, node) in &nodes {
+                    let Some(object) = node.object.as_ref().filter(|o| !objects.contains_key(o)) else { continue };
+                    if let Some(value) = crate::apply::retry::retry(&policy, || target.get(object)).await? {
+                        objects.insert(object.clone(), value);
+                    }
+                }
+                Ok::<_, crate::target::Error>(objects)
+            };
+            let read = read.await;
+            (seed, nodes, read)
         })
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await;
-    for (seed, object, answer) in found {
+        .buffer_unordered(parallelism.max(1));
+    let mut suspects = Vec::new();
+    while let Some(answer) = compared.next().await {
         match answer {
-            Ok(Some(value)) => {
-                live.entry(seed).or_default().insert(object, value);
+            (seed, nodes, Ok(objects)) => {
+                if out.unreadable.contains_key(seed) {
+                    continue;
+                }
+                let (drift, suspicious) = drift::compare_nodes(seed, &nodes, &objects, priors);
+                out.drift.extend(drift);
+                suspects.extend(suspicious.into_iter().map(|s| {
+                    let object = state.nodes[&s.address].object.as_ref().expect("suspects are objects");
+                    let current = objects[object].clone();
+                    (s, current)
+                }));
             }
-            Ok(None) => {}
-            Err(e) => {
-                out.unreadable.entry(seed.clone()).or_insert_with(|| e.to_string());
-                live.remove(&seed);
+            (seed, _, Err(e)) => {
+                out.unreadable.entry(seed.to_string()).or_insert_with(|| e.to_string());
             }
         }
     }
-
-    let mut suspects = Vec::new();
-    for (seed, objects) in &live {
-        let (drift, suspicious) = drift::compare(state, seed, objects, priors);
-        out.drift.extend(drift);
-        suspects.extend(suspicious.into_iter().map(|s| {
-            let object = state.nodes[&s.address].object.clone().expect("suspects are objects");
-            let current = objects[&object].clone();
-            (s, current)
-        }));
-    }
+    drop(compared);
+    let unreadable = &out.unreadable;
+    suspects.retain(|(s, _): &(drift::Suspect, Value)| !unreadable.contains_key(&s.seed));
     // Fields that differ may only be the server's defaulting or normalising: a dry-run apply of
     // what kkp applied says whether applying it would change anything.
     let confirmed: Vec<(drift::Suspect, Value, crate::target::Result<Value>)> = futures::stream::iter(suspects)

@@ -63,12 +63,30 @@ fn access(cluster: &Cluster) -> Vec<DesiredNode> {
 fn config_data(cluster: &Cluster) -> BTreeMap<String, String> {
     let mut data = BTreeMap::from([("prometheus.yaml".to_string(), to_yaml(&config(cluster)))]);
     if !cluster.monitoring.disable_default_rules {
-        data.insert("rules.yaml".into(), to_yaml(&rules::rules(cluster)));
+        data.insert("rules.yaml".into(), rules_yaml(cluster));
     }
     if !cluster.monitoring.custom_rules.is_empty() {
         data.insert("rules-custom.yaml".into(), format!("{}\n", cluster.monitoring.custom_rules.trim()));
     }
     data
+}
+
+/// `rules.yaml`. It depends on a few settings only (the tunnel, the expose strategy), so a
+/// fleet's clusters share a handful of texts: each is written to YAML once per process, as
+/// YAML is the costliest part of rendering a cluster.
+fn rules_yaml(cluster: &Cluster) -> String {
+    static WRITTEN: std::sync::Mutex<Vec<(rules::Rules, String)>> = std::sync::Mutex::new(Vec::new());
+    let rules = rules::rules(cluster);
+    let written = || WRITTEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, text)) = written().iter().find(|(known, _)| *known == rules) {
+        return text.clone();
+    }
+    let text = to_yaml(&rules);
+    let mut written = written();
+    if written.len() < 16 && !written.iter().any(|(known, _)| *known == rules) {
+        written.push((rules, text.clone()));
+    }
+    text
 }
 
 fn to_yaml(value: &impl Serialize) -> String {

@@ -26,7 +26,13 @@ pub struct ObjectStore {
     dir: PathBuf,
     /// Loaded on first read.
     index: Mutex<Option<HashMap<String, Location>>>,
+    /// Packs opened by reads, with their sizes: a refresh reads a body per applied object,
+    /// and opening the pack each time cost more than reading the body.
+    open: Mutex<HashMap<PathBuf, OpenPack>>,
 }
+
+/// An open pack and its size, shared by the reads of its bodies.
+type OpenPack = std::sync::Arc<Mutex<(std::fs::File, u64)>>;
 
 impl Clone for ObjectStore {
     fn clone(&self) -> Self {
@@ -37,7 +43,7 @@ impl Clone for ObjectStore {
 impl ObjectStore {
     /// The store in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ObjectStore { dir: dir.into(), index: Mutex::new(None) }
+        ObjectStore { dir: dir.into(), index: Mutex::new(None), open: Mutex::new(HashMap::new()) }
     }
 
     fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -88,16 +94,30 @@ impl ObjectStore {
             let index = guard.get_or_insert_with(|| self.load_index());
             index.get(digest)?.clone()
         };
-        let mut file = std::fs::File::open(&location.pack).ok()?;
+        let pack = self.open_pack(&location.pack)?;
+        let mut pack = pack.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (file, size) = &mut *pack;
         // The index is untrusted: never allocate more than the pack holds.
-        let size = file.metadata().ok()?.len();
-        if location.offset.checked_add(location.length)? > size {
+        if location.offset.checked_add(location.length)? > *size {
             return None;
         }
         file.seek(SeekFrom::Start(location.offset)).ok()?;
         let mut bytes = vec![0; usize::try_from(location.length).ok()?];
         file.read_exact(&mut bytes).ok()?;
         (crate::object::digest_bytes(&bytes) == digest).then_some(bytes)
+    }
+
+    /// A pack, opened on its first read (packs are never changed once their index exists).
+    fn open_pack(&self, path: &std::path::Path) -> Option<OpenPack> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pack) = open.get(path) {
+            return Some(pack.clone());
+        }
+        let file = std::fs::File::open(path).ok()?;
+        let size = file.metadata().ok()?.len();
+        let pack = std::sync::Arc::new(Mutex::new((file, size)));
+        open.insert(path.to_path_buf(), pack.clone());
+        Some(pack)
     }
 
     /// Reads a body as JSON; None when it is missing or does not parse.
@@ -178,6 +198,7 @@ impl ObjectStore {
             }
         }
         *self.index.lock().expect("index lock") = None;
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 }
 

@@ -8,19 +8,19 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// `rules.yaml`, in the shape Prometheus reads.
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 pub(super) struct Rules {
     groups: Vec<RuleGroup>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct RuleGroup {
     name: &'static str,
     rules: Vec<Rule>,
 }
 
 /// A recording rule (federated to the seed when labelled `kubermatic: federate`) or an alert.
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 #[serde(untagged)]
 enum Rule {
     Record {

@@ -493,7 +493,7 @@ pub fn to_plan(adoption: &Adoption, state: Option<&State>) -> crate::plan::Plan 
                 deps: Vec::new(),
                 changes: Vec::new(),
                 review: Default::default(),
-                import: Some(ImportRecord { certificate: record.certificate.clone(), label }),
+                import: Some(Box::new(ImportRecord { certificate: record.certificate.clone(), label })),
             }
         })
         .collect();

@@ -317,7 +317,7 @@ pub struct PlannedAction {
     pub review: classify::Review,
     /// For an import: what the state records of the live object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<import::ImportRecord>,
+    pub import: Option<Box<import::ImportRecord>>,
 }
 
 /// What state records of a body: the manifest of an object, the labels and request of a

@@ -161,26 +161,14 @@ pub fn approx(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::address::Address;
-    use crate::plan::classify::Review;
-    use crate::plan::{Action, PlannedAction, Reason};
+    use crate::plan::{Action, PlannedAction};
     use crate::role::Role;
 
     fn action(address: &str, seed: &str, role: Role, act: Action, deps: &[&str]) -> PlannedAction {
-        let address = Address::parse(address).unwrap();
         PlannedAction {
-            cluster: address.cluster().map(str::to_string),
-            address,
             seed: seed.into(),
-            role,
-            action: act,
-            reasons: vec![Reason::NoLongerRendered],
-            object: None,
-            prior_seed: None,
-            desired: None,
             deps: deps.iter().map(|d| Address::parse(d).unwrap()).collect(),
-            changes: Vec::new(),
-            review: Review::default(),
-            import: None,
+            ..PlannedAction::example(address, role, act)
         }
     }
 

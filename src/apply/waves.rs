@@ -240,14 +240,12 @@ impl Health<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::Address;
-    use crate::plan::classify::Review;
-    use crate::plan::{Action, Basis, Reason, Summary};
+    use crate::plan::{Action, Basis, Summary};
     use crate::role::Role;
 
     fn plan(clusters: &[&str]) -> Plan {
-        let mut actions = vec![action("seed/eu", None)];
-        actions.extend(clusters.iter().map(|c| action(&format!("cluster/{c}/deployment/apiserver"), Some(c))));
+        let mut actions = vec![action("seed/eu")];
+        actions.extend(clusters.iter().map(|c| action(&format!("cluster/{c}/deployment/apiserver"))));
         Plan {
             basis: Basis::default(),
             summary: Summary::default(),
@@ -260,22 +258,8 @@ mod tests {
         }
     }
 
-    fn action(address: &str, cluster: Option<&str>) -> PlannedAction {
-        PlannedAction {
-            address: Address::parse(address).unwrap(),
-            seed: "eu".into(),
-            cluster: cluster.map(str::to_string),
-            role: Role::Workload,
-            action: Action::Update,
-            reasons: vec![Reason::NoLongerRendered],
-            object: None,
-            prior_seed: None,
-            desired: None,
-            deps: Vec::new(),
-            changes: Vec::new(),
-            review: Review::default(),
-            import: None,
-        }
+    fn action(address: &str) -> PlannedAction {
+        PlannedAction::example(address, Role::Workload, Action::Update)
     }
 
     fn names(assigned: &[(String, BTreeSet<String>)]) -> Vec<(&str, Vec<&str>)> {

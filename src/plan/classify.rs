@@ -304,22 +304,7 @@ mod tests {
     use crate::plan::diff::FieldChange;
 
     fn action(address: &str, role: Role, action: Action, reasons: Vec<Reason>) -> PlannedAction {
-        let address = Address::parse(address).unwrap();
-        PlannedAction {
-            cluster: address.cluster().map(str::to_string),
-            address,
-            seed: "eu".into(),
-            role,
-            action,
-            reasons,
-            object: None,
-            prior_seed: None,
-            desired: None,
-            deps: Vec::new(),
-            changes: Vec::new(),
-            review: Review::default(),
-            import: None,
-        }
+        PlannedAction { reasons, ..PlannedAction::example(address, role, action) }
     }
 
     fn classes(actions: &[PlannedAction], context: &Context) -> Vec<(Class, Risk)> {

@@ -320,6 +320,30 @@ pub struct PlannedAction {
     pub import: Option<Box<import::ImportRecord>>,
 }
 
+#[cfg(test)]
+impl PlannedAction {
+    /// A bare action for tests: its cluster from the address, seed `eu`, reason "no longer
+    /// rendered", nothing else; tests set what they look at.
+    pub(crate) fn example(address: &str, role: Role, action: Action) -> Self {
+        let address = Address::parse(address).unwrap();
+        PlannedAction {
+            cluster: address.cluster().map(str::to_string),
+            address,
+            seed: "eu".into(),
+            role,
+            action,
+            reasons: vec![Reason::NoLongerRendered],
+            object: None,
+            prior_seed: None,
+            desired: None,
+            deps: Vec::new(),
+            changes: Vec::new(),
+            review: classify::Review::default(),
+            import: None,
+        }
+    }
+}
+
 /// What state records of a body: the manifest of an object, the labels and request of a
 /// Secret kkp issues, the settings of a logical node. Its digest is the node's digest.
 pub fn recorded_value(body: &Body) -> Value {

@@ -123,27 +123,15 @@ pub fn seed_table(plan: &Plan) -> Vec<SeedRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::Address;
     use crate::plan::Reason;
     use crate::plan::classify::{Review, Risk};
     use crate::role::Role;
 
     fn action(address: &str, action: Action, risk: Risk) -> PlannedAction {
-        let address = Address::parse(address).unwrap();
         PlannedAction {
-            cluster: address.cluster().map(str::to_string),
-            address,
-            seed: "eu".into(),
-            role: Role::Workload,
-            action,
             reasons: vec![Reason::Missing],
-            object: None,
-            prior_seed: None,
-            desired: None,
-            deps: Vec::new(),
-            changes: Vec::new(),
             review: Review { risk, data_loss: risk == Risk::DataLoss, ..Review::default() },
-            import: None,
+            ..PlannedAction::example(address, Role::Workload, action)
         }
     }
 

@@ -320,7 +320,7 @@ impl Context {
             pki::Content::TokenKubeconfig { tokens, .. } | pki::Content::ViewerToken { tokens } => {
                 let cluster = tokens.cluster().ok_or_else(|| format!("{tokens} is not a cluster Secret"))?;
                 let name = tokens.as_str().rsplit('/').next().unwrap_or_default();
-                let at = ObjectRef::namespaced(Kind::Secret, &format!("cluster-{cluster}"), name);
+                let at = ObjectRef::namespaced(Kind::Secret, &crate::topology::namespace_of(cluster), name);
                 let found = super::retry::retry(&self.settings.retry, || target.get(&at)).await.map_err(|e| e.to_string())?;
                 Some(
                     found
@@ -357,7 +357,7 @@ impl Context {
         }
         let secret_name = address.as_str().rsplit('/').next().unwrap_or_default();
         let cluster = address.cluster().ok_or_else(|| format!("{address} is not a cluster Secret"))?;
-        let object = ObjectRef::namespaced(Kind::Secret, &format!("cluster-{cluster}"), secret_name);
+        let object = ObjectRef::namespaced(Kind::Secret, &crate::topology::namespace_of(cluster), secret_name);
         let target = self.target(seed)?;
         let secret = super::retry::retry(&self.settings.retry, || target.get(&object)).await.map_err(|e| e.to_string())?;
         let data = secret.as_ref().map(secret_data).ok_or_else(|| format!("the CA {address} does not exist on seed {seed}"))?;

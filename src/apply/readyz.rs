@@ -63,7 +63,7 @@ pub fn judge(answer: Result<Option<(u16, String)>, String>) -> Readyz {
 /// Asks the apiserver of `cluster` on `target` until it is ready, cannot be asked, or `within`
 /// has passed.
 pub async fn check(target: &dyn Target, cluster: &str, within: Duration) -> Readyz {
-    let namespace = format!("cluster-{cluster}");
+    let namespace = crate::topology::namespace_of(cluster);
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let answer = match tokio::time::timeout(ASK_TIMEOUT, target.proxy_get(&namespace, SERVICE, "readyz")).await {

@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let factory = args.seeds.factory_for(&args.topology.files, state.as_ref())?;
     let mut out = Vec::new();
     for cluster in clusters {
-        let namespace = format!("cluster-{}", cluster.name);
+        let namespace = cluster.namespace();
         let ca = ObjectRef::namespaced(Kind::Secret, &namespace, "ca");
         let ca_pem = match factory.targets(&std::collections::BTreeSet::from([cluster.seed.clone()])).await {
             Ok(targets) => match targets[&cluster.seed].get(&ca).await {

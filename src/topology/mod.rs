@@ -325,8 +325,14 @@ impl Default for Monitoring {
 impl Cluster {
     /// The control-plane namespace on the seed.
     pub fn namespace(&self) -> String {
-        format!("cluster-{}", self.name)
+        namespace_of(&self.name)
     }
+}
+
+/// The control-plane namespace of the cluster named `cluster` (KKP's `cluster-NAME`), for
+/// callers that have only the name.
+pub fn namespace_of(cluster: &str) -> String {
+    format!("cluster-{cluster}")
 }
 
 /// How the control plane reaches the nodes.

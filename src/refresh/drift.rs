@@ -197,20 +197,10 @@ pub fn live_fingerprints(request: &crate::pki::CertRequest, data: &BTreeMap<Stri
     out
 }
 
-/// Compares what kkp recorded on `seed` with `live`. `priors` returns applied bodies by digest.
-/// Returns the drift found and the nodes whose fields differ, to be confirmed by a dry-run.
+/// Compares what kkp recorded of `nodes` on `seed` with `live` (which holds at least their
+/// objects). `priors` returns applied bodies by digest. Returns the drift found and the nodes
+/// whose fields differ, to be confirmed by a dry-run.
 pub fn compare(
-    state: &State,
-    seed: &str,
-    live: &HashMap<ObjectRef, Value>,
-    priors: &dyn Fn(&str) -> Option<Value>,
-) -> (Vec<DriftEntry>, Vec<Suspect>) {
-    let nodes: Vec<(&Address, &crate::state::NodeState)> = state.nodes.iter().filter(|(_, n)| n.seed == seed).collect();
-    compare_nodes(seed, &nodes, live, priors)
-}
-
-/// [`compare`] for some of a seed's nodes (`live` holds at least their objects).
-pub fn compare_nodes(
     seed: &str,
     nodes: &[(&Address, &crate::state::NodeState)],
     live: &HashMap<ObjectRef, Value>,

@@ -191,7 +191,7 @@ pub async fn read(state: &State, connected: &Connected, parallelism: usize, prio
                 if out.unreadable.contains_key(seed) {
                     continue;
                 }
-                let (drift, suspicious) = drift::compare_nodes(seed, &nodes, &objects, priors);
+                let (drift, suspicious) = drift::compare(seed, &nodes, &objects, priors);
                 out.drift.extend(drift);
                 suspects.extend(suspicious.into_iter().map(|s| {
                     let object = state.nodes[&s.address].object.as_ref().expect("suspects are objects");

@@ -13,8 +13,9 @@
 //! Estimates never enter a plan or its digest: timings change from run to run, plans must not.
 
 use crate::graph::Dag;
-use crate::plan::{Plan, PlannedAction};
-use crate::state::timings::{Timing, Timings, step};
+use crate::plan::{Action, Plan, PlannedAction};
+use crate::role::Role;
+use crate::state::timings::{Timing, Timings};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -157,12 +158,23 @@ pub fn approx(d: Duration) -> String {
     }
 }
 
+/// The step a node's time counts for: its role, and what was done that takes its own time:
+/// `:delete`, `:issue` (keys generated for a created or replaced Secret kkp issues), `:ready`
+/// (a workload others wait for, awaited until ready).
+pub fn step(role: Role, action: Action, awaited: bool) -> String {
+    let suffix = match action {
+        Action::Delete => ":delete",
+        Action::Create | Action::Replace if role.is_issued() => ":issue",
+        _ if awaited && role.is_workload() => ":ready",
+        _ => "",
+    };
+    format!("{}{suffix}", role.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::address::Address;
-    use crate::plan::{Action, PlannedAction};
-    use crate::role::Role;
 
     fn action(address: &str, seed: &str, role: Role, act: Action, deps: &[&str]) -> PlannedAction {
         PlannedAction {
@@ -216,6 +228,16 @@ mod tests {
             Estimate::Expected(e) => e,
             Estimate::Unknown(why) => panic!("no estimate: {why}"),
         }
+    }
+
+    #[test]
+    fn steps_name_the_role_and_the_work_that_takes_its_own_time() {
+        assert_eq!(step(Role::Certificate, Action::Create, false), "certificate:issue");
+        assert_eq!(step(Role::Certificate, Action::Update, false), "certificate");
+        assert_eq!(step(Role::DataStore, Action::Update, true), "data-store:ready");
+        assert_eq!(step(Role::Workload, Action::Create, false), "workload");
+        assert_eq!(step(Role::Config, Action::Create, true), "config");
+        assert_eq!(step(Role::Workload, Action::Delete, true), "workload:delete");
     }
 
     #[test]

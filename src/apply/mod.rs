@@ -278,7 +278,7 @@ pub async fn run(
     for (address, elapsed) in std::mem::take(&mut *timed.lock().expect("timings lock")) {
         let i = index[&address];
         let action = &plan.actions[i];
-        report.timed.push((action.seed.clone(), crate::state::timings::step(action.role, action.action, awaited[i]), elapsed));
+        report.timed.push((action.seed.clone(), eta::step(action.role, action.action, awaited[i]), elapsed));
     }
     for (action, outcome) in plan.actions.iter().zip(&outcomes) {
         match outcome {

@@ -8,8 +8,6 @@
 //! mean over applies: a plain mean for the first three, then each apply moves it 30% toward
 //! that apply's own mean, so recent runs count most and one slow run does not dominate.
 
-use crate::plan::Action;
-use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -44,24 +42,11 @@ pub struct Timing {
 pub struct Sample {
     /// The target kind of its seed (`dir`, `kube`).
     pub target: String,
-    /// Its step ([`step`]).
+    /// Its step (`apply::eta::step`).
     pub step: String,
     /// From the start of its write until it was done (ready, for awaited workloads) and
     /// recorded.
     pub elapsed: Duration,
-}
-
-/// The step a node's time counts for: its role, and what was done that takes its own time:
-/// `:delete`, `:issue` (keys generated for a created or replaced Secret kkp issues), `:ready`
-/// (a workload others wait for, awaited until ready).
-pub fn step(role: Role, action: Action, awaited: bool) -> String {
-    let suffix = match action {
-        Action::Delete => ":delete",
-        Action::Create | Action::Replace if role.is_issued() => ":issue",
-        _ if awaited && role.is_workload() => ":ready",
-        _ => "",
-    };
-    format!("{}{suffix}", role.as_str())
 }
 
 impl crate::state::SeedTarget {
@@ -139,16 +124,6 @@ mod tests {
         assert_eq!(timings.by_target["dir"]["config"], Timing { nodes: 1, applies: 1, mean_ms: 2 });
         timings.fold(&[]);
         assert_eq!(timings.applies, 4);
-    }
-
-    #[test]
-    fn steps_name_the_role_and_the_work_that_takes_its_own_time() {
-        assert_eq!(step(Role::Certificate, Action::Create, false), "certificate:issue");
-        assert_eq!(step(Role::Certificate, Action::Update, false), "certificate");
-        assert_eq!(step(Role::DataStore, Action::Update, true), "data-store:ready");
-        assert_eq!(step(Role::Workload, Action::Create, false), "workload");
-        assert_eq!(step(Role::Config, Action::Create, true), "config");
-        assert_eq!(step(Role::Workload, Action::Delete, true), "workload:delete");
     }
 
     #[test]

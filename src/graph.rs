@@ -101,9 +101,15 @@ impl Dag {
     /// Level of every node: 0 for nodes without dependencies, else 1 + the highest level of
     /// its dependencies. Nodes of one level can run at the same time.
     pub fn levels(&self) -> Vec<usize> {
+        self.levels_from(|_| None)
+    }
+
+    /// Levels as [`Dag::levels`], except that a node `fixed` gives a level keeps it (a node
+    /// standing for one of another graph, whose level is known there).
+    pub fn levels_from(&self, fixed: impl Fn(usize) -> Option<usize>) -> Vec<usize> {
         let mut level = vec![0; self.len()];
         for &i in &self.order {
-            level[i] = self.dependencies(i).map(|d| level[d] + 1).max().unwrap_or(0);
+            level[i] = fixed(i).unwrap_or_else(|| self.dependencies(i).map(|d| level[d] + 1).max().unwrap_or(0));
         }
         level
     }

@@ -270,6 +270,11 @@ fn rolls(
             || a.reasons.iter().any(|r| matches!(r, Reason::MountsReissued { .. }));
         return if template { vec![a.address.clone()] } else { Vec::new() };
     }
+    // Only what pods mount restarts them; a cluster's actions never mount a seed's, so a
+    // cluster's actions classify the same alone as within the whole plan.
+    if !a.object.as_ref().is_some_and(|o| o.kind.is_mounted()) {
+        return Vec::new();
+    }
     let mut out: Vec<Address> = dependants
         .get(&a.address)
         .into_iter()
@@ -313,12 +318,15 @@ mod tests {
 
     #[test]
     fn a_renewal_and_the_workloads_it_rolls_are_all_cert_renewal() {
-        let secret = action(
-            "cluster/a/secret/apiserver-tls",
-            Role::Certificate,
-            Action::Replace,
-            vec![Reason::Expiring { not_after: 1, window_days: 30 }],
-        );
+        let secret = PlannedAction {
+            object: Some(ObjectRef::namespaced(Kind::Secret, "cluster-a", "apiserver-tls")),
+            ..action(
+                "cluster/a/secret/apiserver-tls",
+                Role::Certificate,
+                Action::Replace,
+                vec![Reason::Expiring { not_after: 1, window_days: 30 }],
+            )
+        };
         let mut apiserver = action(
             "cluster/a/deployment/apiserver",
             Role::Workload,
@@ -333,6 +341,16 @@ mod tests {
         assert_eq!(reviews[0].rolls, vec![actions[1].address.clone()]);
         assert_eq!(reviews[1].rolls, vec![actions[1].address.clone()]);
         assert!(reviews.iter().all(|r| r.risk == Risk::Low && !r.data_loss));
+    }
+
+    #[test]
+    fn only_what_pods_mount_rolls_the_workloads_that_wait_for_it() {
+        let account = action("cluster/a/serviceaccount/prometheus", Role::Identity, Action::Update, vec![]);
+        let mut prometheus = action("cluster/a/statefulset/prometheus", Role::Workload, Action::Update, vec![]);
+        prometheus.changes = vec![FieldChange { path: "spec.replicas".into(), before: Some(1.into()), after: Some(2.into()) }];
+        prometheus.deps = vec![account.address.clone()];
+        let reviews = classify_all(&[account, prometheus], &Context::default());
+        assert!(reviews.iter().all(|r| r.rolls.is_empty()), "{reviews:?}");
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub mod display;
 pub mod drift;
 pub mod file;
 pub mod import;
+mod parallel;
 pub mod reason;
-mod render_ahead;
 pub mod rollup;
 pub mod why;
 
@@ -26,7 +26,7 @@ use crate::object::{ObjectRef, digest};
 use crate::render::{self, Body, DesiredNode};
 use crate::role::Role;
 use crate::state::{ClusterState, NodeState, State};
-use crate::topology::Topology;
+use crate::topology::{Cluster, Topology};
 use diff::FieldChange;
 pub use reason::Reason;
 use serde::{Deserialize, Serialize};
@@ -364,44 +364,51 @@ struct Decision {
     fingerprint: Option<String>,
 }
 
+/// What every group's planning reads: the state, the priors, the clock.
 struct Planner<'a> {
     state: Option<&'a State>,
-    priors: &'a dyn Fn(&str) -> Option<Value>,
+    priors: &'a (dyn Fn(&str) -> Option<Value> + Sync),
     now: i64,
     keep_bodies: bool,
-    discarded: Discarded,
-    /// Decisions about mounted nodes (Secrets, ConfigMaps), which others read.
-    decisions: HashMap<Address, Decision>,
+}
+
+/// What planning one seed's or one cluster's nodes decided. Groups are planned on their own
+/// (a cluster's nodes read only their own cluster's decisions), so clusters plan in parallel.
+#[derive(Default)]
+struct GroupPlan {
     actions: Vec<PlannedAction>,
     /// The dependencies of desired nodes that need no action (every other desired node has
     /// an action).
-    unchanged_deps: HashMap<Address, Vec<Address>>,
-    basis: BTreeMap<Address, Option<String>>,
+    unchanged_deps: Vec<(Address, Vec<Address>)>,
+    basis: Vec<(Address, Option<String>)>,
     unchanged: usize,
 }
 
 /// Plans `topology` against `state`. `priors` returns a previously applied body by digest
 /// (for field-level diffs; None degrades to a digest-only reason).
-pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) -> Option<Value>, options: &Options) -> Result<Plan> {
-    let mut planner = Planner {
-        state,
-        priors,
-        now: options.now,
-        keep_bodies: !options.without_bodies,
-        discarded: Discarded::default(),
-        decisions: HashMap::new(),
-        actions: Vec::new(),
-        unchanged_deps: HashMap::new(),
-        basis: BTreeMap::new(),
-        unchanged: 0,
-    };
+///
+/// Seeds are planned first; then each cluster is rendered, planned, given its deletes,
+/// dependencies, classes and order on a worker thread of its own (its nodes depend only on
+/// its own and its seed's), and the groups are put together at the end.
+pub fn create(
+    topology: &Topology,
+    state: Option<&State>,
+    priors: &(dyn Fn(&str) -> Option<Value> + Sync),
+    options: &Options,
+) -> Result<Plan> {
+    let planner = Planner { state, priors, now: options.now, keep_bodies: !options.without_bodies };
+    let mut unchanged = 0;
     let mut fast_clusters: HashSet<&str> = HashSet::new();
     let mut cluster_digests = BTreeMap::new();
     let mut notices = Vec::new();
 
-    for seed in topology.seeds.values() {
-        planner.plan_group(render::seed(seed).into_iter().map(Prepared::new).collect());
+    let mut seed_groups: Vec<GroupPlan> = topology.seeds.values().map(|seed| planner.plan_group(render::seed(seed))).collect();
+    let seeds = SeedActions::of(&seed_groups);
+    for group in &mut seed_groups {
+        let deps = seeds.deps_of(group);
+        group.set_deps(deps);
     }
+    let seed_levels = seeds.levels(&seed_groups)?;
     let mut to_render = Vec::new();
     for cluster in topology.clusters.values() {
         if cluster.paused {
@@ -409,7 +416,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             // rendered, changed or deleted, and its record stays as it was.
             notices.push(Notice::Paused { cluster: cluster.name.clone(), reason: cluster.pause_reason.clone() });
             fast_clusters.insert(cluster.name.as_str());
-            planner.unchanged += planner.cluster_nodes(&cluster.name).len();
+            unchanged += planner.cluster_nodes(&cluster.name).len();
             continue;
         }
         check_version_change(topology, cluster, state, &options.allow_downgrade)?;
@@ -417,7 +424,7 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         let input_digest = render::cluster_input_digest(cluster);
         if planner.cluster_unchanged(&cluster.name, &input_digest) {
             fast_clusters.insert(cluster.name.as_str());
-            planner.unchanged += planner.cluster_nodes(&cluster.name).len();
+            unchanged += planner.cluster_nodes(&cluster.name).len();
             continue;
         }
         cluster_digests.insert(
@@ -426,46 +433,82 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
         );
         to_render.push(cluster);
     }
-    render_ahead::each_rendered(&to_render, Prepared::new, |_, nodes| planner.plan_group(nodes));
-    if let Some(state) = state {
-        planner.plan_deletes(state, &fast_clusters, topology, &mut cluster_digests);
-    }
 
-    // Dependencies between actions: through any chain of unchanged nodes. Until here, an
-    // action that is not a delete holds its node's own dependencies.
-    let in_plan: HashSet<&Address> = planner.actions.iter().map(|a| &a.address).collect();
-    let deps: Vec<Option<Vec<Address>>> = planner
-        .actions
-        .iter()
-        .map(|a| (a.action != Action::Delete).then(|| action_deps(&a.deps, &planner.unchanged_deps, &in_plan)))
-        .collect();
-    drop(in_plan);
-    for (action, deps) in planner.actions.iter_mut().zip(deps) {
-        if let Some(deps) = deps {
-            action.deps = deps;
+    let mut basis_digests = Vec::new();
+    let mut unchanged_deps: HashMap<Address, Vec<Address>> = HashMap::new();
+    // The seeds' own nodes and whatever of the state no rendered cluster owns are planned
+    // here; their actions are ordered together.
+    let mut seed_level_actions = Vec::new();
+    for group in seed_groups {
+        unchanged += group.unchanged;
+        unchanged_deps.extend(group.unchanged_deps);
+        basis_digests.extend(group.basis);
+        seed_level_actions.extend(group.actions);
+    }
+    let mut runs: Vec<Vec<PlannedAction>> = Vec::new();
+    let mut failed = None;
+    parallel::map_in_order(
+        &to_render,
+        |cluster| planner.plan_cluster(cluster, &seeds, &seed_levels),
+        |_, group| match group {
+            Ok(group) => {
+                unchanged += group.unchanged;
+                unchanged_deps.extend(group.unchanged_deps);
+                basis_digests.extend(group.basis);
+                runs.extend(runs_by_seed(group.actions));
+            }
+            Err(e) => failed = Some(e),
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(state) = state {
+        let desired: HashSet<&Address> = seed_level_actions.iter().map(|a| &a.address).chain(unchanged_deps.keys()).collect();
+        let rest = rest_of_state(state, topology, &desired);
+        drop(desired);
+        let mut deletes = deletes(rest, |address, node| match address.cluster() {
+            Some(c) if !topology.clusters.contains_key(c) => Reason::ClusterRemoved { cluster: c.to_string() },
+            None if !topology.seeds.contains_key(&node.seed) => Reason::SeedRemoved { seed: node.seed.clone() },
+            _ => Reason::NoLongerRendered,
+        });
+        basis_digests.extend(deletes.iter().map(|d| (d.address.clone(), Some(state.nodes[&d.address].digest.clone()))));
+        seed_level_actions.append(&mut deletes);
+        for name in state.clusters.keys() {
+            if !topology.clusters.contains_key(name) {
+                cluster_digests.insert(name.clone(), None);
+            }
         }
     }
-    let mut actions = planner.actions;
-    let basis_digests = planner.basis;
+    let (_, seed_level_context) = review_context(std::iter::empty(), state);
+    classify::annotate(&mut seed_level_actions, &seed_level_context);
+    let seed_level_actions = order(seed_level_actions, &HashMap::new())?;
+    runs.extend(runs_by_group(seed_level_actions));
+    // Runs are single groups (seed, then seed level before clusters, then cluster), each
+    // ordered by dependency level and address within.
+    runs.sort_by(|a, b| group_key(&a[0]).cmp(&group_key(&b[0])));
+    let mut actions = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for run in runs {
+        actions.extend(run);
+    }
 
-    let (partial, dropped) = select(&mut actions, options, &planner.unchanged_deps, state)?;
-    for name in partial {
-        cluster_digests.remove(&name);
+    let (partial, dropped) = select(&mut actions, options, &unchanged_deps, state)?;
+    drop(unchanged_deps);
+    for name in &partial {
+        cluster_digests.remove(name);
     }
     refuse_destroy(&actions, &options.allow_destroy)?;
-    let mut actions = order(actions)?;
     let (upgrades, cluster_labels, context) = review_inputs(topology, state, &actions);
-    classify::annotate(&mut actions, &context);
+    if !dropped.is_empty() {
+        // What the selection left out no longer restarts or reclassifies what remains.
+        classify::annotate(&mut actions, &context);
+    }
 
     let mut basis = Basis { lineage: state.map(|s| s.lineage.clone()), serial: state.map_or(0, |s| s.serial), digests: BTreeMap::new() };
-    for (address, digest) in basis_digests {
-        // Keep what the remaining actions rely on: their own priors and the fingerprints
-        // they took from the state (not the priors of actions the selection dropped).
-        if !dropped.contains(&address) {
-            basis.digests.insert(address, digest);
-        }
-    }
-    let summary = summarise(&actions, planner.unchanged);
+    // Keep what the remaining actions rely on: their own priors and the fingerprints they
+    // took from the state (not the priors of actions the selection dropped).
+    basis.digests = basis_digests.into_iter().filter(|(address, _)| !dropped.contains(address)).collect();
+    let summary = summarise(&actions, unchanged);
     let touched_clusters: BTreeSet<&str> = actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
     notices.extend(
         topology
@@ -475,6 +518,163 @@ pub fn create(topology: &Topology, state: Option<&State>, priors: &dyn Fn(&str) 
             .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
     );
     Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new(), upgrades, cluster_labels })
+}
+
+/// Where an action sorts among the groups of a plan: by seed, then the seed's own nodes
+/// before its clusters, then by cluster.
+fn group_key(action: &PlannedAction) -> (&str, bool, Option<&str>) {
+    (&action.seed, action.cluster.is_some(), action.cluster.as_deref())
+}
+
+/// Splits ordered actions into runs of one group each.
+fn runs_by_group(actions: Vec<PlannedAction>) -> Vec<Vec<PlannedAction>> {
+    let mut runs: Vec<Vec<PlannedAction>> = Vec::new();
+    for action in actions {
+        match runs.last_mut() {
+            Some(run) if group_key(&run[0]) == group_key(&action) => run.push(action),
+            _ => runs.push(vec![action]),
+        }
+    }
+    runs
+}
+
+/// A cluster's ordered actions as runs of one seed each (a cluster that moves seeds leaves
+/// deletes on the seed it left). Most clusters are one run, moved whole.
+fn runs_by_seed(actions: Vec<PlannedAction>) -> Vec<Vec<PlannedAction>> {
+    if actions.windows(2).all(|w| w[0].seed == w[1].seed) {
+        return if actions.is_empty() { Vec::new() } else { vec![actions] };
+    }
+    runs_by_group(actions)
+}
+
+/// The nodes of the state that no planned group owns and nothing desires: the seeds' nodes no
+/// longer rendered and the nodes of clusters gone from the topology. Those of clusters in the
+/// topology are their own group's business (or kept as they are, when paused or unchanged).
+fn rest_of_state<'s>(state: &'s State, topology: &Topology, desired: &HashSet<&Address>) -> Vec<(&'s Address, &'s NodeState)> {
+    let mut rest = Vec::new();
+    // Addresses are sorted, so a cluster's nodes are together: look each cluster up once.
+    let mut last: Option<(&str, bool)> = None;
+    for (address, node) in &state.nodes {
+        let owned = match address.cluster() {
+            None => desired.contains(address),
+            Some(c) => match last {
+                Some((name, in_topology)) if name == c => in_topology,
+                _ => {
+                    let in_topology = topology.clusters.contains_key(c);
+                    last = Some((c, in_topology));
+                    in_topology
+                }
+            },
+        };
+        if !owned {
+            rest.push((address, node));
+        }
+    }
+    rest
+}
+
+/// Delete actions for `nodes`, each with the reason `why` gives. Within a cluster (or seed),
+/// a delete waits for the deletes of higher rank.
+fn deletes<'s>(nodes: Vec<(&'s Address, &'s NodeState)>, why: impl Fn(&Address, &NodeState) -> Reason) -> Vec<PlannedAction> {
+    let mut deletes: Vec<PlannedAction> = nodes
+        .into_iter()
+        .map(|(address, node)| PlannedAction {
+            address: address.clone(),
+            seed: node.seed.clone(),
+            cluster: address.cluster().map(str::to_string),
+            role: node.role,
+            action: Action::Delete,
+            reasons: vec![why(address, node)],
+            object: node.object.clone(),
+            prior_seed: None,
+            desired: None,
+            deps: Vec::new(),
+            changes: Vec::new(),
+            review: classify::Review::default(),
+            import: None,
+        })
+        .collect();
+    type Group = (String, Option<String>);
+    let mut by_group: BTreeMap<Group, Vec<(u8, Address)>> = BTreeMap::new();
+    for d in &deletes {
+        by_group.entry((d.seed.clone(), d.cluster.clone())).or_default().push((delete_rank(d), d.address.clone()));
+    }
+    for d in &mut deletes {
+        let rank = delete_rank(d);
+        let group = &by_group[&(d.seed.clone(), d.cluster.clone())];
+        d.deps = group.iter().filter(|(r, _)| *r > rank).map(|(_, a)| a.clone()).collect();
+        d.deps.sort();
+    }
+    deletes
+}
+
+/// The seeds' actions and the dependencies of their unchanged nodes: what a cluster's
+/// dependencies on its seed resolve to.
+struct SeedActions {
+    actions: HashSet<Address>,
+    unchanged_deps: HashMap<Address, Vec<Address>>,
+}
+
+impl SeedActions {
+    fn of(groups: &[GroupPlan]) -> SeedActions {
+        SeedActions {
+            actions: groups.iter().flat_map(|g| &g.actions).map(|a| a.address.clone()).collect(),
+            unchanged_deps: groups.iter().flat_map(|g| g.unchanged_deps.iter().cloned()).collect(),
+        }
+    }
+
+    /// The dependencies of each of `group`'s actions among the planned actions, looking
+    /// through unchanged nodes. Until here, an action holds its node's own dependencies.
+    fn deps_of(&self, group: &GroupPlan) -> Vec<Vec<Address>> {
+        let own: HashSet<&Address> = group.actions.iter().map(|a| &a.address).collect();
+        let own_unchanged: HashMap<&Address, &Vec<Address>> = group.unchanged_deps.iter().map(|(a, d)| (a, d)).collect();
+        let in_plan = |a: &Address| own.contains(a) || self.actions.contains(a);
+        let unchanged = |a: &Address| own_unchanged.get(a).copied().or_else(|| self.unchanged_deps.get(a));
+        group
+            .actions
+            .iter()
+            .map(|a| if a.action == Action::Delete { a.deps.clone() } else { action_deps(&a.deps, &unchanged, &in_plan) })
+            .collect()
+    }
+
+    /// The dependency level of every seed action, which the levels of the cluster actions
+    /// that wait for them continue from.
+    fn levels(&self, groups: &[GroupPlan]) -> Result<HashMap<Address, usize>> {
+        let actions: Vec<&PlannedAction> = groups.iter().flat_map(|g| &g.actions).collect();
+        let dag = Dag::new(actions.iter().map(|a| (&a.address, a.deps.as_slice())))?;
+        Ok(actions.iter().map(|a| a.address.clone()).zip(dag.levels()).collect())
+    }
+}
+
+impl GroupPlan {
+    fn set_deps(&mut self, deps: Vec<Vec<Address>>) {
+        for (action, deps) in self.actions.iter_mut().zip(deps) {
+            action.deps = deps;
+        }
+    }
+}
+
+impl Planner<'_> {
+    /// Everything of one cluster: its nodes planned, what of it the state holds but it no
+    /// longer renders deleted, each action's dependencies resolved, classified and ordered.
+    fn plan_cluster(&self, cluster: &Cluster, seeds: &SeedActions, seed_levels: &HashMap<Address, usize>) -> Result<GroupPlan> {
+        let mut group = self.plan_group(render::cluster(cluster));
+        if let Some(state) = self.state {
+            let desired: HashSet<&Address> =
+                group.actions.iter().map(|a| &a.address).chain(group.unchanged_deps.iter().map(|(a, _)| a)).collect();
+            let gone: Vec<_> = self.cluster_nodes(&cluster.name).into_iter().filter(|(a, _)| !desired.contains(a)).collect();
+            drop(desired);
+            let gone = deletes(gone, |_, _| Reason::NoLongerRendered);
+            group.basis.extend(gone.iter().map(|d| (d.address.clone(), Some(state.nodes[&d.address].digest.clone()))));
+            group.actions.extend(gone);
+        }
+        let deps = seeds.deps_of(&group);
+        group.set_deps(deps);
+        let (_, context) = review_context(std::iter::once(cluster), self.state);
+        classify::annotate(&mut group.actions, &context);
+        group.actions = order(std::mem::take(&mut group.actions), seed_levels)?;
+        Ok(group)
+    }
 }
 
 /// A rendered node with what the planner reads of its body, worked out on the thread that
@@ -499,34 +699,6 @@ impl Prepared {
             _ => None,
         };
         Prepared { node, object, mounted, digest }
-    }
-}
-
-/// Bodies a plan does not keep, freed on another thread: freeing a fleet's manifests costs
-/// about as much as planning them. Batches in flight are bounded.
-#[derive(Default)]
-struct Discarded {
-    batch: Vec<Body>,
-    to_free: Option<std::sync::mpsc::SyncSender<Vec<Body>>>,
-}
-
-impl Discarded {
-    const BATCH: usize = 512;
-
-    fn discard(&mut self, body: Body) {
-        self.batch.push(body);
-        if self.batch.len() < Self::BATCH {
-            return;
-        }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(Self::BATCH));
-        let to_free = self.to_free.get_or_insert_with(|| {
-            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Body>>(8);
-            // Without a thread to free on, every send fails and batches are freed here.
-            let _ = std::thread::Builder::new().name("kkp-free".into()).spawn(move || receive.into_iter().for_each(drop));
-            send
-        });
-        // If the freeing thread is gone, the batch comes back and is freed here.
-        drop(to_free.send(batch));
     }
 }
 
@@ -561,17 +733,33 @@ impl Planner<'_> {
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
     /// Nodes are consumed: their bodies move into the actions (or are dropped).
-    fn plan_group(&mut self, nodes: Vec<Prepared>) {
-        let (mounted, others): (Vec<_>, Vec<_>) = nodes.into_iter().partition(|n| n.mounted);
+    fn plan_group(&self, nodes: Vec<DesiredNode>) -> GroupPlan {
+        let mut group = GroupPlanner { planner: self, decisions: HashMap::new(), plan: GroupPlan::default() };
+        let (mounted, others): (Vec<_>, Vec<_>) = nodes.into_iter().map(Prepared::new).partition(|n| n.mounted);
         for node in mounted.into_iter().chain(others) {
-            self.plan_node(node);
+            group.plan_node(node);
         }
+        group.plan
+    }
+}
+
+/// Plans the nodes of one group, keeping the decisions its workloads read.
+struct GroupPlanner<'p, 'a> {
+    planner: &'p Planner<'a>,
+    /// Decisions about mounted nodes (Secrets, ConfigMaps), which others read.
+    decisions: HashMap<Address, Decision>,
+    plan: GroupPlan,
+}
+
+impl GroupPlanner<'_, '_> {
+    fn prior(&self, address: &Address) -> Option<&NodeState> {
+        self.planner.prior(address)
     }
 
     fn plan_node(&mut self, prepared: Prepared) {
         let Prepared { node, object, mounted: mounted_node, digest: rendered_digest } = prepared;
         let prior = self.prior(&node.address).cloned();
-        self.basis.insert(node.address.clone(), prior.as_ref().map(|p| p.digest.clone()));
+        self.plan.basis.push((node.address.clone(), prior.as_ref().map(|p| p.digest.clone())));
         let moved_from = prior.as_ref().filter(|p| p.seed != node.seed).map(|p| p.seed.clone());
 
         let (body, mut decision, mut reasons) = match node.body {
@@ -589,7 +777,7 @@ impl Planner<'_> {
                         continue;
                     }
                     let secret_digest = self.prior(&f.mounted).map(|p| p.digest.clone());
-                    self.basis.insert(f.mounted.clone(), secret_digest);
+                    self.plan.basis.push((f.mounted.clone(), secret_digest));
                 }
                 // Only worth saying of an object that exists already; a new one is new.
                 let reasons = match (&prior, unknown.is_empty()) {
@@ -625,15 +813,15 @@ impl Planner<'_> {
             reasons.insert(0, Reason::MovesSeed { from: moved_from.clone().unwrap_or_default(), to: node.seed.clone() });
         }
         let Some(mut action) = decision.action else {
-            self.unchanged += 1;
+            self.plan.unchanged += 1;
             if mounted_node {
                 self.decisions.insert(node.address.clone(), decision);
             }
-            self.unchanged_deps.insert(node.address, node.deps);
+            self.plan.unchanged_deps.push((node.address, node.deps));
             return;
         };
 
-        let prior_value = prior.as_ref().and_then(|p| (self.priors)(&p.digest));
+        let prior_value = prior.as_ref().and_then(|p| (self.planner.priors)(&p.digest));
         let changes = match (&prior_value, action) {
             (Some(before), Action::Update | Action::Replace) => diff::diff(before, &recorded_value(&body)),
             _ => Vec::new(),
@@ -662,7 +850,7 @@ impl Planner<'_> {
         if mounted_node {
             self.decisions.insert(node.address.clone(), Decision { action: Some(action), fingerprint: kept });
         }
-        self.actions.push(PlannedAction {
+        self.plan.actions.push(PlannedAction {
             address: node.address,
             seed: node.seed,
             cluster: node.cluster,
@@ -671,12 +859,7 @@ impl Planner<'_> {
             reasons,
             object,
             prior_seed: moved_from,
-            desired: if self.keep_bodies {
-                Some(body)
-            } else {
-                self.discarded.discard(body);
-                None
-            },
+            desired: self.planner.keep_bodies.then_some(body),
             deps: node.deps,
             changes,
             review: classify::Review::default(),
@@ -719,7 +902,7 @@ impl Planner<'_> {
             }
         }
         if let Some(not_after) = cert.not_after
-            && let Some(renewal) = request.renewal(not_after, self.now)
+            && let Some(renewal) = request.renewal(not_after, self.planner.now)
         {
             let reason = match renewal {
                 crate::pki::Renewal::Expired => Reason::Expired { not_after },
@@ -732,67 +915,6 @@ impl Planner<'_> {
             return (Some(Action::Update), vec![Reason::LabelsChangeCertificateKept], Some(cert.fingerprint.clone()));
         }
         (None, Vec::new(), Some(cert.fingerprint.clone()))
-    }
-
-    /// Deletes for state nodes no longer desired, dependants first.
-    fn plan_deletes(
-        &mut self,
-        state: &State,
-        fast: &HashSet<&str>,
-        topology: &Topology,
-        cluster_digests: &mut BTreeMap<String, Option<ClusterState>>,
-    ) {
-        // Every desired node has an action or is unchanged.
-        let desired: HashSet<&Address> = self.actions.iter().map(|a| &a.address).chain(self.unchanged_deps.keys()).collect();
-        let mut deletes: Vec<PlannedAction> = Vec::new();
-        for (address, node) in &state.nodes {
-            if address.cluster().is_some_and(|c| fast.contains(c)) || desired.contains(address) {
-                continue;
-            }
-            let cluster = address.cluster().map(str::to_string);
-            let reason = match &cluster {
-                Some(c) if !topology.clusters.contains_key(c) => Reason::ClusterRemoved { cluster: c.clone() },
-                None if !topology.seeds.contains_key(&node.seed) => Reason::SeedRemoved { seed: node.seed.clone() },
-                _ => Reason::NoLongerRendered,
-            };
-            deletes.push(PlannedAction {
-                address: address.clone(),
-                seed: node.seed.clone(),
-                cluster,
-                role: node.role,
-                action: Action::Delete,
-                reasons: vec![reason],
-                object: node.object.clone(),
-                prior_seed: None,
-                desired: None,
-                deps: Vec::new(),
-                changes: Vec::new(),
-                review: classify::Review::default(),
-                import: None,
-            });
-        }
-        drop(desired);
-        for d in &deletes {
-            self.basis.insert(d.address.clone(), Some(state.nodes[&d.address].digest.clone()));
-        }
-        for name in state.clusters.keys() {
-            if !topology.clusters.contains_key(name) {
-                cluster_digests.insert(name.clone(), None);
-            }
-        }
-        // Within a cluster (or seed), a delete waits for the deletes of higher rank.
-        type Group = (String, Option<String>);
-        let mut by_group: BTreeMap<Group, Vec<(u8, Address)>> = BTreeMap::new();
-        for d in &deletes {
-            by_group.entry((d.seed.clone(), d.cluster.clone())).or_default().push((delete_rank(d), d.address.clone()));
-        }
-        for d in &mut deletes {
-            let rank = delete_rank(d);
-            let group = &by_group[&(d.seed.clone(), d.cluster.clone())];
-            d.deps = group.iter().filter(|(r, _)| *r > rank).map(|(_, a)| a.clone()).collect();
-            d.deps.sort();
-        }
-        self.actions.extend(deletes);
     }
 }
 
@@ -835,24 +957,42 @@ type ReviewInputs = (BTreeMap<String, classify::Upgrade>, BTreeMap<String, BTree
 
 /// What review needs of the clusters with actions: version changes, labels, readable names.
 fn review_inputs(topology: &Topology, state: Option<&State>, actions: &[PlannedAction]) -> ReviewInputs {
-    let touched: BTreeSet<&str> = actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
+    let mut touched: BTreeSet<&str> = BTreeSet::new();
+    // Actions come grouped by cluster: each name is looked at once per group.
+    let mut last = None;
+    for cluster in actions.iter().filter_map(|a| a.cluster.as_deref()) {
+        if last != Some(cluster) {
+            touched.insert(cluster);
+            last = Some(cluster);
+        }
+    }
     let clusters = || topology.clusters.values().filter(|c| touched.contains(c.name.as_str()));
+    let labels = clusters().filter(|c| !c.labels.is_empty()).map(|c| (c.name.clone(), c.labels.clone())).collect();
+    let (upgrades, context) = review_context(clusters(), state);
+    (upgrades, labels, context)
+}
+
+/// The version changes of `clusters` and what classification reads of them.
+fn review_context<'a>(
+    clusters: impl Iterator<Item = &'a Cluster> + Clone,
+    state: Option<&State>,
+) -> (BTreeMap<String, classify::Upgrade>, classify::Context) {
     let applied = |name: &str| state.and_then(|s| s.clusters.get(name)).and_then(|c| c.version.clone());
-    let upgrades: BTreeMap<String, classify::Upgrade> = clusters()
+    let upgrades: BTreeMap<String, classify::Upgrade> = clusters
+        .clone()
         .filter_map(|c| {
             let from = applied(&c.name)?;
             let to = c.version.to_string();
             (from != to).then(|| (c.name.clone(), classify::Upgrade { from, to }))
         })
         .collect();
-    let labels = clusters().filter(|c| !c.labels.is_empty()).map(|c| (c.name.clone(), c.labels.clone())).collect();
     let context = classify::Context {
         upgraded: upgrades.keys().cloned().collect(),
-        human_names: clusters()
+        human_names: clusters
             .filter_map(|c| c.human_readable_name.clone().filter(|n| !n.is_empty()).map(|n| (c.name.clone(), n)))
             .collect(),
     };
-    (upgrades, labels, context)
+    (upgrades, context)
 }
 
 /// Deletion rank: higher goes first (see [`Role::delete_rank`]).
@@ -881,23 +1021,29 @@ fn refuse_destroy(actions: &[PlannedAction], allowed: &[Address]) -> Result<()> 
     if refused.is_empty() { Ok(()) } else { Err(Error::DestroyRefused(refused)) }
 }
 
-/// Dependencies of `address` among the planned actions, looking through unchanged nodes.
-/// `own` are the node's dependencies, `unchanged` those of the desired nodes without action.
-fn action_deps(own: &[Address], unchanged: &HashMap<Address, Vec<Address>>, in_plan: &HashSet<&Address>) -> Vec<Address> {
-    let mut out = BTreeSet::new();
+/// Dependencies of an action among the planned actions (`in_plan`), looking through unchanged
+/// nodes. `own` are the node's dependencies, `unchanged` gives those of a desired node without
+/// action.
+fn action_deps<'a>(
+    own: &'a [Address],
+    unchanged: &impl Fn(&Address) -> Option<&'a Vec<Address>>,
+    in_plan: &impl Fn(&Address) -> bool,
+) -> Vec<Address> {
+    let mut out = Vec::new();
     let mut stack: Vec<&Address> = own.iter().collect();
     let mut seen = HashSet::new();
     while let Some(dep) = stack.pop() {
         if !seen.insert(dep) {
             continue;
         }
-        if in_plan.contains(dep) {
-            out.insert(dep.clone());
-        } else if let Some(more) = unchanged.get(dep) {
+        if in_plan(dep) {
+            out.push(dep.clone());
+        } else if let Some(more) = unchanged(dep) {
             stack.extend(more);
         }
     }
-    out.into_iter().collect()
+    out.sort();
+    out
 }
 
 /// Applies `--target` and `--exclude`; returns the clusters the selection cut into, whose
@@ -977,21 +1123,18 @@ fn select(
 
 /// Orders actions by seed, then seed-level before clusters, then cluster name, then
 /// dependency level, then address: deterministic, and every action after its dependencies
-/// within its group.
-fn order(actions: Vec<PlannedAction>) -> Result<Vec<PlannedAction>> {
-    let dag = Dag::new(actions.iter().map(|a| (&a.address, a.deps.as_slice())))?;
-    let levels = dag.levels();
+/// within its group. `outside` holds the levels of the actions of other groups these
+/// depend on (a cluster's on its seed's).
+fn order(actions: Vec<PlannedAction>, outside: &HashMap<Address, usize>) -> Result<Vec<PlannedAction>> {
+    let outside_deps: BTreeSet<&Address> = actions.iter().flat_map(|a| &a.deps).filter(|d| outside.contains_key(*d)).collect();
+    let outside_deps: Vec<&Address> = outside_deps.into_iter().collect();
+    let dag = Dag::new(actions.iter().map(|a| (&a.address, a.deps.as_slice())).chain(outside_deps.iter().map(|a| (*a, &[][..]))))?;
+    let levels = dag.levels_from(|i| outside_deps.get(i.checked_sub(actions.len())?).map(|a| outside[*a]));
     // Sort positions, not the actions themselves: an action is hundreds of bytes.
     let mut positions: Vec<usize> = (0..actions.len()).collect();
     positions.sort_by(|&i, &j| {
         let (a, b) = (&actions[i], &actions[j]);
-        (&a.seed, a.cluster.is_some(), &a.cluster, levels[i], &a.address).cmp(&(
-            &b.seed,
-            b.cluster.is_some(),
-            &b.cluster,
-            levels[j],
-            &b.address,
-        ))
+        (group_key(a), levels[i], &a.address).cmp(&(group_key(b), levels[j], &b.address))
     });
     let mut slots: Vec<Option<PlannedAction>> = actions.into_iter().map(Some).collect();
     Ok(positions.into_iter().map(|i| slots[i].take().expect("each position once")).collect())

@@ -356,3 +356,27 @@ fn targeting_a_seed_includes_the_clusters_it_hosts() {
     assert_eq!(clusters, on_us);
     assert!(p.actions.iter().all(|a| a.seed == "seed-us"), "nothing of another seed");
 }
+
+#[test]
+fn clusters_planned_apart_make_one_plan_ordered_and_classified_as_a_whole() {
+    let p = upgrade_day(40);
+    let position: HashMap<&Address, usize> = p.actions.iter().enumerate().map(|(i, a)| (&a.address, i)).collect();
+    assert_eq!(position.len(), p.actions.len(), "every address once");
+    for a in &p.actions {
+        for d in &a.deps {
+            assert!(position[d] < position[&a.address], "{} is listed before its dependency {d}", a.address);
+        }
+    }
+    // Grouped by seed, the seed's own nodes first, then its clusters by name; a moved cluster
+    // is planned whole on its new seed.
+    assert!(p.actions.windows(2).all(|w| group_key(&w[0]) <= group_key(&w[1])));
+    let moved: BTreeSet<&str> = p.actions.iter().filter(|a| a.cluster.as_deref() == Some("c000005")).map(|a| a.seed.as_str()).collect();
+    assert_eq!(moved, BTreeSet::from(["seed-002"]));
+    assert!(p.actions.iter().any(|a| a.cluster.as_deref() == Some("c000006") && a.action == Action::Delete));
+    // What each cluster's worker classified is what apply and policies get from the whole.
+    let whole = classify::classify_all(&p.actions, &classify::Context::of_plan(&p));
+    for (a, review) in p.actions.iter().zip(whole) {
+        assert_eq!(a.review, review, "{}", a.address);
+    }
+    assert!(p.actions.iter().any(|a| !a.review.rolls.is_empty()), "the upgrade rolls workloads");
+}

@@ -264,7 +264,7 @@ pub async fn plan(
 pub fn plan_refreshed(
     topology: &crate::topology::Topology,
     state: &State,
-    objects: &dyn Fn(&str) -> Option<Value>,
+    objects: &(dyn Fn(&str) -> Option<Value> + Sync),
     mut refreshed: Refreshed,
     options: &plan::Options,
 ) -> Result<(Plan, Refreshed), plan::Error> {

@@ -142,11 +142,15 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     }
     let verdict = policy.as_ref().filter(|_| !plan.summary.is_empty()).map(|p| super::policy::check(p, &plan));
     let gate = args.detailed_exitcode || args.policy.policy.is_some();
-    Ok(match verdict {
+    let code = match verdict {
         _ if plan.summary.is_empty() || !gate => ExitCode::SUCCESS,
         Some(verdict) => super::policy::exit_code(verdict.decision),
         None => ExitCode::from(super::policy::EXIT_ALLOWED),
-    })
+    };
+    // The process ends here: handing a fleet's plan and topology back to the allocator piece
+    // by piece takes longer than the system takes to reclaim the whole heap.
+    std::mem::forget((plan, topology));
+    Ok(code)
 }
 
 /// `--refresh-only`: the drift alone.

@@ -498,7 +498,16 @@ pub fn create(
         cluster_digests.remove(name);
     }
     refuse_destroy(&actions, &options.allow_destroy)?;
-    let (upgrades, cluster_labels, context) = review_inputs(topology, state, &actions);
+    let touched_clusters = touched(&actions);
+    let (upgrades, cluster_labels, context) = review_inputs(topology, state, &touched_clusters);
+    notices.extend(
+        topology
+            .clusters
+            .values()
+            .filter(|c| c.tunnel == crate::topology::Tunnel::OpenVpn && touched_clusters.contains(c.name.as_str()))
+            .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
+    );
+    drop(touched_clusters);
     if !dropped.is_empty() {
         // What the selection left out no longer restarts or reclassifies what remains.
         classify::annotate(&mut actions, &context);
@@ -509,15 +518,21 @@ pub fn create(
     // took from the state (not the priors of actions the selection dropped).
     basis.digests = basis_digests.into_iter().filter(|(address, _)| !dropped.contains(address)).collect();
     let summary = summarise(&actions, unchanged);
-    let touched_clusters: BTreeSet<&str> = actions.iter().filter_map(|a| a.cluster.as_deref()).collect();
-    notices.extend(
-        topology
-            .clusters
-            .values()
-            .filter(|c| c.tunnel == crate::topology::Tunnel::OpenVpn && touched_clusters.contains(c.name.as_str()))
-            .map(|c| Notice::LegacyTunnel { cluster: c.name.clone() }),
-    );
     Ok(Plan { basis, summary, actions, clusters: cluster_digests, notices, drift: Vec::new(), upgrades, cluster_labels })
+}
+
+/// The clusters with actions.
+fn touched(actions: &[PlannedAction]) -> BTreeSet<&str> {
+    let mut touched = BTreeSet::new();
+    // Actions come grouped by cluster: each name is looked at once per group.
+    let mut last = None;
+    for cluster in actions.iter().filter_map(|a| a.cluster.as_deref()) {
+        if last != Some(cluster) {
+            touched.insert(cluster);
+            last = Some(cluster);
+        }
+    }
+    touched
 }
 
 /// Where an action sorts among the groups of a plan: by seed, then the seed's own nodes
@@ -673,6 +688,8 @@ impl Planner<'_> {
         let (_, context) = review_context(std::iter::once(cluster), self.state);
         classify::annotate(&mut group.actions, &context);
         group.actions = order(std::mem::take(&mut group.actions), seed_levels)?;
+        // Sorted here, the clusters' records go into the plan's basis in one pass.
+        group.basis.sort_unstable();
         Ok(group)
     }
 }
@@ -956,16 +973,7 @@ fn check_etcd_members(cluster: &crate::topology::Cluster, state: Option<&State>)
 type ReviewInputs = (BTreeMap<String, classify::Upgrade>, BTreeMap<String, BTreeMap<String, String>>, classify::Context);
 
 /// What review needs of the clusters with actions: version changes, labels, readable names.
-fn review_inputs(topology: &Topology, state: Option<&State>, actions: &[PlannedAction]) -> ReviewInputs {
-    let mut touched: BTreeSet<&str> = BTreeSet::new();
-    // Actions come grouped by cluster: each name is looked at once per group.
-    let mut last = None;
-    for cluster in actions.iter().filter_map(|a| a.cluster.as_deref()) {
-        if last != Some(cluster) {
-            touched.insert(cluster);
-            last = Some(cluster);
-        }
-    }
+fn review_inputs(topology: &Topology, state: Option<&State>, touched: &BTreeSet<&str>) -> ReviewInputs {
     let clusters = || topology.clusters.values().filter(|c| touched.contains(c.name.as_str()));
     let labels = clusters().filter(|c| !c.labels.is_empty()).map(|c| (c.name.clone(), c.labels.clone())).collect();
     let (upgrades, context) = review_context(clusters(), state);
@@ -1029,6 +1037,13 @@ fn action_deps<'a>(
     unchanged: &impl Fn(&Address) -> Option<&'a Vec<Address>>,
     in_plan: &impl Fn(&Address) -> bool,
 ) -> Vec<Address> {
+    // Usually every dependency has an action itself (always in a first plan).
+    if own.iter().all(|d| in_plan(d)) {
+        let mut out = own.to_vec();
+        out.sort();
+        out.dedup();
+        return out;
+    }
     let mut out = Vec::new();
     let mut stack: Vec<&Address> = own.iter().collect();
     let mut seen = HashSet::new();
@@ -1145,7 +1160,7 @@ pub fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
     let mut s = Summary { unchanged, ..Summary::default() };
     let mut seeds = BTreeSet::new();
     let mut clusters = BTreeSet::new();
-    for a in actions {
+    for (i, a) in actions.iter().enumerate() {
         match a.action {
             Action::Create => s.add += 1,
             Action::Update => s.change += 1,
@@ -1153,9 +1168,15 @@ pub fn summarise(actions: &[PlannedAction], unchanged: usize) -> Summary {
             Action::Delete => s.destroy += 1,
             Action::Import => s.import += 1,
         }
-        seeds.insert(&a.seed);
+        // Actions come grouped: count a group's seed and cluster at its first action.
+        let previous = i.checked_sub(1).map(|p| &actions[p]);
+        if previous.is_none_or(|p| p.seed != a.seed) {
+            seeds.insert(&a.seed);
+        }
+        if previous.is_none_or(|p| p.cluster != a.cluster) {
+            clusters.extend(&a.cluster);
+        }
         seeds.extend(&a.prior_seed);
-        clusters.extend(&a.cluster);
     }
     s.seeds = seeds.len();
     s.clusters = clusters.len();

@@ -1,7 +1,8 @@
 //! Planning clusters on every core. Each cluster is rendered and planned on its own (its
 //! nodes read only its own decisions), so worker threads take the clusters in turn and the
 //! planner merges their plans in the order given. A few clusters per thread are done ahead,
-//! never more, so memory stays bounded whatever the fleet's size.
+//! never more, so memory stays bounded whatever the fleet's size. Views of a fleet's plan
+//! describe its actions the same way, in chunks.
 
 use std::sync::mpsc::sync_channel;
 
@@ -43,6 +44,16 @@ pub(super) fn map_in_order<'a, I: Sync, T: Send>(items: &'a [I], work: impl Fn(&
     });
 }
 
+/// `work` applied to every item of `items` on worker threads, in the order given.
+pub(super) fn map<I: Sync, T: Send>(items: &[I], work: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    // Big enough that handing a chunk over costs nothing next to working on it.
+    const CHUNK: usize = 4096;
+    let chunks: Vec<&[I]> = items.chunks(CHUNK).collect();
+    let mut out = Vec::with_capacity(items.len());
+    map_in_order(&chunks, |chunk| chunk.iter().map(&work).collect::<Vec<T>>(), |_, done| out.extend(done));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +75,11 @@ mod tests {
             },
         );
         assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn a_map_keeps_the_order_of_many_chunks() {
+        let items: Vec<u64> = (0..20_000).collect();
+        assert_eq!(map(&items, |n| n * 2), items.iter().map(|n| n * 2).collect::<Vec<_>>());
     }
 }

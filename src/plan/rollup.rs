@@ -4,7 +4,7 @@
 //! The views in [`super::display`] put these into words.
 
 use super::{Action, Plan, PlannedAction};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// True for actions a reviewer must always see one by one: they lose data, replace or destroy.
 pub fn is_risky(action: &PlannedAction) -> bool {
@@ -54,18 +54,20 @@ impl Fold<'_> {
 
     /// The distinct clusters of the members, in plan order (seed-level actions have none).
     pub fn clusters(&self) -> Vec<&str> {
-        let mut seen = BTreeSet::new();
+        let mut seen = HashSet::new();
         self.members.iter().filter_map(|a| a.cluster.as_deref()).filter(|c| seen.insert(*c)).collect()
     }
 }
 
 /// Folds `actions` by `key` (the view's description of an action), keeping first-seen order,
 /// then puts the riskiest folds first (stable within a risk).
-pub fn fold<'a>(actions: impl IntoIterator<Item = &'a PlannedAction>, key: impl Fn(&PlannedAction) -> String) -> Vec<Fold<'a>> {
+pub fn fold<'a>(actions: impl IntoIterator<Item = &'a PlannedAction>, key: impl Fn(&PlannedAction) -> String + Sync) -> Vec<Fold<'a>> {
+    let actions: Vec<&PlannedAction> = actions.into_iter().collect();
+    // A fleet's plan has hundreds of thousands of actions to describe.
+    let keys = super::parallel::map(&actions, |a| key(a));
     let mut folds: Vec<Fold<'a>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for action in actions {
-        let k = key(action);
+    for (action, k) in actions.into_iter().zip(keys) {
         match index.get(&k) {
             Some(&i) => folds[i].members.push(action),
             None => {

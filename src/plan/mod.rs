@@ -1038,7 +1038,7 @@ fn action_deps<'a>(
     in_plan: &impl Fn(&Address) -> bool,
 ) -> Vec<Address> {
     // Usually every dependency has an action itself (always in a first plan).
-    if own.iter().all(|d| in_plan(d)) {
+    if own.iter().all(in_plan) {
         let mut out = own.to_vec();
         out.sort();
         out.dedup();

@@ -402,7 +402,7 @@ pub fn create(
     let mut cluster_digests = BTreeMap::new();
     let mut notices = Vec::new();
 
-    let mut seed_groups: Vec<GroupPlan> = topology.seeds.values().map(|seed| planner.plan_group(render::seed(seed))).collect();
+    let mut seed_groups: Vec<GroupPlan> = topology.seeds.values().map(|seed| planner.plan_group(render::seed(seed), true)).collect();
     let seeds = SeedActions::of(&seed_groups);
     for group in &mut seed_groups {
         let deps = seeds.deps_of(group);
@@ -673,7 +673,8 @@ impl Planner<'_> {
     /// Everything of one cluster: its nodes planned, what of it the state holds but it no
     /// longer renders deleted, each action's dependencies resolved, classified and ordered.
     fn plan_cluster(&self, cluster: &Cluster, seeds: &SeedActions, seed_levels: &HashMap<Address, usize>) -> Result<GroupPlan> {
-        let mut group = self.plan_group(render::cluster(cluster));
+        let fingerprints = self.keep_bodies || !self.cluster_nodes(&cluster.name).is_empty();
+        let mut group = self.plan_group(render::cluster(cluster), fingerprints);
         if let Some(state) = self.state {
             let desired: HashSet<&Address> =
                 group.actions.iter().map(|a| &a.address).chain(group.unchanged_deps.iter().map(|(a, _)| a)).collect();
@@ -708,11 +709,11 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(node: DesiredNode) -> Prepared {
+    fn new(node: DesiredNode, fingerprints: bool) -> Prepared {
         let object = node.body.object();
         let mounted = matches!(node.body, Body::Secret { .. }) || object.as_ref().is_some_and(|o| o.kind.is_mounted());
         let digest = match &node.body {
-            Body::Object { manifest, fingerprints } if mounted && fingerprints.is_empty() => Some(digest(manifest)),
+            Body::Object { manifest, fingerprints: refs } if fingerprints && mounted && refs.is_empty() => Some(digest(manifest)),
             _ => None,
         };
         Prepared { node, object, mounted, digest }
@@ -750,9 +751,12 @@ impl Planner<'_> {
     /// sign, as rendered), then everything else, so fingerprints are decided before the
     /// workloads that carry them.
     /// Nodes are consumed: their bodies move into the actions (or are dropped).
-    fn plan_group(&self, nodes: Vec<DesiredNode>) -> GroupPlan {
-        let mut group = GroupPlanner { planner: self, decisions: HashMap::new(), plan: GroupPlan::default() };
-        let (mounted, others): (Vec<_>, Vec<_>) = nodes.into_iter().map(Prepared::new).partition(|n| n.mounted);
+    /// `fingerprints`: whether fingerprints and digests are worked out. A plan only shown
+    /// needs none for a group the state does not know: every node is created and no body
+    /// kept.
+    fn plan_group(&self, nodes: Vec<DesiredNode>, fingerprints: bool) -> GroupPlan {
+        let mut group = GroupPlanner { planner: self, fingerprints, decisions: HashMap::new(), plan: GroupPlan::default() };
+        let (mounted, others): (Vec<_>, Vec<_>) = nodes.into_iter().map(|n| Prepared::new(n, fingerprints)).partition(|n| n.mounted);
         for node in mounted.into_iter().chain(others) {
             group.plan_node(node);
         }
@@ -763,6 +767,8 @@ impl Planner<'_> {
 /// Plans the nodes of one group, keeping the decisions its workloads read.
 struct GroupPlanner<'p, 'a> {
     planner: &'p Planner<'a>,
+    /// See [`Planner::plan_group`].
+    fingerprints: bool,
     /// Decisions about mounted nodes (Secrets, ConfigMaps), which others read.
     decisions: HashMap<Address, Decision>,
     plan: GroupPlan,
@@ -788,7 +794,8 @@ impl GroupPlanner<'_, '_> {
                 // A certificate's fingerprint is known when the certificate is kept (even if
                 // its Secret's labels change).
                 let known = |secret: &Address| self.decisions.get(secret).and_then(|d| d.fingerprint.clone());
-                let unknown = render::fill_fingerprints(&mut manifest, &fingerprints, known);
+                let unknown =
+                    if self.fingerprints { render::fill_fingerprints(&mut manifest, &fingerprints, known) } else { fingerprints.clone() };
                 for f in &fingerprints {
                     if unknown.contains(f) {
                         continue;
@@ -804,8 +811,8 @@ impl GroupPlanner<'_, '_> {
                 // A Secret or ConfigMap rendered whole (configuration, not issued) is known now:
                 // its fingerprint is its manifest's digest, so workloads mounting it roll when it
                 // changes. Other digests are only needed to compare with a prior.
-                let digest =
-                    (unknown.is_empty() && (prior.is_some() || mounted_node)).then(|| rendered_digest.unwrap_or_else(|| digest(&manifest)));
+                let digest = (self.fingerprints && unknown.is_empty() && (prior.is_some() || mounted_node))
+                    .then(|| rendered_digest.unwrap_or_else(|| digest(&manifest)));
                 let action = match (&prior, &digest) {
                     (None, _) => Some(Action::Create),
                     (Some(p), Some(d)) if &p.digest == d => None,

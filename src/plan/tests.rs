@@ -380,3 +380,25 @@ fn clusters_planned_apart_make_one_plan_ordered_and_classified_as_a_whole() {
     }
     assert!(p.actions.iter().any(|a| !a.review.rolls.is_empty()), "the upgrade rolls workloads");
 }
+
+#[test]
+fn a_plan_only_shown_decides_as_the_plan_that_is_saved() {
+    let topology = topology::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/multi-seed")]).unwrap();
+    let shown_and_saved = |state: Option<&State>, now: i64| {
+        let plan = |without_bodies| create(&topology, state, &|_| None, &Options { now, without_bodies, ..Options::default() }).unwrap();
+        let (mut shown, mut saved) = (plan(true), plan(false));
+        assert!(shown.actions.iter().all(|a| a.desired.is_none()));
+        assert!(saved.actions.iter().all(|a| a.action == Action::Delete || a.desired.is_some()));
+        for a in shown.actions.iter_mut().chain(&mut saved.actions) {
+            a.desired = None;
+        }
+        (shown, saved)
+    };
+    // New clusters (no fingerprints worked out when shown), and renewals of applied ones.
+    let (shown, saved) = shown_and_saved(None, NOW);
+    assert_eq!(shown.actions, saved.actions);
+    let state = applied(&topology);
+    let (shown, saved) = shown_and_saved(Some(&state), NOW + 353 * DAY);
+    assert!(saved.actions.iter().any(|a| matches!(a.reasons[0], Reason::MountsReissued { .. })));
+    assert_eq!(shown, saved);
+}

@@ -61,7 +61,7 @@ fn access(cluster: &Cluster) -> Vec<DesiredNode> {
 /// The ConfigMap's data: `prometheus.yaml`, `rules.yaml` (unless KKP's rules are turned off) and
 /// `rules-custom.yaml` (when given), each ending in one newline as KKP writes them.
 fn config_data(cluster: &Cluster) -> BTreeMap<String, String> {
-    let mut data = BTreeMap::from([("prometheus.yaml".to_string(), to_yaml(&config(cluster)))]);
+    let mut data = BTreeMap::from([("prometheus.yaml".to_string(), config_yaml(cluster))]);
     if !cluster.monitoring.disable_default_rules {
         data.insert("rules.yaml".into(), rules_yaml(cluster));
     }
@@ -87,6 +87,49 @@ fn rules_yaml(cluster: &Cluster) -> String {
         written.push((rules, text.clone()));
     }
     text
+}
+
+/// `prometheus.yaml`. Clusters with the same settings differ in it only by their names, so
+/// each distinct text is written to YAML once per process with stand-ins of the same length
+/// for the cluster's and the seed's names, which are put in after.
+fn config_yaml(cluster: &Cluster) -> String {
+    static WRITTEN: std::sync::Mutex<Vec<(Config, String)>> = std::sync::Mutex::new(Vec::new());
+    let (name, seed) = (&cluster.name, &cluster.seed);
+    // Custom jobs are the configuration's own text, where a stand-in could occur; and a name
+    // is only put in where YAML writes it as it is (one that reads as a number is quoted).
+    let (name_standin, seed_standin) = (standin('q', name.len()), standin('j', seed.len()));
+    if !cluster.monitoring.custom_scraping_configs.trim().is_empty()
+        || !writes_plain(name)
+        || !writes_plain(seed)
+        || name.contains(&seed_standin)
+    {
+        return to_yaml(&config(cluster));
+    }
+    let config = config(&Cluster { name: name_standin.clone(), seed: seed_standin.clone(), ..cluster.clone() });
+    let written = || WRITTEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let known = written().iter().find(|(known, _)| *known == config).map(|(_, text)| text.clone());
+    let text = known.unwrap_or_else(|| {
+        let text = to_yaml(&config);
+        let mut written = written();
+        if written.len() < 16 {
+            written.push((config, text.clone()));
+        }
+        text
+    });
+    text.replace(&name_standin, name).replace(&seed_standin, seed)
+}
+
+/// A stand-in name of `len` characters that KKP's configuration text never holds.
+fn standin(first: char, len: usize) -> String {
+    std::iter::once(first).chain(std::iter::repeat_n('0', len.saturating_sub(1))).collect()
+}
+
+/// Whether YAML writes `name` as it is, and it is long enough not to be found inside other
+/// words.
+fn writes_plain(name: &str) -> bool {
+    name.len() >= 4
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && serde_saphyr::to_string(&name).is_ok_and(|text| text.trim_end() == name)
 }
 
 fn to_yaml(value: &impl Serialize) -> String {
@@ -255,7 +298,7 @@ fn statefulset(cluster: &Cluster) -> DesiredNode {
 }
 
 /// `prometheus.yaml`, in the shape Prometheus reads.
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct Config {
     global: Global,
     rule_files: Vec<&'static str>,
@@ -264,31 +307,31 @@ struct Config {
 }
 
 /// A scrape job: one of KKP's, or one of the configuration's custom jobs as written.
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 #[serde(untagged)]
 enum Job {
     Kkp(ScrapeConfig),
     Custom(Value),
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct Global {
     evaluation_interval: &'static str,
     scrape_interval: &'static str,
     external_labels: BTreeMap<&'static str, String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct Alerting {
     alertmanagers: Vec<Alertmanager>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct Alertmanager {
     dns_sd_configs: Vec<DnsSd>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct DnsSd {
     names: Vec<&'static str>,
     #[serde(rename = "type")]
@@ -296,7 +339,7 @@ struct DnsSd {
     port: u16,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, PartialEq)]
 struct ScrapeConfig {
     job_name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -313,7 +356,7 @@ struct ScrapeConfig {
     metric_relabel_configs: Vec<Relabel>,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, PartialEq)]
 struct Tls {
     ca_file: String,
     cert_file: String,
@@ -334,12 +377,12 @@ impl Tls {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct StaticConfig {
     targets: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct KubernetesSd {
     role: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -350,14 +393,14 @@ struct KubernetesSd {
     namespaces: Option<Namespaces>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, PartialEq)]
 struct Namespaces {
     names: Vec<String>,
 }
 
 /// A relabelling step. `regex` is a [`Value`] because KKP writes `regex: true` (a YAML boolean,
 /// which Prometheus reads as the text `true`) and kkp keeps the YAML equal to KKP's.
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, PartialEq)]
 struct Relabel {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     source_labels: Vec<String>,
@@ -769,6 +812,25 @@ mod tests {
     #[test]
     fn rules_equal_kkps() {
         assert_eq!(rendered_data(&fixture_cluster(), "rules.yaml"), golden_data("rules.yaml"));
+    }
+
+    #[test]
+    fn the_config_written_once_per_settings_equals_the_config_written_for_each_cluster() {
+        let spec = crate::topology::generate::Spec { seeds: 3, clusters: 24, ..Default::default() };
+        let text = crate::topology::generate::generate(&spec);
+        let topology = crate::topology::load_str(std::path::Path::new("fleet.yaml"), &text).unwrap();
+        let mut clusters: Vec<Cluster> = topology.clusters.values().cloned().collect();
+        // Names of other lengths and names YAML would quote (those are written whole).
+        for (i, name) in ["abcd", "a-much-longer-cluster-name", "1234567890", "true", "q000", "j0000000"].into_iter().enumerate() {
+            let mut c = clusters[i].clone();
+            c.name = name.into();
+            clusters.push(c);
+        }
+        for _ in 0..2 {
+            for cluster in &clusters {
+                assert_eq!(config_yaml(cluster), to_yaml(&config(cluster)), "{}", cluster.name);
+            }
+        }
     }
 
     #[test]

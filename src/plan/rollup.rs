@@ -102,17 +102,16 @@ pub struct SeedRow {
 /// Counts per seed, in seed order.
 pub fn seed_table(plan: &Plan) -> Vec<SeedRow> {
     let mut rows: BTreeMap<&str, (SeedRow, BTreeSet<&str>)> = BTreeMap::new();
-    for a in &plan.actions {
+    for (i, a) in plan.actions.iter().enumerate() {
         let (row, clusters) =
             rows.entry(a.seed.as_str()).or_insert_with(|| (SeedRow { seed: a.seed.clone(), ..SeedRow::default() }, BTreeSet::new()));
-        match a.action {
-            Action::Create => row.add += 1,
-            Action::Update => row.change += 1,
-            Action::Replace => row.replace += 1,
-            Action::Delete => row.destroy += 1,
-            Action::Import => row.import += 1,
+        // Actions come grouped by cluster: count a cluster at its group's first action.
+        if i > 0 && plan.actions[i - 1].cluster == a.cluster && plan.actions[i - 1].seed == a.seed {
+            row.add_action(a.action);
+            continue;
         }
         clusters.extend(a.cluster.as_deref());
+        row.add_action(a.action);
     }
     rows.into_values()
         .map(|(mut row, clusters)| {
@@ -120,6 +119,18 @@ pub fn seed_table(plan: &Plan) -> Vec<SeedRow> {
             row
         })
         .collect()
+}
+
+impl SeedRow {
+    fn add_action(&mut self, action: Action) {
+        match action {
+            Action::Create => self.add += 1,
+            Action::Update => self.change += 1,
+            Action::Replace => self.replace += 1,
+            Action::Delete => self.destroy += 1,
+            Action::Import => self.import += 1,
+        }
+    }
 }
 
 #[cfg(test)]

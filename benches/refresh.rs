@@ -36,6 +36,29 @@ fn main() {
     runtime.block_on(bench(clusters, seeds));
 }
 
+/// `text` with a credentialsReference in every cluster (to one Secret the topology holds), so
+/// the workloads that mount `cloud-credentials` apply and the whole fleet is recorded, as after
+/// a successful apply (GCP's service account is `{"project_id":"bench"}`). Generated datacenters take the providers aws, gcp, digitalocean, hetzner
+/// in turn (`dc-SSS-D`, D the provider's place).
+fn with_credentials(text: &str) -> String {
+    const PROVIDERS: [&str; 4] = ["aws", "gcp", "digitalocean", "hetzner"];
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        // GCP's cloud-config needs the datacenter's zones.
+        if line == "          region: europe-west3" {
+            out.push_str("          zoneSuffixes: [c]\n");
+        }
+        if let Some(dc) = line.strip_prefix("    dc: dc-") {
+            let provider = PROVIDERS[dc.rsplit('-').next().and_then(|d| d.parse::<usize>().ok()).expect("a generated datacenter") % 4];
+            out.push_str(&format!("    {provider}:\n      credentialsReference:\n        name: bench-credentials\n        namespace: kubermatic\n"));
+        }
+    }
+    out.push_str("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: bench-credentials\n  namespace: kubermatic\ntype: Opaque\nstringData:\n  token: bench\n  accessKeyId: bench\n  secretAccessKey: bench\n  serviceAccount: eyJwcm9qZWN0X2lkIjoiYmVuY2gifQ==\n");
+    out
+}
+
 async fn run(command: Command) -> support::Cost {
     tokio::task::spawn_blocking(move || support::run(command)).await.unwrap()
 }
@@ -47,6 +70,7 @@ async fn bench(clusters: usize, seeds: usize) {
         "  namespace: kubermatic\n  annotations:\n    kkp.k8c.io/key-algorithm: ECDSA-P256\n",
         1,
     );
+    let text = with_credentials(&text);
     std::fs::write(dir.path().join("topology.yaml"), &text).unwrap();
     let mut fleet = Vec::new();
     for i in 0..seeds {
@@ -67,10 +91,7 @@ async fn bench(clusters: usize, seeds: usize) {
     apply.args(["--parallelism", "32", "--per-seed", "16"]);
     let applied = run(apply).await;
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
-    // Generated clusters have no cloud provider, and their workloads still mount
-    // `cloud-credentials`, which is not rendered for them: those workloads fail to apply (a
-    // render issue outside refresh). The refresh below reads whatever was applied.
-    assert!(objects > 0, "kkp apply wrote nothing (exit {})", applied.exit);
+    assert_eq!(applied.exit, 0, "kkp apply failed ({objects} objects applied)");
     println!(
         "{clusters} clusters on {seeds} seeds, {objects} objects applied in {:.1} s (exit {}; not timed below)",
         applied.wall.as_secs_f64(),
@@ -81,8 +102,24 @@ async fn bench(clusters: usize, seeds: usize) {
         server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         server.clear_requests();
     }
+    // `KKP_BENCH_HOLD=1` keeps the seeds up for runs by hand: the bench prints its directory
+    // (topology, kubeconfig, state) and waits until a file `done` appears there.
+    if std::env::var_os("KKP_BENCH_HOLD").is_some() {
+        println!("holding: {} (touch done there to go on)", dir.path().display());
+        while !dir.path().join("done").exists() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     for parallelism in [10, 32] {
-        let mut plan = Command::new(env!("CARGO_BIN_EXE_kkp"));
+        // `KKP_BENCH_PERF=FILE` records a profile of the refresh (perf record -g), for `perf report`.
+        let mut plan = match std::env::var("KKP_BENCH_PERF") {
+            Ok(file) => {
+                let mut perf = Command::new("perf");
+                perf.args(["record", "-g", "-o", &format!("{file}.{parallelism}"), "--", env!("CARGO_BIN_EXE_kkp")]);
+                perf
+            }
+            Err(_) => Command::new(env!("CARGO_BIN_EXE_kkp")),
+        };
         plan.current_dir(dir.path()).args(["plan", "-f", "topology.yaml", "--refresh", "--kubeconfig", "kubeconfig"]);
         plan.args(["--parallelism", &parallelism.to_string()]);
         let cost = run(plan).await;

@@ -4,9 +4,13 @@
 //! Each seed is a test API server answering every request 1 ms after it arrived
 //! (`KKP_BENCH_LATENCY_MS`). The fleet is applied once (ECDSA keys, not timed), then
 //! `kkp plan --refresh` (reading the seeds where the state recorded them) is timed and the bench
-//! reports wall time, peak memory, CPU and the requests it made. Nothing drifted, so the
-//! requests are the reads alone: a dry-run apply is only made for an object whose fields
-//! differ, and the integration tests cover those.
+//! reports wall time, peak memory, CPU and the requests it made, and the CPU the in-process
+//! servers used meanwhile (they share the machine's cores with kkp). Nothing drifted, so the
+//! requests are the reads alone: one metadata-only LIST per seed and kind (and page), which
+//! shows every object still at the version kkp recorded when it applied it, so no object is
+//! read whole and no applied body is loaded; a dry-run apply is only made for an object whose
+//! fields differ, and the integration tests cover those. Every cluster gets cloud credentials
+//! so the whole fleet applies and is recorded, as after a successful apply.
 //!
 //! Then the state is deleted and `kkp import -f topology.yaml --kube --auto-approve` (taking the
 //! applied fleet over again, as after a lost state) is timed the same way, with its requests.
@@ -52,7 +56,9 @@ fn with_credentials(text: &str) -> String {
         }
         if let Some(dc) = line.strip_prefix("    dc: dc-") {
             let provider = PROVIDERS[dc.rsplit('-').next().and_then(|d| d.parse::<usize>().ok()).expect("a generated datacenter") % 4];
-            out.push_str(&format!("    {provider}:\n      credentialsReference:\n        name: bench-credentials\n        namespace: kubermatic\n"));
+            out.push_str(&format!(
+                "    {provider}:\n      credentialsReference:\n        name: bench-credentials\n        namespace: kubermatic\n"
+            ));
         }
     }
     out.push_str("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: bench-credentials\n  namespace: kubermatic\ntype: Opaque\nstringData:\n  token: bench\n  accessKeyId: bench\n  secretAccessKey: bench\n  serviceAccount: eyJwcm9qZWN0X2lkIjoiYmVuY2gifQ==\n");
@@ -122,19 +128,23 @@ async fn bench(clusters: usize, seeds: usize) {
         };
         plan.current_dir(dir.path()).args(["plan", "-f", "topology.yaml", "--refresh", "--kubeconfig", "kubeconfig"]);
         plan.args(["--parallelism", &parallelism.to_string()]);
+        let servers_before = support::own_cpu();
         let cost = run(plan).await;
+        let servers = support::own_cpu() - servers_before;
         assert_ne!(cost.exit, 1, "kkp plan --refresh failed or left clusters out");
         let requests: Vec<_> = fleet.iter().flat_map(|s| s.requests()).collect();
         let count = |verb: &str, dry: bool| requests.iter().filter(|r| r.method == verb && r.query.contains("dryRun") == dry).count();
         println!(
-            "plan --refresh, parallelism {parallelism:>2}: {:>6.2} s wall, {:>6.2} s CPU, {:>5} MiB peak; {} requests ({} GET, {} dry-run PATCH), {} ms latency",
+            "plan --refresh, parallelism {parallelism:>2}: {:>6.2} s wall, {:>6.2} s CPU, {:>5} MiB peak; {} requests ({} GET, {} of them metadata-only lists, {} dry-run PATCH), {} ms latency; the test servers used {:.2} s CPU",
             cost.wall.as_secs_f64(),
             cost.cpu.as_secs_f64(),
             cost.max_rss_kib / 1024,
             requests.len(),
             count("GET", false),
+            requests.iter().filter(|r| r.accept.contains("as=PartialObjectMetadataList")).count(),
             count("PATCH", true),
-            latency().as_millis()
+            latency().as_millis(),
+            servers.as_secs_f64()
         );
         for server in &fleet {
             server.clear_requests();

@@ -123,6 +123,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         object: None,
                         digest: crate::object::digest(settings),
                         certificate: None,
+                        version: None,
                     };
                     changes.push(Adopted { address: node.address.clone(), record, body: node.body.clone() });
                 }
@@ -167,6 +168,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                             not_after,
                             issuer_fingerprint,
                         }),
+                        version: None,
                     };
                     changes.push(Adopted { address: node.address.clone(), record, body: node.body.clone() });
                 }
@@ -203,6 +205,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         object: Some(object),
                         digest: crate::object::digest(&projected),
                         certificate: None,
+                        version: None,
                     };
                     changes.push(Adopted {
                         address: node.address.clone(),
@@ -663,6 +666,7 @@ mod tests {
                     object: Some(object.clone()),
                     digest: String::new(),
                     certificate: None,
+                    version: None,
                 },
                 body: Body::Object { manifest: manifest.clone(), fingerprints: Vec::new() },
             }],

@@ -47,6 +47,18 @@ impl Stored {
     /// The object as served, with `metadata.managedFields`.
     pub fn rendered(&self) -> Value {
         let mut value = self.value.clone();
+        self.add_managed_fields(&mut value);
+        value
+    }
+
+    /// Only `metadata` (with `metadata.managedFields`), as a metadata-only list serves it.
+    pub fn rendered_metadata(&self) -> Value {
+        let mut value = json!({"metadata": self.value.get("metadata").cloned().unwrap_or(json!({}))});
+        self.add_managed_fields(&mut value);
+        value
+    }
+
+    fn add_managed_fields(&self, value: &mut Value) {
         let entries: Vec<Value> = self
             .managers
             .iter()
@@ -57,7 +69,6 @@ impl Stored {
         if !entries.is_empty() {
             value["metadata"]["managedFields"] = Value::Array(entries);
         }
-        value
     }
 }
 
@@ -102,6 +113,9 @@ pub struct Subscription {
 struct Inner {
     version: u64,
     objects: BTreeMap<Key, Stored>,
+    /// Each object's metadata as served (managed fields included), serialised when it was
+    /// written: metadata-only lists of a whole fleet are copies of these.
+    metadata_json: std::collections::HashMap<Key, Arc<str>>,
     /// Recent changes, so a watch from a resourceVersion sees what happened since even if it
     /// subscribed a moment later (kubectl lists, then watches).
     history: VecDeque<Arc<Change>>,
@@ -118,9 +132,14 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        let inner = Inner { version: 1, objects: BTreeMap::new(), history: VecDeque::new() };
+        let inner = Inner { version: 1, objects: BTreeMap::new(), metadata_json: Default::default(), history: VecDeque::new() };
         Store { inner: Mutex::new(inner), events: broadcast::channel(65_536).0 }
     }
+}
+
+/// An object's metadata as served, serialised.
+fn metadata_json(stored: &Stored) -> Arc<str> {
+    serde_json::to_string(&stored.rendered_metadata()["metadata"]).expect("JSON").into()
 }
 
 /// RFC 3339 time now, as the API server writes it.
@@ -143,6 +162,45 @@ impl Store {
     pub fn snapshot(&self, filter: impl Fn(&Key) -> bool) -> (u64, Vec<Stored>) {
         let inner = self.inner.lock().unwrap();
         (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect())
+    }
+
+    /// One page of a list: the current resourceVersion, the first `limit` objects (all when 0)
+    /// of `resource` (group/plural) in `namespace` ("" for every namespace) after key
+    /// `(namespace, name)` `after` that `keep` passes, each as `render` makes it, and how many
+    /// more pass. Only the page is rendered, and only keys of the resource are visited, so a
+    /// list of a big store in pages costs what its pages hold, as on a real server.
+    /// `render` also gets the object's key and its metadata as served, serialised.
+    pub fn page<T>(
+        &self,
+        resource: &str,
+        namespace: &str,
+        after: Option<(String, String)>,
+        keep: impl Fn(&Stored) -> bool,
+        limit: usize,
+        render: impl Fn(&Key, &Stored, Arc<str>) -> T,
+    ) -> (u64, Vec<T>, usize) {
+        use std::ops::Bound;
+        let inner = self.inner.lock().unwrap();
+        let metadata_json = |key: &Key, stored: &Stored| inner.metadata_json.get(key).cloned().unwrap_or_else(|| metadata_json(stored));
+        let start = match after {
+            Some((ns, name)) => Bound::Excluded((resource.to_string(), ns, name)),
+            None => Bound::Included((resource.to_string(), namespace.to_string(), String::new())),
+        };
+        let mut items = Vec::new();
+        let mut rest = 0;
+        let in_scope = inner
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|((r, ns, _), _)| r == resource && (namespace.is_empty() || ns == namespace))
+            .filter(|(_, stored)| keep(stored));
+        for (key, stored) in in_scope {
+            if limit == 0 || items.len() < limit {
+                items.push(render(key, stored, metadata_json(key, stored)));
+            } else {
+                rest += 1;
+            }
+        }
+        (inner.version, items, rest)
     }
 
     /// Whether the change history still reaches back to resourceVersion `version` (a list
@@ -178,12 +236,14 @@ impl Store {
         let (committed, result) = match outcome {
             Some(mut stored) => {
                 stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
+                inner.metadata_json.insert(key.clone(), metadata_json(&stored));
                 let previous = inner.objects.insert(key.clone(), stored.clone());
                 let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
                 (Change { kind, key: key.clone(), version: next, current: stored.clone(), previous }, Some(stored))
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };
+                inner.metadata_json.remove(key);
                 (Change { kind: "DELETED", key: key.clone(), version: next, current: old, previous: None }, None)
             }
         };

@@ -147,6 +147,9 @@ async fn bench(clusters: usize, seeds: usize) {
             latency().as_millis(),
             servers.as_secs_f64()
         );
+        for r in requests.iter().filter(|r| r.method != "GET").take(5) {
+            println!("  not a GET: {} {}?{} ({})", r.method, r.path, r.query, r.status);
+        }
         for server in &fleet {
             server.clear_requests();
         }
@@ -163,6 +166,9 @@ async fn bench(clusters: usize, seeds: usize) {
     let cost = run(import).await;
     let requests: Vec<_> = fleet.iter().flat_map(|s| s.requests()).collect();
     let writes = requests.iter().filter(|r| r.method != "GET").count();
+    for r in requests.iter().filter(|r| r.method != "GET").take(5) {
+        println!("  not a GET: {} {}?{} ({})", r.method, r.path, r.query, r.status);
+    }
     println!(
         "import (state deleted): exit {}, {:>6.2} s wall, {:>6.2} s CPU, {:>5} MiB peak; {} requests ({} not GET), {} ms latency",
         cost.exit,

@@ -82,11 +82,11 @@ pub struct Change {
     pub key: Key,
     /// resourceVersion of the change.
     pub version: u64,
-    /// The object after the change (for DELETED: as it was removed).
-    pub current: Stored,
+    /// The object after the change (for DELETED: as it was removed), shared with the store.
+    pub current: Arc<Stored>,
     /// The object before a MODIFIED change, so watches with selectors can tell an object that
     /// stopped matching (DELETED for them) from one that started to (ADDED).
-    pub previous: Option<Stored>,
+    pub previous: Option<Arc<Stored>>,
 }
 
 impl Change {
@@ -112,7 +112,8 @@ pub struct Subscription {
 
 struct Inner {
     version: u64,
-    objects: BTreeMap<Key, Stored>,
+    /// Shared with the change history, which so costs no copies of objects.
+    objects: BTreeMap<Key, Arc<Stored>>,
     /// Each object's metadata as served (managed fields included), serialised when it was
     /// written: metadata-only lists of a whole fleet are copies of these.
     metadata_json: std::collections::HashMap<Key, Arc<str>>,
@@ -150,7 +151,7 @@ pub fn now() -> String {
 impl Store {
     /// A copy of one object.
     pub fn get(&self, key: &Key) -> Option<Stored> {
-        self.inner.lock().unwrap().objects.get(key).cloned()
+        self.inner.lock().unwrap().objects.get(key).map(|s| (**s).clone())
     }
 
     /// Copies of every object whose key passes `filter`, in key order.
@@ -161,7 +162,7 @@ impl Store {
     /// The current resourceVersion and the objects whose key passes `filter`, consistently.
     pub fn snapshot(&self, filter: impl Fn(&Key) -> bool) -> (u64, Vec<Stored>) {
         let inner = self.inner.lock().unwrap();
-        (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect())
+        (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| (**v).clone()).collect())
     }
 
     /// One page of a list: the current resourceVersion, the first `limit` objects (all when 0)
@@ -217,7 +218,7 @@ impl Store {
         let inner = self.inner.lock().unwrap();
         Subscription {
             version: inner.version,
-            objects: inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect(),
+            objects: inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| (**v).clone()).collect(),
             past: inner.history.iter().filter(|c| c.version > since && filter(&c.key)).cloned().collect(),
             receiver: self.events.subscribe(),
         }
@@ -232,14 +233,15 @@ impl Store {
     ) -> Result<Option<Stored>, E> {
         let mut inner = self.inner.lock().unwrap();
         let next = inner.version + 1;
-        let outcome = change(inner.objects.get(key), next)?;
+        let outcome = change(inner.objects.get(key).map(|s| &**s), next)?;
         let (committed, result) = match outcome {
             Some(mut stored) => {
                 stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
                 inner.metadata_json.insert(key.clone(), metadata_json(&stored));
-                let previous = inner.objects.insert(key.clone(), stored.clone());
+                let shared = Arc::new(stored);
+                let previous = inner.objects.insert(key.clone(), shared.clone());
                 let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
-                (Change { kind, key: key.clone(), version: next, current: stored.clone(), previous }, Some(stored))
+                (Change { kind, key: key.clone(), version: next, current: shared.clone(), previous }, Some((*shared).clone()))
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };

@@ -160,12 +160,16 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
     }
     let resource = format!("{}/{}", target.resource.group, target.resource.plural);
     let keep = |s: &store::Stored| labels.matches(&s.value) && fields.matches(&s.value);
+    // As the real server: the rest is counted only for a list without selectors.
+    let count = [query.get("labelSelector"), query.get("fieldSelector")].iter().all(|s| s.is_none_or(|s| s.is_empty()));
     let list_metadata = |items_last: Option<(String, String)>, current: u64, rest: usize| {
         let version = at.unwrap_or(current);
         let mut metadata = json!({"resourceVersion": version.to_string()});
         if rest > 0 {
             metadata["continue"] = json!(encode_continue(version, &items_last.unwrap_or_default()));
-            metadata["remainingItemCount"] = json!(rest);
+            if count {
+                metadata["remainingItemCount"] = json!(rest);
+            }
         }
         metadata
     };
@@ -174,7 +178,7 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         // fleet-sized list costs the server little more than copying bytes.
         let (current, items, rest) = server
             .store
-            .page(&resource, &target.namespace, after, keep, limit, |key, _, metadata| (key.1.clone(), key.2.clone(), metadata));
+            .page(&resource, &target.namespace, after, keep, limit, count, |key, _, metadata| (key.1.clone(), key.2.clone(), metadata));
         let metadata = list_metadata(items.last().map(|(ns, name, _)| (ns.clone(), name.clone())), current, rest);
         let mut body = format!(r#"{{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{metadata},"items":["#);
         for (i, (_, _, item)) in items.iter().enumerate() {
@@ -188,7 +192,7 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         body.push_str("]}");
         return Ok(Reply::Raw(200, body.into_bytes(), crate::metadata::content_type(crate::metadata::Wanted::List)));
     }
-    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, |_, s, _| s.rendered());
+    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |_, s, _| s.rendered());
     let metadata = list_metadata(items.last().map(item_key), current, rest);
     Ok(Reply::Json(
         200,

@@ -168,9 +168,12 @@ impl Store {
     /// One page of a list: the current resourceVersion, the first `limit` objects (all when 0)
     /// of `resource` (group/plural) in `namespace` ("" for every namespace) after key
     /// `(namespace, name)` `after` that `keep` passes, each as `render` makes it, and how many
-    /// more pass. Only the page is rendered, and only keys of the resource are visited, so a
-    /// list of a big store in pages costs what its pages hold, as on a real server.
-    /// `render` also gets the object's key and its metadata as served, serialised.
+    /// more pass: with `count` all of them, else at most 1 (a real server counts the rest only
+    /// for lists without selectors). Only the page is rendered, and only keys of
+    /// the resource are visited, so a list of a big store in pages costs what its pages hold,
+    /// as on a real server. `render` also gets the object's key and its metadata as served,
+    /// serialised.
+    #[allow(clippy::too_many_arguments)]
     pub fn page<T>(
         &self,
         resource: &str,
@@ -178,6 +181,7 @@ impl Store {
         after: Option<(String, String)>,
         keep: impl Fn(&Stored) -> bool,
         limit: usize,
+        count: bool,
         render: impl Fn(&Key, &Stored, Arc<str>) -> T,
     ) -> (u64, Vec<T>, usize) {
         use std::ops::Bound;
@@ -199,6 +203,9 @@ impl Store {
                 items.push(render(key, stored, metadata_json(key, stored)));
             } else {
                 rest += 1;
+                if !count {
+                    break;
+                }
             }
         }
         (inner.version, items, rest)

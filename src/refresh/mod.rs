@@ -174,14 +174,16 @@ pub async fn read(state: &State, connected: &Connected, parallelism: usize, prio
         .map(|(seed, kind, nodes, target)| async move {
             let read = async {
                 let policy = crate::apply::retry::Policy::default();
-                let recorded: HashMap<ObjectRef, &crate::state::ObjectVersion> =
-                    nodes.iter().filter_map(|(_, n)| Some((n.object.clone()?, n.version.as_ref()?))).collect();
-                let unchanged = match recorded.is_empty() {
+                let recorded: Vec<(&ObjectRef, &crate::state::ObjectVersion)> =
+                    nodes.iter().filter_map(|(_, n)| Some((n.object.as_ref()?, n.version.as_ref()?))).collect();
+                let unchanged: HashSet<&ObjectRef> = match recorded.is_empty() {
                     true => None,
                     false => crate::apply::retry::retry(&policy, || target.list_unchanged(kind, labels, &recorded)).await?,
                 }
+                .map(|flags| recorded.iter().zip(flags).filter(|(_, same)| *same).map(|((o, _), _)| *o).collect())
                 .unwrap_or_default();
-                let nodes: Vec<_> = nodes.into_iter().filter(|(_, n)| n.object.as_ref().is_some_and(|o| !unchanged.contains(o))).collect();
+                let nodes: Vec<_> =
+                    nodes.iter().copied().filter(|(_, n)| n.object.as_ref().is_some_and(|o| !unchanged.contains(o))).collect();
                 let mut objects: HashMap<ObjectRef, Value> = HashMap::with_capacity(nodes.len());
                 if nodes.len() > GETS_AT_MOST {
                     let wanted: HashSet<&ObjectRef> = nodes.iter().filter_map(|(_, n)| n.object.as_ref()).collect();

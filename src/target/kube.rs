@@ -15,7 +15,7 @@ use bytes::Bytes;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// The field manager kkp applies as.
@@ -311,11 +311,14 @@ impl Target for KubeTarget {
         &self,
         kind: Kind,
         labels: &BTreeMap<String, String>,
-        recorded: &HashMap<ObjectRef, &ObjectVersion>,
-    ) -> Result<Option<HashSet<ObjectRef>>> {
+        recorded: &[(&ObjectRef, &ObjectVersion)],
+    ) -> Result<Option<Vec<bool>>> {
         let probe = ObjectRef { kind, namespace: None, name: String::new() };
         let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-        let mut unchanged = HashSet::new();
+        // By namespace and name, borrowed: a fleet's objects are looked up without a copy each.
+        let index: HashMap<(Option<&str>, &str), usize> =
+            recorded.iter().enumerate().map(|(i, (o, _))| ((o.namespace.as_deref(), o.name.as_str()), i)).collect();
+        let mut unchanged = vec![false; recorded.len()];
         let mut token: Option<String> = None;
         loop {
             let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
@@ -338,9 +341,8 @@ impl Target for KubeTarget {
             })?;
             for item in page.items {
                 let meta = item.metadata;
-                let object = ObjectRef { kind, namespace: meta.namespace.as_deref().map(str::to_string), name: meta.name.to_string() };
-                if recorded.get(&object).is_some_and(|v| meta.unchanged_since(v)) {
-                    unchanged.insert(object);
+                if let Some(&i) = index.get(&(meta.namespace.as_deref(), meta.name.as_ref())) {
+                    unchanged[i] = meta.unchanged_since(recorded[i].1);
                 }
             }
             token = page.metadata.continue_token.filter(|t| !t.is_empty());

@@ -14,7 +14,7 @@ use crate::object::ObjectRef;
 use crate::state::ObjectVersion;
 use async_trait::async_trait;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,16 +161,16 @@ pub trait Target: Send + Sync {
     /// Server-side applies `manifest` (field manager `kkp`); the object's version after it,
     /// when the target keeps versions ([`version`]).
     async fn apply(&self, manifest: &Value) -> Result<Option<ObjectVersion>>;
-    /// Of `recorded` (objects of `kind` with the version kkp recorded after applying each),
-    /// those the target holds unchanged since, learnt from one metadata-only list of the
-    /// objects carrying `labels` ([`version`]). None when the target keeps no versions (a
-    /// directory): then every object is read and compared.
+    /// For each of `recorded` (objects of `kind` with the version kkp recorded after applying
+    /// each), whether the target holds it unchanged since, learnt from one metadata-only list
+    /// of the objects carrying `labels` ([`version`]). None when the target keeps no versions
+    /// (a directory): then every object is read and compared.
     async fn list_unchanged(
         &self,
         _kind: crate::object::Kind,
         _labels: &BTreeMap<String, String>,
-        _recorded: &HashMap<ObjectRef, &ObjectVersion>,
-    ) -> Result<Option<HashSet<ObjectRef>>> {
+        _recorded: &[(&ObjectRef, &ObjectVersion)],
+    ) -> Result<Option<Vec<bool>>> {
         Ok(None)
     }
     /// Deletes an object; `Ok(false)` when it was already gone.

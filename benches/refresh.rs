@@ -4,15 +4,20 @@
 //! Each seed is a test API server answering every request 1 ms after it arrived
 //! (`KKP_BENCH_LATENCY_MS`). The fleet is applied once (ECDSA keys, not timed), then
 //! `kkp plan --refresh` (reading the seeds where the state recorded them) is timed and the bench
-//! reports wall time, peak memory, CPU and the requests it made. Nothing drifted, so the
-//! requests are the reads alone: a dry-run apply is only made for an object whose fields
-//! differ, and the integration tests cover those.
+//! reports wall time, peak memory, CPU and the requests it made, and the CPU the in-process
+//! servers used meanwhile (they share the machine's cores with kkp). Nothing drifted, so the
+//! requests are the reads alone: one metadata-only LIST per seed and kind (and page), which
+//! shows every object still at the version kkp recorded when it applied it, so no object is
+//! read whole and no applied body is loaded; a dry-run apply is only made for an object whose
+//! fields differ, and the integration tests cover those. Every cluster gets cloud credentials
+//! so the whole fleet applies and is recorded, as after a successful apply.
 //!
 //! Then the state is deleted and `kkp import -f topology.yaml --kube --auto-approve` (taking the
 //! applied fleet over again, as after a lost state) is timed the same way, with its requests.
 //!
-//! For the issue's case, `cargo bench --bench refresh -- 10000 20`; the fleet is applied through
-//! `kkp apply` first, and the test API servers hold it in this process's memory.
+//! For the issue's case, `KKP_BENCH_NO_IMPORT=1 cargo bench --bench refresh -- 10000 20` (the
+//! issue times import at 1,000 clusters: `-- 1000 20`); the fleet is applied through `kkp apply`
+//! first, and the test API servers hold it in this process's memory.
 
 use kkp::topology::generate::{Spec, generate};
 use kkp_test_apiserver::{FaultConfig, ServerConfig, TestServer};
@@ -36,6 +41,31 @@ fn main() {
     runtime.block_on(bench(clusters, seeds));
 }
 
+/// `text` with a credentialsReference in every cluster (to one Secret the topology holds), so
+/// the workloads that mount `cloud-credentials` apply and the whole fleet is recorded, as after
+/// a successful apply (GCP's service account is `{"project_id":"bench"}`). Generated datacenters take the providers aws, gcp, digitalocean, hetzner
+/// in turn (`dc-SSS-D`, D the provider's place).
+fn with_credentials(text: &str) -> String {
+    const PROVIDERS: [&str; 4] = ["aws", "gcp", "digitalocean", "hetzner"];
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        // GCP's cloud-config needs the datacenter's zones.
+        if line == "          region: europe-west3" {
+            out.push_str("          zoneSuffixes: [c]\n");
+        }
+        if let Some(dc) = line.strip_prefix("    dc: dc-") {
+            let provider = PROVIDERS[dc.rsplit('-').next().and_then(|d| d.parse::<usize>().ok()).expect("a generated datacenter") % 4];
+            out.push_str(&format!(
+                "    {provider}:\n      credentialsReference:\n        name: bench-credentials\n        namespace: kubermatic\n"
+            ));
+        }
+    }
+    out.push_str("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: bench-credentials\n  namespace: kubermatic\ntype: Opaque\nstringData:\n  token: bench\n  accessKeyId: bench\n  secretAccessKey: bench\n  serviceAccount: eyJwcm9qZWN0X2lkIjoiYmVuY2gifQ==\n");
+    out
+}
+
 async fn run(command: Command) -> support::Cost {
     tokio::task::spawn_blocking(move || support::run(command)).await.unwrap()
 }
@@ -47,6 +77,7 @@ async fn bench(clusters: usize, seeds: usize) {
         "  namespace: kubermatic\n  annotations:\n    kkp.k8c.io/key-algorithm: ECDSA-P256\n",
         1,
     );
+    let text = with_credentials(&text);
     std::fs::write(dir.path().join("topology.yaml"), &text).unwrap();
     let mut fleet = Vec::new();
     for i in 0..seeds {
@@ -67,10 +98,7 @@ async fn bench(clusters: usize, seeds: usize) {
     apply.args(["--parallelism", "32", "--per-seed", "16"]);
     let applied = run(apply).await;
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
-    // Generated clusters have no cloud provider, and their workloads still mount
-    // `cloud-credentials`, which is not rendered for them: those workloads fail to apply (a
-    // render issue outside refresh). The refresh below reads whatever was applied.
-    assert!(objects > 0, "kkp apply wrote nothing (exit {})", applied.exit);
+    assert_eq!(applied.exit, 0, "kkp apply failed ({objects} objects applied)");
     println!(
         "{clusters} clusters on {seeds} seeds, {objects} objects applied in {:.1} s (exit {}; not timed below)",
         applied.wall.as_secs_f64(),
@@ -81,29 +109,56 @@ async fn bench(clusters: usize, seeds: usize) {
         server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         server.clear_requests();
     }
+    // `KKP_BENCH_HOLD=1` keeps the seeds up for runs by hand: the bench prints its directory
+    // (topology, kubeconfig, state) and waits until a file `done` appears there.
+    if std::env::var_os("KKP_BENCH_HOLD").is_some() {
+        println!("holding: {} (touch done there to go on)", dir.path().display());
+        while !dir.path().join("done").exists() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     for parallelism in [10, 32] {
-        let mut plan = Command::new(env!("CARGO_BIN_EXE_kkp"));
+        // `KKP_BENCH_PERF=FILE` records a profile of the refresh (perf record -g), for `perf report`.
+        let mut plan = match std::env::var("KKP_BENCH_PERF") {
+            Ok(file) => {
+                let mut perf = Command::new("perf");
+                perf.args(["record", "-g", "-o", &format!("{file}.{parallelism}"), "--", env!("CARGO_BIN_EXE_kkp")]);
+                perf
+            }
+            Err(_) => Command::new(env!("CARGO_BIN_EXE_kkp")),
+        };
         plan.current_dir(dir.path()).args(["plan", "-f", "topology.yaml", "--refresh", "--kubeconfig", "kubeconfig"]);
         plan.args(["--parallelism", &parallelism.to_string()]);
+        let servers_before = support::own_cpu();
         let cost = run(plan).await;
+        let servers = support::own_cpu() - servers_before;
         assert_ne!(cost.exit, 1, "kkp plan --refresh failed or left clusters out");
         let requests: Vec<_> = fleet.iter().flat_map(|s| s.requests()).collect();
         let count = |verb: &str, dry: bool| requests.iter().filter(|r| r.method == verb && r.query.contains("dryRun") == dry).count();
         println!(
-            "plan --refresh, parallelism {parallelism:>2}: {:>6.2} s wall, {:>6.2} s CPU, {:>5} MiB peak; {} requests ({} GET, {} dry-run PATCH), {} ms latency",
+            "plan --refresh, parallelism {parallelism:>2}: {:>6.2} s wall, {:>6.2} s CPU, {:>5} MiB peak; {} requests ({} GET, {} of them metadata-only lists, {} dry-run PATCH), {} ms latency; the test servers used {:.2} s CPU",
             cost.wall.as_secs_f64(),
             cost.cpu.as_secs_f64(),
             cost.max_rss_kib / 1024,
             requests.len(),
             count("GET", false),
+            requests.iter().filter(|r| r.accept.contains("as=PartialObjectMetadataList")).count(),
             count("PATCH", true),
-            latency().as_millis()
+            latency().as_millis(),
+            servers.as_secs_f64()
         );
+        for r in requests.iter().filter(|r| r.method != "GET").take(5) {
+            println!("  not a GET: {} {}?{} ({})", r.method, r.path, r.query, r.status);
+        }
         for server in &fleet {
             server.clear_requests();
         }
     }
 
+    // `KKP_BENCH_NO_IMPORT=1` stops here (the issue times import at 1,000 clusters).
+    if std::env::var_os("KKP_BENCH_NO_IMPORT").is_some() {
+        return;
+    }
     std::fs::remove_file(dir.path().join("kkp.state.json")).unwrap();
     let _ = std::fs::remove_dir_all(dir.path().join("kkp.state.json.objects"));
     let mut import = Command::new(env!("CARGO_BIN_EXE_kkp"));
@@ -111,6 +166,9 @@ async fn bench(clusters: usize, seeds: usize) {
     let cost = run(import).await;
     let requests: Vec<_> = fleet.iter().flat_map(|s| s.requests()).collect();
     let writes = requests.iter().filter(|r| r.method != "GET").count();
+    for r in requests.iter().filter(|r| r.method != "GET").take(5) {
+        println!("  not a GET: {} {}?{} ({})", r.method, r.path, r.query, r.status);
+    }
     println!(
         "import (state deleted): exit {}, {:>6.2} s wall, {:>6.2} s CPU, {:>5} MiB peak; {} requests ({} not GET), {} ms latency",
         cost.exit,

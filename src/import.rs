@@ -123,6 +123,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         object: None,
                         digest: crate::object::digest(settings),
                         certificate: None,
+                        version: None,
                     };
                     changes.push(Adopted { address: node.address.clone(), record, body: node.body.clone() });
                 }
@@ -167,6 +168,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                             not_after,
                             issuer_fingerprint,
                         }),
+                        version: None,
                     };
                     changes.push(Adopted { address: node.address.clone(), record, body: node.body.clone() });
                 }
@@ -203,6 +205,7 @@ pub fn adopt(nodes: &[DesiredNode], state: Option<&State>, live: &Live, managed_
                         object: Some(object),
                         digest: crate::object::digest(&projected),
                         certificate: None,
+                        version: None,
                     };
                     changes.push(Adopted {
                         address: node.address.clone(),
@@ -375,24 +378,37 @@ pub async fn read(
             transient: false,
         }));
     }
-    let nodes: Vec<DesiredNode> = crate::render::topology(topology).into_iter().filter(|n| chosen.contains(&n.seed)).collect();
-    let mut wanted: BTreeMap<String, BTreeSet<ObjectRef>> = BTreeMap::new();
-    for node in &nodes {
-        if let Some(object) = node.body.object() {
-            wanted.entry(node.seed.clone()).or_default().insert(object);
+    use futures::StreamExt;
+    // One seed at a time: what kkp renders for it and what it holds are dropped before the
+    // next seed is read, so memory grows with the biggest seed, not with the fleet (the
+    // adoption keeps only records and bodies reduced to kkp's fields).
+    let mut adoption = Adoption::default();
+    for seed in &chosen {
+        let clusters: Vec<&crate::topology::Cluster> = topology.clusters.values().filter(|c| &c.seed == seed).collect();
+        let mut nodes: Vec<DesiredNode> = topology.seeds.get(seed).map(crate::render::seed).unwrap_or_default();
+        for cluster in &clusters {
+            nodes.extend(crate::render::cluster(cluster));
         }
-    }
-    let live = read_live(&connected.targets, &wanted, parallelism).await.map_err(|(_, e)| crate::apply::Error::Target(e))?;
-    let mut managed = BTreeSet::new();
-    for cluster in topology.clusters.values().filter(|c| chosen.contains(&c.seed)) {
-        let target = &connected.targets[&cluster.seed];
-        if let Some(kkp_cluster) = target.kkp_cluster(&cluster.name).await?
-            && kkp_cluster.pointer("/spec/pause").and_then(Value::as_bool) != Some(true)
-        {
-            managed.insert(cluster.name.clone());
+        let objects: BTreeSet<ObjectRef> = nodes.iter().filter_map(|n| n.body.object()).collect();
+        let wanted = BTreeMap::from([(seed.clone(), objects)]);
+        let live = read_live(&connected.targets, &wanted, parallelism).await.map_err(|(_, e)| crate::apply::Error::Target(e))?;
+        let target = &connected.targets[seed];
+        let asked: Vec<(String, crate::target::Result<Option<Value>>)> = futures::stream::iter(clusters)
+            .map(|cluster| async move { (cluster.name.clone(), target.kkp_cluster(&cluster.name).await) })
+            .buffer_unordered(parallelism.max(1))
+            .collect()
+            .await;
+        let mut managed = BTreeSet::new();
+        for (name, found) in asked {
+            if found?.is_some_and(|c| c.pointer("/spec/pause").and_then(Value::as_bool) != Some(true)) {
+                managed.insert(name);
+            }
         }
+        let part = adopt(&nodes, state.as_ref(), &live, &managed, accept);
+        adoption.verdicts.extend(part.verdicts);
+        adoption.adopted.extend(part.adopted);
+        adoption.to_label.extend(part.to_label);
     }
-    let adoption = adopt(&nodes, state.as_ref(), &live, &managed, accept);
     Ok(Read { adoption, state, connected })
 }
 
@@ -663,6 +679,7 @@ mod tests {
                     object: Some(object.clone()),
                     digest: String::new(),
                     certificate: None,
+                    version: None,
                 },
                 body: Body::Object { manifest: manifest.clone(), fingerprints: Vec::new() },
             }],

@@ -320,6 +320,7 @@ async fn a_large_remote_state_is_split_across_secrets_and_read_back() {
                 object: Some(kkp::object::ObjectRef::namespaced(kkp::object::Kind::Secret, &format!("cluster-c{i}"), "ca")),
                 digest,
                 certificate: None,
+                version: None,
             },
         );
     }
@@ -444,9 +445,10 @@ async fn refresh_finds_kubectl_set_image_names_the_manager_and_apply_restores_it
     assert!(out.contains(&format!("cluster/{EU_CLUSTER}/deployment/apiserver")), "{out}");
     assert!(out.contains("changed by kubectl-set"), "the other field manager is named: {out}");
     assert!(out.contains("registry.example/evil:1"), "{out}");
-    // Listing is one request per seed and kind, not a GET per object.
+    // Listing is one request per seed and kind, not a GET per object: only the changed
+    // Deployment is read whole.
     let log = fleet.eu.requests();
-    assert_eq!(log.iter().filter(|r| r.method == "GET" && r.path.contains("/deployments/")).count(), 0, "no GET per object");
+    assert_eq!(log.iter().filter(|r| r.method == "GET" && r.path.contains("/deployments/")).count(), 1, "no GET per object");
     assert!(log.iter().filter(|r| r.method == "GET").count() <= 20, "{} reads", log.len());
     assert!(log.iter().any(|r| r.method == "PATCH" && r.query.contains("dryRun=All")), "the change was confirmed by a dry-run");
     assert!(log.iter().filter(|r| r.method == "PATCH").all(|r| r.query.contains("dryRun=All")), "a plan writes nothing");
@@ -456,6 +458,84 @@ async fn refresh_finds_kubectl_set_image_names_the_manager_and_apply_restores_it
     let after = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
     let container = after["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "apiserver").unwrap();
     assert_eq!(container["image"], image);
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
+}
+
+/// Reads of whole objects (GETs and LISTs not asking for metadata only) of `plural` in `log`.
+fn full_reads(log: &[kkp_test_apiserver::RequestRecord], plural: &str) -> usize {
+    log.iter()
+        .filter(|r| r.method == "GET" && r.path.contains(&format!("/{plural}")) && !r.accept.contains("as=PartialObjectMetadata"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reads_only_objects_whose_version_changed_and_still_finds_a_label_changed_without_a_new_generation() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let state = std::fs::read_to_string(fleet.ws.path().join("kkp.state.json")).unwrap();
+    assert!(state.contains("\"resourceVersion\""), "apply records each object's version");
+
+    // A controller writing a Deployment's status changes its resourceVersion, not kkp's fields.
+    let status = kkp_kubectl(
+        &fleet.eu,
+        &["-n", &ns, "patch", "deployment", "apiserver", "--subresource=status", "--type=merge", "-p", r#"{"status":{"replicas":7}}"#],
+    )
+    .await;
+    assert!(status.contains("patched"), "{status}");
+    fleet.eu.clear_requests();
+    let plan = fleet.plan_refresh(&[]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let log = fleet.eu.requests();
+    assert!(log.iter().any(|r| r.accept.contains("as=PartialObjectMetadataList")), "metadata-only lists");
+    for plural in ["deployments", "secrets", "configmaps", "services"] {
+        assert_eq!(full_reads(&log, plural), 0, "no {plural} is read whole when none changed");
+    }
+
+    // Someone relabels the Deployment: the generation stays, kkp's field has another owner.
+    let before = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    let label = before["metadata"]["labels"].as_object().unwrap().keys().find(|k| !k.contains("managed-by")).unwrap().clone();
+    let relabelled =
+        kkp_kubectl(&fleet.eu, &["-n", &ns, "label", "--overwrite", "deployment", "apiserver", &format!("{label}=other")]).await;
+    assert!(relabelled.contains("labeled"), "{relabelled}");
+    let after = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    assert_eq!(after["metadata"]["generation"], before["metadata"]["generation"]);
+    fleet.eu.clear_requests();
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{out}");
+    assert!(out.contains(&format!("cluster/{EU_CLUSTER}/deployment/apiserver")) && out.contains("changed by kubectl-label"), "{out}");
+    assert_eq!(full_reads(&fleet.eu.requests(), "deployments"), 1, "only the changed Deployment is read whole");
+    assert!(fleet.apply(&["--refresh"]).await.status.success());
+    let restored = fleet.eu.object("apps/v1", "Deployment", Some(&ns), "apiserver").unwrap();
+    assert_eq!(restored["metadata"]["labels"][&label], before["metadata"]["labels"][&label]);
+    assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_without_recorded_versions_is_refreshed_by_reading_every_object() {
+    let fleet = Fleet::start().await;
+    assert!(fleet.apply(&[]).await.status.success());
+    // A state written before kkp recorded versions.
+    let path = fleet.ws.path().join("kkp.state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for node in state["nodes"].as_object_mut().unwrap().values_mut() {
+        node.as_object_mut().unwrap().remove("version");
+    }
+    std::fs::write(&path, state.to_string()).unwrap();
+    let ns = format!("cluster-{EU_CLUSTER}");
+    let set = kkp_kubectl(&fleet.eu, &["-n", &ns, "set", "image", "deployment/apiserver", "apiserver=registry.example/evil:1"]).await;
+    assert!(set.contains("image updated"), "{set}");
+
+    fleet.eu.clear_requests();
+    let plan = fleet.plan_refresh(&[]).await;
+    let out = text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{out}");
+    assert!(out.contains("registry.example/evil:1") && out.contains("changed by kubectl-set"), "{out}");
+    let log = fleet.eu.requests();
+    assert!(!log.iter().any(|r| r.accept.contains("as=PartialObjectMetadataList")), "nothing to tell versions by");
+    assert!(full_reads(&log, "secrets") > 0 && full_reads(&log, "configmaps") > 0, "every kind is read whole");
+    assert!(fleet.apply(&["--refresh"]).await.status.success());
     assert_eq!(fleet.plan_refresh(&[]).await.status.code(), Some(0));
 }
 

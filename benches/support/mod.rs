@@ -53,7 +53,7 @@ fn high_water_kib(status: &str) -> Option<u64> {
 }
 
 /// CPU time this process (the in-process API servers) has used so far.
-#[allow(dead_code)] // used by the apply bench only
+#[allow(dead_code)] // not every bench uses it
 pub fn own_cpu() -> Duration {
     // SAFETY: getrusage fills a local struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

@@ -158,8 +158,14 @@ impl Context {
         };
         match body {
             Body::Logical { settings } => {
-                let node =
-                    NodeState { seed: action.seed.clone(), role: action.role, object: None, digest: String::new(), certificate: None };
+                let node = NodeState {
+                    seed: action.seed.clone(),
+                    role: action.role,
+                    object: None,
+                    digest: String::new(),
+                    certificate: None,
+                    version: None,
+                };
                 Ok(Recorded::put(action, node, settings.clone()))
             }
             Body::Object { manifest, fingerprints } => {
@@ -174,13 +180,13 @@ impl Context {
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
                 let existing = self.existing_metadata(action, &object).await?;
-                if self.restores(action) {
+                let version = if self.restores(action) {
                     // Changed outside kkp: the plan said kkp's fields are restored.
-                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?;
+                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?
                 } else {
                     self.check_ownership(action, existing.as_ref())?;
-                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
-                }
+                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?
+                };
                 let created_empty = action.action == Action::Create && existing.is_none() && target.namespaces_contain_everything();
                 if object.kind == Kind::Namespace && created_empty {
                     self.fresh_namespaces.lock().expect("lock").insert((action.seed.clone(), object.name.clone()));
@@ -199,6 +205,7 @@ impl Context {
                     object: Some(object),
                     digest: String::new(),
                     certificate: None,
+                    version,
                 };
                 Ok(Recorded::put(action, node, manifest))
             }
@@ -206,17 +213,19 @@ impl Context {
                 let issued = self.certificate(action, object, request).await?;
                 let manifest = secret_manifest(object, labels, &issued.data);
                 let target = self.target(&action.seed)?;
-                if self.restores(action) {
-                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?;
+                let version = if self.restores(action) {
+                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?
                 } else {
-                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?;
-                }
+                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?
+                };
                 self.fingerprints.lock().expect("lock").insert(action.address.clone(), issued.fingerprint.clone());
                 if request.kind == pki::CertKind::Ca {
                     let authority = Authority::new(issued.material.clone()).map_err(|e| e.to_string())?;
                     self.authorities.lock().expect("lock").insert(action.address.clone(), Arc::new(authority));
                 }
-                Ok(issued_record(&action.address, &action.seed, action.role, body, issued))
+                let mut recorded = issued_record(&action.address, &action.seed, action.role, body, issued);
+                recorded.set_version(version);
+                Ok(recorded)
             }
         }
     }
@@ -241,6 +250,7 @@ impl Context {
             object: action.object.clone(),
             digest: String::new(),
             certificate: record.certificate.clone(),
+            version: None,
         };
         Ok(Recorded::put(action, node, recorded_value(body)))
     }
@@ -438,6 +448,13 @@ impl Recorded {
         Recorded { change: Change::Put { address: action.address.clone(), node }, body: Some(body) }
     }
 
+    /// Records the object's version after the apply (refresh skips it while it holds).
+    fn set_version(&mut self, version: Option<crate::state::ObjectVersion>) {
+        if let Change::Put { node, .. } = &mut self.change {
+            node.version = version;
+        }
+    }
+
     /// The change with its digest, and the body's canonical bytes under that digest.
     fn seal(self) -> (Change, Option<(String, Vec<u8>)>) {
         let Some(body) = self.body else { return (self.change, None) };
@@ -466,6 +483,7 @@ fn issued_record(address: &Address, seed: &str, role: crate::role::Role, body: &
             not_after: issued.not_after,
             issuer_fingerprint: issued.issuer_fingerprint,
         }),
+        version: None,
     };
     Recorded { change: Change::Put { address: address.clone(), node }, body: Some(recorded_value(body)) }
 }

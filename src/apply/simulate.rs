@@ -31,6 +31,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                             object: None,
                             digest: digest(settings),
                             certificate: None,
+                            version: None,
                         }
                     }
                     Body::Object { manifest, fingerprints: refs } => {
@@ -46,6 +47,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                             object: action.object.clone(),
                             digest: digest(&manifest),
                             certificate: None,
+                            version: None,
                         }
                     }
                     Body::Secret { request, .. } => {
@@ -73,6 +75,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                                 not_after,
                                 issuer_fingerprint,
                             }),
+                            version: None,
                         }
                     }
                 };

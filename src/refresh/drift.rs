@@ -266,10 +266,11 @@ pub fn confirm(state: &State, suspect: &Suspect, live: &Value, dry_run: &Value) 
 
 /// A state to plan against, with the drift folded in.
 #[derive(Debug)]
-pub struct Prepared {
+pub struct Prepared<'a> {
     /// The state as the seeds are: deleted objects forgotten, changed ones recorded with their
-    /// live fields, replaced certificates unknown.
-    pub state: State,
+    /// live fields, replaced certificates unknown (the state itself when nothing drifted: a
+    /// fleet's state is not copied for nothing).
+    pub state: std::borrow::Cow<'a, State>,
     /// Bodies the plan diffs against that are not in the object store (live fields), by digest.
     pub priors: HashMap<String, Value>,
     /// Clusters that wait, with why.
@@ -279,17 +280,17 @@ pub struct Prepared {
 /// Folds `drift` (and unreadable seeds) into a copy of `state`. A CA or key pair changed
 /// outside kkp blocks its cluster unless `accept` names it (prefix match); `live` gives, for
 /// changed nodes, the live object reduced to kkp's fields ([`project`]).
-pub fn prepare(
-    state: &State,
+pub fn prepare<'a>(
+    state: &'a State,
     drift: &mut [DriftEntry],
     live: &HashMap<Address, Value>,
     unreadable: &BTreeMap<String, String>,
     accept: &[Address],
-) -> Prepared {
-    let mut copy = state.clone();
+) -> Prepared<'a> {
+    let mut copy = std::borrow::Cow::Borrowed(state);
     let mut priors = HashMap::new();
     let mut blocked = BTreeMap::new();
-    for (address, node) in &state.nodes {
+    for (address, node) in state.nodes.iter().filter(|_| !unreadable.is_empty()) {
         if let (Some(cluster), Some(error)) = (address.cluster(), unreadable.get(&node.seed)) {
             blocked.entry(cluster.to_string()).or_insert_with(|| Notice::SeedUnreadable {
                 cluster: cluster.to_string(),
@@ -311,20 +312,20 @@ pub fn prepare(
             continue;
         }
         if let Some(c) = &cluster {
-            copy.clusters.remove(c);
+            copy.to_mut().clusters.remove(c);
         }
         match &entry.drift {
             Drift::Deleted => {
-                copy.nodes.remove(&entry.address);
+                copy.to_mut().nodes.remove(&entry.address);
             }
             Drift::Changed { .. } => {
-                let (Some(node), Some(found)) = (copy.nodes.get_mut(&entry.address), live.get(&entry.address)) else { continue };
+                let (Some(node), Some(found)) = (copy.to_mut().nodes.get_mut(&entry.address), live.get(&entry.address)) else { continue };
                 let digest = crate::object::digest(found);
                 node.digest = digest.clone();
                 priors.insert(digest, found.clone());
             }
             Drift::CertificateReplaced { live, not_after, .. } => {
-                let Some(node) = copy.nodes.get_mut(&entry.address) else { continue };
+                let Some(node) = copy.to_mut().nodes.get_mut(&entry.address) else { continue };
                 if needs_acceptance(entry.role) {
                     // Accepted: kkp keeps what is there; the update records it, and what the old
                     // one signed is re-issued.
@@ -472,6 +473,7 @@ mod tests {
                     not_after: None,
                     issuer_fingerprint: None,
                 }),
+                version: None,
             },
         );
         let entry = DriftEntry {
@@ -486,7 +488,7 @@ mod tests {
         let prepared = prepare(&state, &mut drift, &HashMap::new(), &BTreeMap::new(), &[]);
         assert!(drift[0].blocks);
         assert!(prepared.blocked.contains_key("a"));
-        assert_eq!(prepared.state, state, "nothing of a blocked cluster changes");
+        assert_eq!(*prepared.state, state, "nothing of a blocked cluster changes");
 
         let mut drift = vec![entry];
         let prepared = prepare(&state, &mut drift, &HashMap::new(), &BTreeMap::new(), std::slice::from_ref(&ca));

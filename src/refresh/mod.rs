@@ -3,10 +3,14 @@
 //! (`--refresh-only`), or records it as the truth (`kkp apply --refresh-only`).
 //!
 //! I/O lives here and in the targets; the comparison is pure ([`drift`]). Reads scale with
-//! seeds and kinds, not objects: one paginated LIST per seed and kind with kkp's managed-by
-//! label, a GET only for an object the list lacks (its label may have been removed), and a
-//! server-side dry-run apply only for an object whose fields differ from what kkp applied (to
-//! tell a real change from server defaulting). `parallelism` bounds the requests in flight.
+//! seeds and kinds, not objects: one paginated metadata-only LIST per seed and kind with kkp's
+//! managed-by label, which tells the objects nobody changed since kkp applied them
+//! ([`crate::target::version`]: neither they nor their applied bodies are read); the others
+//! are read (a GET each when few, else one full LIST; a GET for an object the list lacks, as
+//! its label may have been removed) and compared, and a server-side dry-run apply is made only
+//! for an object whose fields differ from what kkp applied (to tell a real change from server
+//! defaulting). Objects without a recorded version (a directory, older states, adopted
+//! objects) are all read and compared. `parallelism` bounds the requests in flight.
 //!
 //! [`connect`] also checks that every seed is the target the state recorded for it.
 
@@ -21,7 +25,11 @@ use crate::target::Targets;
 use drift::DriftEntry;
 use futures::StreamExt;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Objects of one seed and kind that are read one GET each when their version does not tell
+/// they are unchanged; more are read with one LIST.
+const GETS_AT_MOST: usize = 32;
 
 /// Errors before a refresh or apply can start.
 #[derive(Debug, thiserror::Error)]
@@ -156,38 +164,52 @@ pub async fn read(state: &State, connected: &Connected, parallelism: usize, prio
         };
         lists.push((seed, kind, nodes, target.clone()));
     }
-    // One LIST per seed and kind, `parallelism` at a time, each compared as soon as it is
-    // read and then dropped: a fleet's live objects never are in memory all at once. Only
-    // the objects that look changed are kept, for the dry-run below.
+    // One metadata-only LIST per seed and kind, `parallelism` at a time: objects whose
+    // version is still the one kkp recorded after applying them are done. The others are read
+    // (by GET when few, else one full LIST) and compared as soon as they are, then dropped: a
+    // fleet's live objects never are in memory all at once. Only the objects that look
+    // changed are kept, for the dry-run below.
     let labels = &labels;
     let mut compared = futures::stream::iter(lists)
         .map(|(seed, kind, nodes, target)| async move {
             let read = async {
                 let policy = crate::apply::retry::Policy::default();
-                let items = crate::apply::retry::retry(&policy, || target.list(kind, None, labels)).await?;
-                let mut objects: HashMap<ObjectRef, Value> = HashMap::with_capacity(items.len());
-                for item in items {
-                    if let Some(identity) = ObjectRef::of(&item) {
-                        objects.insert(identity, item);
+                let recorded: Vec<(&ObjectRef, &crate::state::ObjectVersion)> =
+                    nodes.iter().filter_map(|(_, n)| Some((n.object.as_ref()?, n.version.as_ref()?))).collect();
+                let unchanged: HashSet<&ObjectRef> = match recorded.is_empty() {
+                    true => None,
+                    false => crate::apply::retry::retry(&policy, || target.list_unchanged(kind, labels, &recorded)).await?,
+                }
+                .map(|flags| recorded.iter().zip(flags).filter(|(_, same)| *same).map(|((o, _), _)| *o).collect())
+                .unwrap_or_default();
+                let nodes: Vec<_> =
+                    nodes.iter().copied().filter(|(_, n)| n.object.as_ref().is_some_and(|o| !unchanged.contains(o))).collect();
+                let mut objects: HashMap<ObjectRef, Value> = HashMap::with_capacity(nodes.len());
+                if nodes.len() > GETS_AT_MOST {
+                    let wanted: HashSet<&ObjectRef> = nodes.iter().filter_map(|(_, n)| n.object.as_ref()).collect();
+                    for item in crate::apply::retry::retry(&policy, || target.list(kind, None, labels)).await? {
+                        if let Some(identity) = ObjectRef::of(&item).filter(|i| wanted.contains(i)) {
+                            objects.insert(identity, item);
+                        }
                     }
                 }
-                // An object the list lacks may only have lost kkp's label: one GET each tells.
+                // The rest, and objects the list lacks (their label may have been removed):
+                // one GET each.
                 for (_, node) in &nodes {
                     let Some(object) = node.object.as_ref().filter(|o| !objects.contains_key(o)) else { continue };
                     if let Some(value) = crate::apply::retry::retry(&policy, || target.get(object)).await? {
                         objects.insert(object.clone(), value);
                     }
                 }
-                Ok::<_, crate::target::Error>(objects)
+                Ok::<_, crate::target::Error>((nodes, objects))
             };
-            let read = read.await;
-            (seed, nodes, read)
+            (seed, read.await)
         })
         .buffer_unordered(parallelism.max(1));
     let mut suspects = Vec::new();
     while let Some(answer) = compared.next().await {
         match answer {
-            (seed, nodes, Ok(objects)) => {
+            (seed, Ok((nodes, objects))) => {
                 if out.unreadable.contains_key(seed) {
                     continue;
                 }
@@ -199,7 +221,7 @@ pub async fn read(state: &State, connected: &Connected, parallelism: usize, prio
                     (s, current)
                 }));
             }
-            (seed, _, Err(e)) => {
+            (seed, Err(e)) => {
                 out.unreadable.entry(seed.to_string()).or_insert_with(|| e.to_string());
             }
         }

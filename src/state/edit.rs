@@ -53,6 +53,7 @@ mod tests {
             object: None,
             digest: "d".into(),
             certificate: None,
+            version: None,
         };
         state.nodes.insert(Address::cluster_object("a", Kind::ConfigMap, "x"), node("eu"));
         state.nodes.insert(Address::cluster_object("a", Kind::ConfigMap, "y"), node("eu"));

@@ -205,7 +205,7 @@ mod tests {
     use crate::state::{Change, NodeState};
 
     fn node(digest: &str) -> NodeState {
-        NodeState { seed: "s".into(), role: crate::role::Role::Seed, object: None, digest: digest.into(), certificate: None }
+        NodeState { seed: "s".into(), role: crate::role::Role::Seed, object: None, digest: digest.into(), certificate: None, version: None }
     }
 
     #[tokio::test]

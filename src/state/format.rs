@@ -103,7 +103,14 @@ mod tests {
         for name in ["b", "a"] {
             state.nodes.insert(
                 Address::seed(name),
-                NodeState { seed: name.into(), role: crate::role::Role::Seed, object: None, digest: "sha256:00".into(), certificate: None },
+                NodeState {
+                    seed: name.into(),
+                    role: crate::role::Role::Seed,
+                    object: None,
+                    digest: "sha256:00".into(),
+                    certificate: None,
+                    version: None,
+                },
             );
         }
         let bytes = to_bytes(&state);

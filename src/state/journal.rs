@@ -201,6 +201,7 @@ mod tests {
                 object: None,
                 digest: format!("sha256:{name}"),
                 certificate: None,
+                version: None,
             },
         }
     }

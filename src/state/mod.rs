@@ -224,6 +224,24 @@ pub struct NodeState {
     /// Certificate outputs, for Secrets kkp issues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateState>,
+    /// What the API server answered kkp's last apply of the object with (absent for a
+    /// directory, an adopted object, and in older states): a refresh that finds it so needs
+    /// neither the object nor its applied body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<ObjectVersion>,
+}
+
+/// An object's version as kkp applied it: how a refresh tells from a metadata-only list that
+/// nobody changed what kkp applied since ([`crate::target::version`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectVersion {
+    /// `metadata.resourceVersion` right after the apply: any write since changes it.
+    pub resource_version: String,
+    /// Fingerprint of the object's uid and kkp's own managed-fields entry: status writes and
+    /// fields others add leave it as it is; a field kkp applied that anyone else changed or
+    /// removed leaves kkp's entry (its owner changes), and so changes it.
+    pub fields: String,
 }
 
 /// Public facts about an issued certificate.
@@ -367,7 +385,14 @@ mod tests {
     }
 
     fn entry(node: &crate::render::DesiredNode) -> NodeState {
-        NodeState { seed: node.seed.clone(), role: node.role, object: node.body.object(), digest: "sha256:00".into(), certificate: None }
+        NodeState {
+            seed: node.seed.clone(),
+            role: node.role,
+            object: node.body.object(),
+            digest: "sha256:00".into(),
+            certificate: None,
+            version: None,
+        }
     }
 
     #[test]

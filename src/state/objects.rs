@@ -244,7 +244,14 @@ mod tests {
         let mut state = State::new("l".into());
         state.nodes.insert(
             Address::seed("a"),
-            NodeState { seed: "a".into(), role: crate::role::Role::Seed, object: None, digest: aa.0.clone(), certificate: None },
+            NodeState {
+                seed: "a".into(),
+                role: crate::role::Role::Seed,
+                object: None,
+                digest: aa.0.clone(),
+                certificate: None,
+                version: None,
+            },
         );
         store.collect_garbage(&state);
         assert_eq!(store.read(&aa.0).unwrap(), b"{\"a\":1}");
@@ -278,7 +285,14 @@ mod tests {
             let mut state = State::new("l".into());
             state.nodes.insert(
                 Address::seed("a"),
-                NodeState { seed: "a".into(), role: crate::role::Role::Seed, object: None, digest: good.0.clone(), certificate: None },
+                NodeState {
+                    seed: "a".into(),
+                    role: crate::role::Role::Seed,
+                    object: None,
+                    digest: good.0.clone(),
+                    certificate: None,
+                    version: None,
+                },
             );
             store.collect_garbage(&state);
         }

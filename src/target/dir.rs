@@ -5,6 +5,7 @@
 
 use super::{Error, Result, Target};
 use crate::object::{Kind, ObjectRef};
+use crate::state::ObjectVersion;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -123,7 +124,7 @@ impl Target for DirTarget {
         Ok(out)
     }
 
-    async fn apply(&self, manifest: &Value) -> Result<()> {
+    async fn apply(&self, manifest: &Value) -> Result<Option<ObjectVersion>> {
         let object = super::identity(&self.seed, manifest)?;
         let path = self.path_of(&object);
         let dir = path.parent().expect("object paths have a parent");
@@ -142,7 +143,9 @@ impl Target for DirTarget {
         drop(file);
         std::fs::rename(&tmp, &path).map_err(self.io(&path))?;
         // The rename is durable only once the directory holding it is.
-        sync_dir(dir).map_err(self.io(dir))
+        sync_dir(dir).map_err(self.io(dir))?;
+        // A file has no version: a refresh reads and compares it.
+        Ok(None)
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<bool> {

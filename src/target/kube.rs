@@ -9,12 +9,13 @@
 
 use super::{Error, Result, Target};
 use crate::object::{Kind, ObjectRef};
+use crate::state::ObjectVersion;
 use async_trait::async_trait;
 use bytes::Bytes;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// The field manager kkp applies as.
@@ -298,12 +299,57 @@ impl Target for KubeTarget {
         self.list_pages(kind, namespace, labels, true).await
     }
 
-    async fn apply(&self, manifest: &Value) -> Result<()> {
+    async fn apply(&self, manifest: &Value) -> Result<Option<ObjectVersion>> {
         let object = super::identity(&self.seed, manifest)?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = self.force_conflicts;
-        // The answer is the whole object with its managed fields; nothing here reads it.
-        self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await.map(drop)
+        let answer = self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await?;
+        Ok(answer_version(&answer))
+    }
+
+    async fn list_unchanged(
+        &self,
+        kind: Kind,
+        labels: &BTreeMap<String, String>,
+        recorded: &[(&ObjectRef, &ObjectVersion)],
+    ) -> Result<Option<Vec<bool>>> {
+        let probe = ObjectRef { kind, namespace: None, name: String::new() };
+        let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        // By namespace and name, borrowed: a fleet's objects are looked up without a copy each.
+        let index: HashMap<(Option<&str>, &str), usize> =
+            recorded.iter().enumerate().map(|(i, (o, _))| ((o.namespace.as_deref(), o.name.as_str()), i)).collect();
+        let mut unchanged = vec![false; recorded.len()];
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
+            if let Some(t) = &token {
+                params = params.continue_token(t);
+            }
+            let body = match self.send(&probe, self.collection(&probe).list_metadata(&params)).await {
+                Ok(body) => body,
+                Err(Error::Api { status: Some(404), .. }) => return Ok(Some(unchanged)),
+                Err(e) => return Err(e),
+            };
+            // Only names, versions and (for changed versions) kkp's managed fields are decoded.
+            let page: MetadataPage = serde_json::from_slice(&body).map_err(|e| Error::Api {
+                seed: self.seed.clone(),
+                object: probe.to_string(),
+                message: format!("the answer is not a metadata list: {e}"),
+                status: None,
+                transient: false,
+                retry_after: None,
+            })?;
+            for item in page.items {
+                let meta = item.metadata;
+                if let Some(&i) = index.get(&(meta.namespace.as_deref(), meta.name.as_ref())) {
+                    unchanged[i] = meta.unchanged_since(recorded[i].1);
+                }
+            }
+            token = page.metadata.continue_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(Some(unchanged));
+            }
+        }
     }
 
     async fn identity(&self) -> Result<crate::state::SeedTarget> {
@@ -383,10 +429,11 @@ impl Target for KubeTarget {
         Ok(Some((status, String::from_utf8_lossy(&body).into_owned())))
     }
 
-    async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
+    async fn apply_taking_over(&self, manifest: &Value) -> Result<Option<ObjectVersion>> {
         let object = super::identity(&self.seed, manifest)?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await.map(drop)
+        let answer = self.send(&object, self.collection(&object).patch(&object.name, &params, &Patch::Apply(manifest))).await?;
+        Ok(answer_version(&answer))
     }
 
     async fn delete(&self, object: &ObjectRef) -> Result<bool> {
@@ -418,6 +465,27 @@ impl Target for KubeTarget {
             tokio::time::sleep(pause).await;
         }
     }
+}
+
+/// The version an apply's answer (the whole object) tells; None when it tells none.
+fn answer_version(answer: &[u8]) -> Option<ObjectVersion> {
+    serde_json::from_slice::<super::version::Object>(answer).ok()?.metadata.version()
+}
+
+/// One page of a metadata-only list, decoded only as far as refresh needs.
+#[derive(serde::Deserialize)]
+struct MetadataPage<'a> {
+    #[serde(borrow)]
+    items: Vec<super::version::Object<'a>>,
+    #[serde(default)]
+    metadata: ListMetadata,
+}
+
+/// A list's own metadata.
+#[derive(Default, serde::Deserialize)]
+struct ListMetadata {
+    #[serde(default, rename = "continue")]
+    continue_token: Option<String>,
 }
 
 /// A Deployment or StatefulSet is ready when the controller saw its latest spec and all

@@ -8,8 +8,10 @@
 
 pub mod dir;
 pub mod kube;
+pub mod version;
 
 use crate::object::ObjectRef;
+use crate::state::ObjectVersion;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -156,8 +158,21 @@ pub trait Target: Send + Sync {
             .map(|o| serde_json::json!({"apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "metadata": o.get("metadata")}))
             .collect())
     }
-    /// Server-side applies `manifest` (field manager `kkp`).
-    async fn apply(&self, manifest: &Value) -> Result<()>;
+    /// Server-side applies `manifest` (field manager `kkp`); the object's version after it,
+    /// when the target keeps versions ([`version`]).
+    async fn apply(&self, manifest: &Value) -> Result<Option<ObjectVersion>>;
+    /// For each of `recorded` (objects of `kind` with the version kkp recorded after applying
+    /// each), whether the target holds it unchanged since, learnt from one metadata-only list
+    /// of the objects carrying `labels` ([`version`]). None when the target keeps no versions
+    /// (a directory): then every object is read and compared.
+    async fn list_unchanged(
+        &self,
+        _kind: crate::object::Kind,
+        _labels: &BTreeMap<String, String>,
+        _recorded: &[(&ObjectRef, &ObjectVersion)],
+    ) -> Result<Option<Vec<bool>>> {
+        Ok(None)
+    }
     /// Deletes an object; `Ok(false)` when it was already gone.
     async fn delete(&self, object: &ObjectRef) -> Result<bool>;
     /// Waits until a Deployment or StatefulSet reports all replicas ready.
@@ -212,7 +227,7 @@ pub trait Target: Send + Sync {
 
     /// Server-side applies `manifest`, taking over fields other managers own: restoring what
     /// someone changed outside kkp.
-    async fn apply_taking_over(&self, manifest: &Value) -> Result<()> {
+    async fn apply_taking_over(&self, manifest: &Value) -> Result<Option<ObjectVersion>> {
         self.apply(manifest).await
     }
 }

@@ -57,6 +57,8 @@ pub enum Reply {
     Json(u16, Value),
     /// A watch stream.
     Watch(tokio::sync::mpsc::Receiver<bytes::Bytes>),
+    /// A JSON body already serialised, with its media type.
+    Raw(u16, Vec<u8>, &'static str),
 }
 
 /// The verb name of a request, for faults and the log.
@@ -87,7 +89,7 @@ pub async fn serve(
 ) -> Result<Reply, ApiError> {
     match verb(method, &target, query) {
         "get" => get(server, &target),
-        "list" => list(server, &target, query),
+        "list" => list(server, &target, query, accept),
         "watch" => watch(server, &target, query, crate::table::wanted(accept)),
         "create" => create(server, &target, query, body),
         "update" => update(server, &target, query, body),
@@ -135,15 +137,17 @@ fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &F
 
 /// A list, in pages when the client sets `limit`: `metadata.continue` then names the
 /// snapshot's resourceVersion and the last key served. A token whose resourceVersion fell out
-/// of the change history is expired (410 Gone, as after etcd compaction).
-fn list(server: &Server, target: &Target, query: &HashMap<String, String>) -> Result<Reply, ApiError> {
+/// of the change history is expired (410 Gone, as after etcd compaction). A metadata-only list
+/// (`as=PartialObjectMetadataList`) renders only its items' metadata.
+fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accept: &str) -> Result<Reply, ApiError> {
     let (labels, fields) = selectors(query)?;
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
     let token = query.get("continue").filter(|t| !t.is_empty());
-    let (mut version, mut items) = matching(server, target, &labels, &fields);
+    let mut after = None;
+    let mut at = None;
     if let Some(token) = token {
-        let (at, after) = decode_continue(token).ok_or_else(|| ApiError::bad_request(format!("continue key is not valid: {token}")))?;
-        if !server.store.remembers(at) {
+        let (version, last) = decode_continue(token).ok_or_else(|| ApiError::bad_request(format!("continue key is not valid: {token}")))?;
+        if !server.store.remembers(version) {
             return Err(ApiError {
                 code: 410,
                 reason: "Expired",
@@ -151,17 +155,45 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>) -> Re
                 details: Value::Null,
             });
         }
-        version = at;
-        items.retain(|item| item_key(item) > after);
+        at = Some(version);
+        after = Some(last);
     }
-    let mut metadata = json!({"resourceVersion": version.to_string()});
-    if limit > 0 && items.len() > limit {
-        let rest = items.len() - limit;
-        items.truncate(limit);
-        let last = items.last().map(item_key).unwrap_or_default();
-        metadata["continue"] = json!(encode_continue(version, &last));
-        metadata["remainingItemCount"] = json!(rest);
+    let resource = format!("{}/{}", target.resource.group, target.resource.plural);
+    let keep = |s: &store::Stored| labels.matches(&s.value) && fields.matches(&s.value);
+    // As the real server: the rest is counted only for a list without selectors.
+    let count = [query.get("labelSelector"), query.get("fieldSelector")].iter().all(|s| s.is_none_or(|s| s.is_empty()));
+    let list_metadata = |items_last: Option<(String, String)>, current: u64, rest: usize| {
+        let version = at.unwrap_or(current);
+        let mut metadata = json!({"resourceVersion": version.to_string()});
+        if rest > 0 {
+            metadata["continue"] = json!(encode_continue(version, &items_last.unwrap_or_default()));
+            if count {
+                metadata["remainingItemCount"] = json!(rest);
+            }
+        }
+        metadata
+    };
+    if crate::metadata::wanted(accept) == crate::metadata::Wanted::List && !crate::table::wanted(accept) {
+        // Metadata only: each item as the store serialised it when it was written, so a
+        // fleet-sized list costs the server little more than copying bytes.
+        let (current, items, rest) = server
+            .store
+            .page(&resource, &target.namespace, after, keep, limit, count, |key, _, metadata| (key.1.clone(), key.2.clone(), metadata));
+        let metadata = list_metadata(items.last().map(|(ns, name, _)| (ns.clone(), name.clone())), current, rest);
+        let mut body = format!(r#"{{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{metadata},"items":["#);
+        for (i, (_, _, item)) in items.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(r#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#);
+            body.push_str(item);
+            body.push('}');
+        }
+        body.push_str("]}");
+        return Ok(Reply::Raw(200, body.into_bytes(), crate::metadata::content_type(crate::metadata::Wanted::List)));
     }
+    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |_, s, _| s.rendered());
+    let metadata = list_metadata(items.last().map(item_key), current, rest);
     Ok(Reply::Json(
         200,
         json!({"kind": format!("{}List", target.resource.kind), "apiVersion": target.resource.api_version(), "metadata": metadata, "items": items}),
@@ -169,22 +201,23 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>) -> Re
 }
 
 /// Namespace and name, the order lists are served in.
-fn item_key(item: &Value) -> String {
+fn item_key(item: &Value) -> (String, String) {
     let part = |p: &str| item.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    format!("{}/{}", part("/metadata/namespace"), part("/metadata/name"))
+    (part("/metadata/namespace"), part("/metadata/name"))
 }
 
 /// An opaque token (hex, so it needs no escaping in a URL).
-fn encode_continue(version: u64, last: &str) -> String {
-    format!("{version}\n{last}").bytes().map(|b| format!("{b:02x}")).collect()
+fn encode_continue(version: u64, (namespace, name): &(String, String)) -> String {
+    format!("{version}\n{namespace}\n{name}").bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_continue(token: &str) -> Option<(u64, String)> {
+fn decode_continue(token: &str) -> Option<(u64, (String, String))> {
     let bytes: Option<Vec<u8>> =
         (0..token.len()).step_by(2).map(|i| token.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
     let text = String::from_utf8(bytes?).ok()?;
-    let (version, last) = text.split_once('\n')?;
-    Some((version.parse().ok()?, last.to_string()))
+    let mut parts = text.splitn(3, '\n');
+    let version = parts.next()?.parse().ok()?;
+    Some((version, (parts.next()?.to_string(), parts.next()?.to_string())))
 }
 
 /// Default watch length when the client gives no `timeoutSeconds`.

@@ -371,6 +371,9 @@ async fn respond(server: Arc<Server>, request: Request<Incoming>) -> Result<Resp
                 }
             }
             Ok(api::Reply::Json(code, value)) => json_response(code, &value, "application/json"),
+            Ok(api::Reply::Raw(code, body, content_type)) => {
+                Response::builder().status(code).header("Content-Type", content_type).body(full(body)).expect("valid response")
+            }
             Ok(api::Reply::Watch(receiver)) => {
                 let stream =
                     futures::stream::unfold(

@@ -47,6 +47,18 @@ impl Stored {
     /// The object as served, with `metadata.managedFields`.
     pub fn rendered(&self) -> Value {
         let mut value = self.value.clone();
+        self.add_managed_fields(&mut value);
+        value
+    }
+
+    /// Only `metadata` (with `metadata.managedFields`), as a metadata-only list serves it.
+    pub fn rendered_metadata(&self) -> Value {
+        let mut value = json!({"metadata": self.value.get("metadata").cloned().unwrap_or(json!({}))});
+        self.add_managed_fields(&mut value);
+        value
+    }
+
+    fn add_managed_fields(&self, value: &mut Value) {
         let entries: Vec<Value> = self
             .managers
             .iter()
@@ -57,7 +69,6 @@ impl Stored {
         if !entries.is_empty() {
             value["metadata"]["managedFields"] = Value::Array(entries);
         }
-        value
     }
 }
 
@@ -71,11 +82,11 @@ pub struct Change {
     pub key: Key,
     /// resourceVersion of the change.
     pub version: u64,
-    /// The object after the change (for DELETED: as it was removed).
-    pub current: Stored,
+    /// The object after the change (for DELETED: as it was removed), shared with the store.
+    pub current: Arc<Stored>,
     /// The object before a MODIFIED change, so watches with selectors can tell an object that
     /// stopped matching (DELETED for them) from one that started to (ADDED).
-    pub previous: Option<Stored>,
+    pub previous: Option<Arc<Stored>>,
 }
 
 impl Change {
@@ -101,7 +112,11 @@ pub struct Subscription {
 
 struct Inner {
     version: u64,
-    objects: BTreeMap<Key, Stored>,
+    /// Shared with the change history, which so costs no copies of objects.
+    objects: BTreeMap<Key, Arc<Stored>>,
+    /// Each object's metadata as served (managed fields included), serialised when it was
+    /// written: metadata-only lists of a whole fleet are copies of these.
+    metadata_json: std::collections::HashMap<Key, Arc<str>>,
     /// Recent changes, so a watch from a resourceVersion sees what happened since even if it
     /// subscribed a moment later (kubectl lists, then watches).
     history: VecDeque<Arc<Change>>,
@@ -118,9 +133,14 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        let inner = Inner { version: 1, objects: BTreeMap::new(), history: VecDeque::new() };
+        let inner = Inner { version: 1, objects: BTreeMap::new(), metadata_json: Default::default(), history: VecDeque::new() };
         Store { inner: Mutex::new(inner), events: broadcast::channel(65_536).0 }
     }
+}
+
+/// An object's metadata as served, serialised.
+fn metadata_json(stored: &Stored) -> Arc<str> {
+    serde_json::to_string(&stored.rendered_metadata()["metadata"]).expect("JSON").into()
 }
 
 /// RFC 3339 time now, as the API server writes it.
@@ -131,7 +151,7 @@ pub fn now() -> String {
 impl Store {
     /// A copy of one object.
     pub fn get(&self, key: &Key) -> Option<Stored> {
-        self.inner.lock().unwrap().objects.get(key).cloned()
+        self.inner.lock().unwrap().objects.get(key).map(|s| (**s).clone())
     }
 
     /// Copies of every object whose key passes `filter`, in key order.
@@ -142,7 +162,53 @@ impl Store {
     /// The current resourceVersion and the objects whose key passes `filter`, consistently.
     pub fn snapshot(&self, filter: impl Fn(&Key) -> bool) -> (u64, Vec<Stored>) {
         let inner = self.inner.lock().unwrap();
-        (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect())
+        (inner.version, inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| (**v).clone()).collect())
+    }
+
+    /// One page of a list: the current resourceVersion, the first `limit` objects (all when 0)
+    /// of `resource` (group/plural) in `namespace` ("" for every namespace) after key
+    /// `(namespace, name)` `after` that `keep` passes, each as `render` makes it, and how many
+    /// more pass: with `count` all of them, else at most 1 (a real server counts the rest only
+    /// for lists without selectors). Only the page is rendered, and only keys of
+    /// the resource are visited, so a list of a big store in pages costs what its pages hold,
+    /// as on a real server. `render` also gets the object's key and its metadata as served,
+    /// serialised.
+    #[allow(clippy::too_many_arguments)]
+    pub fn page<T>(
+        &self,
+        resource: &str,
+        namespace: &str,
+        after: Option<(String, String)>,
+        keep: impl Fn(&Stored) -> bool,
+        limit: usize,
+        count: bool,
+        render: impl Fn(&Key, &Stored, Arc<str>) -> T,
+    ) -> (u64, Vec<T>, usize) {
+        use std::ops::Bound;
+        let inner = self.inner.lock().unwrap();
+        let metadata_json = |key: &Key, stored: &Stored| inner.metadata_json.get(key).cloned().unwrap_or_else(|| metadata_json(stored));
+        let start = match after {
+            Some((ns, name)) => Bound::Excluded((resource.to_string(), ns, name)),
+            None => Bound::Included((resource.to_string(), namespace.to_string(), String::new())),
+        };
+        let mut items = Vec::new();
+        let mut rest = 0;
+        let in_scope = inner
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|((r, ns, _), _)| r == resource && (namespace.is_empty() || ns == namespace))
+            .filter(|(_, stored)| keep(stored));
+        for (key, stored) in in_scope {
+            if limit == 0 || items.len() < limit {
+                items.push(render(key, stored, metadata_json(key, stored)));
+            } else {
+                rest += 1;
+                if !count {
+                    break;
+                }
+            }
+        }
+        (inner.version, items, rest)
     }
 
     /// Whether the change history still reaches back to resourceVersion `version` (a list
@@ -159,7 +225,7 @@ impl Store {
         let inner = self.inner.lock().unwrap();
         Subscription {
             version: inner.version,
-            objects: inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| v.clone()).collect(),
+            objects: inner.objects.iter().filter(|(k, _)| filter(k)).map(|(_, v)| (**v).clone()).collect(),
             past: inner.history.iter().filter(|c| c.version > since && filter(&c.key)).cloned().collect(),
             receiver: self.events.subscribe(),
         }
@@ -174,16 +240,19 @@ impl Store {
     ) -> Result<Option<Stored>, E> {
         let mut inner = self.inner.lock().unwrap();
         let next = inner.version + 1;
-        let outcome = change(inner.objects.get(key), next)?;
+        let outcome = change(inner.objects.get(key).map(|s| &**s), next)?;
         let (committed, result) = match outcome {
             Some(mut stored) => {
                 stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
-                let previous = inner.objects.insert(key.clone(), stored.clone());
+                inner.metadata_json.insert(key.clone(), metadata_json(&stored));
+                let shared = Arc::new(stored);
+                let previous = inner.objects.insert(key.clone(), shared.clone());
                 let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
-                (Change { kind, key: key.clone(), version: next, current: stored.clone(), previous }, Some(stored))
+                (Change { kind, key: key.clone(), version: next, current: shared.clone(), previous }, Some((*shared).clone()))
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };
+                inner.metadata_json.remove(key);
                 (Change { kind: "DELETED", key: key.clone(), version: next, current: old, previous: None }, None)
             }
         };

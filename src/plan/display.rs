@@ -83,12 +83,16 @@ pub fn human_view(plan: &Plan, detail: Detail) -> String {
     write_seed_table(&mut out, plan);
     if detail == Detail::Full {
         let _ = writeln!(out, "\nEvery action, by seed and cluster:");
-        for_each_group(plan, |heading, actions| {
-            let _ = writeln!(out, "\n{heading}");
-            for a in actions {
-                write_action(&mut out, a, "  ");
+        // A fleet's first plan lists hundreds of thousands of actions: groups are written on
+        // every core.
+        let listings = super::parallel::map(&groups(plan), |actions| {
+            let mut listing = format!("\n{}\n", heading(&actions[0]));
+            for a in *actions {
+                write_action(&mut listing, a, "  ");
             }
+            listing
         });
+        listings.iter().for_each(|listing| out.push_str(listing));
     }
     let _ = writeln!(out, "\n{}", summary_line(&plan.summary));
     out
@@ -176,11 +180,12 @@ pub fn markdown_view(plan: &Plan, digest: Option<&str>, detail: Detail) -> Strin
         out.push_str(&section);
     }
     if detail == Detail::Full {
-        for_each_group(plan, |heading, actions| {
+        for actions in groups(plan) {
             if left_out > 0 {
                 left_out += 1;
-                return;
+                continue;
             }
+            let heading = heading(&actions[0]);
             let mut section = String::new();
             let counts = counts(actions);
             let _ = writeln!(section, "<details><summary>{heading}: {counts}</summary>\n\n```diff");
@@ -193,7 +198,7 @@ pub fn markdown_view(plan: &Plan, digest: Option<&str>, detail: Detail) -> Strin
             } else {
                 out.push_str(&section);
             }
-        });
+        }
     }
     if left_out > 0 || !complete {
         let _ = writeln!(
@@ -318,7 +323,7 @@ fn write_seed_table(out: &mut String, plan: &Plan) {
     }
 }
 
-fn counts(actions: &[&PlannedAction]) -> String {
+fn counts(actions: &[PlannedAction]) -> String {
     let n = |k: Action| actions.iter().filter(|a| a.action == k).count();
     format!(
         "{} to add, {} to change, {} to replace, {} to destroy",
@@ -330,27 +335,19 @@ fn counts(actions: &[&PlannedAction]) -> String {
 }
 
 /// Calls `f` once per group (a seed's own nodes, then each of its clusters) in plan order.
-fn for_each_group(plan: &Plan, mut f: impl FnMut(String, &[&PlannedAction])) {
-    let mut group: Vec<&PlannedAction> = Vec::new();
-    let key = |a: &PlannedAction| (a.seed.clone(), a.cluster.clone());
-    let heading = |a: &PlannedAction| match &a.cluster {
+/// The plan's actions by seed and cluster (they come grouped).
+fn groups(plan: &Plan) -> Vec<&[PlannedAction]> {
+    plan.actions.chunk_by(|a, b| a.seed == b.seed && a.cluster == b.cluster).collect()
+}
+
+/// A group's heading, from its first action.
+fn heading(a: &PlannedAction) -> String {
+    match &a.cluster {
         Some(c) => match &a.review.human_readable_name {
             Some(name) => format!("seed {} · cluster {c} ({name:?})", a.seed),
             None => format!("seed {} · cluster {c}", a.seed),
         },
         None => format!("seed {}", a.seed),
-    };
-    for a in &plan.actions {
-        if let Some(first) = group.first()
-            && key(first) != key(a)
-        {
-            f(heading(first), &group);
-            group.clear();
-        }
-        group.push(a);
-    }
-    if let Some(first) = group.first() {
-        f(heading(first), &group);
     }
 }
 

@@ -46,9 +46,10 @@ pub(super) fn map_in_order<'a, I: Sync, T: Send>(items: &'a [I], work: impl Fn(&
 
 /// `work` applied to every item of `items` on worker threads, in the order given.
 pub(super) fn map<I: Sync, T: Send>(items: &[I], work: impl Fn(&I) -> T + Sync) -> Vec<T> {
-    // Big enough that handing a chunk over costs nothing next to working on it.
-    const CHUNK: usize = 4096;
-    let chunks: Vec<&[I]> = items.chunks(CHUNK).collect();
+    // Enough chunks to share between the threads, each big enough that handing it over costs
+    // nothing next to working on it.
+    let chunk = (items.len() / 64).clamp(1, 4096);
+    let chunks: Vec<&[I]> = items.chunks(chunk).collect();
     let mut out = Vec::with_capacity(items.len());
     map_in_order(&chunks, |chunk| chunk.iter().map(&work).collect::<Vec<T>>(), |_, done| out.extend(done));
     out

@@ -6,6 +6,7 @@ use super::kkp::{self, ComponentSettings, Header};
 use super::schema;
 use super::versions;
 use super::*;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 const KKP_API_VERSION: &str = "kubermatic.k8c.io/v1";
@@ -52,13 +53,13 @@ impl Resolver {
 
     /// Parses one document of KKP kind `kind` as `T`. A field KKP does not have is an error
     /// naming the closest KKP field; a KKP field kkp does not model is a note.
-    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, kind: &'static str) -> Option<T> {
+    /// `tree` is the document read as a tree, if it reads as one.
+    fn parse<T: DeserializeOwned>(&mut self, doc: &Document, kind: &'static str, tree: Option<&serde_json::Value>) -> Option<T> {
         let mut skipped = Vec::new();
         // The YAML is read once into a tree, which the field check walks and the typed parse
         // reads. Only when that fails (a YAML scalar serde_json reads differently, or a real
         // error) is the text parsed straight into the type, which also gives the error's line.
-        let tree = serde_saphyr::from_str::<serde_json::Value>(&doc.text).ok();
-        let from_tree = tree.as_ref().and_then(|tree| serde_ignored::deserialize(tree, |path| skipped.push(path.to_string())).ok());
+        let from_tree = tree.and_then(|tree| serde_ignored::deserialize(tree, |path| skipped.push(path.to_string())).ok());
         let result = match from_tree {
             Some(value) => Ok(value),
             None => {
@@ -70,7 +71,7 @@ impl Resolver {
         };
         match result {
             Ok(value) => {
-                if let Some(tree) = &tree {
+                if let Some(tree) = tree {
                     self.check_fields(doc, kind, tree);
                 }
                 let mut unmodelled = Vec::new();
@@ -216,7 +217,14 @@ pub fn resolve(docs: &[Document]) -> Result<Topology> {
 fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
     let mut out = Collected::default();
     for doc in docs {
-        let header: Header = match serde_saphyr::from_str(&doc.text) {
+        // Read once as a tree, which gives the header and the typed parse; only a document
+        // that does not read as one is parsed from its text again.
+        let tree = serde_saphyr::from_str::<serde_json::Value>(&doc.text).ok();
+        let header = match tree.as_ref().and_then(|tree| Header::deserialize(tree).ok()) {
+            Some(header) => Ok(header),
+            None => serde_saphyr::from_str::<Header>(&doc.text),
+        };
+        let header: Header = match header {
             Ok(h) => h,
             Err(e) => {
                 let line = e.location().map(|l| l.line() as usize).unwrap_or(1);
@@ -242,17 +250,17 @@ fn collect<'a>(r: &mut Resolver, docs: &'a [Document]) -> Collected<'a> {
         }
         match (header.api_version.as_str(), header.kind.as_str()) {
             (_, "Seed") => {
-                if let Some(value) = r.parse(doc, "Seed") {
+                if let Some(value) = r.parse(doc, "Seed", tree.as_ref()) {
                     out.seeds.push(Parsed { doc, value });
                 }
             }
             (_, "Cluster") => {
-                if let Some(value) = r.parse(doc, "Cluster") {
+                if let Some(value) = r.parse(doc, "Cluster", tree.as_ref()) {
                     out.clusters.push(Parsed { doc, value });
                 }
             }
             (_, "KubermaticConfiguration") => {
-                if let Some(value) = r.parse(doc, "KubermaticConfiguration") {
+                if let Some(value) = r.parse(doc, "KubermaticConfiguration", tree.as_ref()) {
                     out.configurations.push(Parsed { doc, value });
                 }
             }

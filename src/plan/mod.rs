@@ -553,8 +553,8 @@ fn runs_by_group(actions: Vec<PlannedAction>) -> Vec<Vec<PlannedAction>> {
     runs
 }
 
-/// A cluster's ordered actions as runs of one seed each (a cluster that moves seeds leaves
-/// deletes on the seed it left). Most clusters are one run, moved whole.
+/// A cluster's ordered actions as runs of one seed each (a cluster that moves seeds deletes
+/// what it no longer renders on the seed it left). Most clusters are one run, moved whole.
 fn runs_by_seed(actions: Vec<PlannedAction>) -> Vec<Vec<PlannedAction>> {
     if actions.windows(2).all(|w| w[0].seed == w[1].seed) {
         return if actions.is_empty() { Vec::new() } else { vec![actions] };
@@ -673,12 +673,13 @@ impl Planner<'_> {
     /// Everything of one cluster: its nodes planned, what of it the state holds but it no
     /// longer renders deleted, each action's dependencies resolved, classified and ordered.
     fn plan_cluster(&self, cluster: &Cluster, seeds: &SeedActions, seed_levels: &HashMap<Address, usize>) -> Result<GroupPlan> {
-        let fingerprints = self.keep_bodies || !self.cluster_nodes(&cluster.name).is_empty();
+        let recorded = self.cluster_nodes(&cluster.name);
+        let fingerprints = self.keep_bodies || !recorded.is_empty();
         let mut group = self.plan_group(render::cluster(cluster), fingerprints);
         if let Some(state) = self.state {
             let desired: HashSet<&Address> =
                 group.actions.iter().map(|a| &a.address).chain(group.unchanged_deps.iter().map(|(a, _)| a)).collect();
-            let gone: Vec<_> = self.cluster_nodes(&cluster.name).into_iter().filter(|(a, _)| !desired.contains(a)).collect();
+            let gone: Vec<_> = recorded.into_iter().filter(|(a, _)| !desired.contains(a)).collect();
             drop(desired);
             let gone = deletes(gone, |_, _| Reason::NoLongerRendered);
             group.basis.extend(gone.iter().map(|d| (d.address.clone(), Some(state.nodes[&d.address].digest.clone()))));

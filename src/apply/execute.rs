@@ -105,6 +105,22 @@ impl Context {
         self.plan.drift.iter().any(|d| d.address == action.address)
     }
 
+    /// Server-side applies `manifest`, with retries; taking kkp's fields back from whoever
+    /// changed them when the action restores drift. Returns the object's version after it.
+    async fn write(
+        &self,
+        target: &Arc<dyn Target>,
+        action: &PlannedAction,
+        manifest: &Value,
+    ) -> Result<Option<crate::state::ObjectVersion>, String> {
+        let restores = self.restores(action);
+        super::retry::retry(&self.settings.retry, || async move {
+            if restores { target.apply_taking_over(manifest).await } else { target.apply(manifest).await }
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
     fn target(&self, seed: &str) -> Result<&Arc<dyn Target>, String> {
         self.targets.get(seed).ok_or_else(|| format!("no target for seed {seed}"))
     }
@@ -180,13 +196,12 @@ impl Context {
                 let target = self.target(&action.seed)?;
                 let object = ObjectRef::of(&manifest).ok_or("rendered manifest has no identity")?;
                 let existing = self.existing_metadata(action, &object).await?;
-                let version = if self.restores(action) {
-                    // Changed outside kkp: the plan said kkp's fields are restored.
-                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?
-                } else {
+                // Changed outside kkp, the plan said kkp's fields are restored; else only what
+                // kkp owns is written.
+                if !self.restores(action) {
                     self.check_ownership(action, existing.as_ref())?;
-                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?
-                };
+                }
+                let version = self.write(target, action, &manifest).await?;
                 let created_empty = action.action == Action::Create && existing.is_none() && target.namespaces_contain_everything();
                 if object.kind == Kind::Namespace && created_empty {
                     self.fresh_namespaces.lock().expect("lock").insert((action.seed.clone(), object.name.clone()));
@@ -213,11 +228,7 @@ impl Context {
                 let issued = self.certificate(action, object, request).await?;
                 let manifest = secret_manifest(object, labels, &issued.data);
                 let target = self.target(&action.seed)?;
-                let version = if self.restores(action) {
-                    super::retry::retry(&retry, || target.apply_taking_over(&manifest)).await.map_err(|e| e.to_string())?
-                } else {
-                    super::retry::retry(&retry, || target.apply(&manifest)).await.map_err(|e| e.to_string())?
-                };
+                let version = self.write(target, action, &manifest).await?;
                 self.fingerprints.lock().expect("lock").insert(action.address.clone(), issued.fingerprint.clone());
                 if request.kind == pki::CertKind::Ca {
                     let authority = Authority::new(issued.material.clone()).map_err(|e| e.to_string())?;

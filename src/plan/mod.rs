@@ -675,7 +675,9 @@ impl Planner<'_> {
     fn plan_cluster(&self, cluster: &Cluster, seeds: &SeedActions, seed_levels: &HashMap<Address, usize>) -> Result<GroupPlan> {
         let recorded = self.cluster_nodes(&cluster.name);
         let fingerprints = self.keep_bodies || !recorded.is_empty();
-        let mut group = self.plan_group(render::cluster(cluster), fingerprints);
+        // Without fingerprints every node is created and its body dropped: its identity is enough.
+        let nodes = if fingerprints { render::cluster(cluster) } else { render::cluster_outline(cluster) };
+        let mut group = self.plan_group(nodes, fingerprints);
         if let Some(state) = self.state {
             let desired: HashSet<&Address> =
                 group.actions.iter().map(|a| &a.address).chain(group.unchanged_deps.iter().map(|(a, _)| a)).collect();

@@ -191,8 +191,53 @@ pub fn cluster_input_digest(cluster: &Cluster) -> String {
     crate::object::digest(&(RENDERER_VERSION, cluster))
 }
 
-/// Serialises a typed k8s-openapi object into its manifest.
-fn manifest<T: Serialize>(object: &T) -> Value {
+/// The cluster's nodes as [`cluster`] renders them, except that each object's manifest holds
+/// only its identity: `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`.
+/// Addresses, roles, dependencies, certificate requests and fingerprint places are the same.
+///
+/// For a plan that is only shown, of a cluster the state does not know: every node is created
+/// and no body is kept, and turning typed objects into JSON was most of rendering's cost.
+pub fn cluster_outline(cluster: &Cluster) -> Vec<DesiredNode> {
+    let _outline = OutlineScope::enter();
+    self::cluster(cluster)
+}
+
+thread_local! {
+    /// Set while [`cluster_outline`] renders on this thread. A flag rather than a parameter so
+    /// that every renderer keeps one path, and outlines cannot drift from what is rendered.
+    static OUTLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets [`OUTLINE`] for its lifetime, and clears it even if rendering panics.
+struct OutlineScope;
+
+impl OutlineScope {
+    fn enter() -> OutlineScope {
+        OUTLINE.set(true);
+        OutlineScope
+    }
+}
+
+impl Drop for OutlineScope {
+    fn drop(&mut self) {
+        OUTLINE.set(false);
+    }
+}
+
+/// Serialises a typed k8s-openapi object into its manifest (its identity only, in an outline).
+fn manifest<T>(object: &T) -> Value
+where
+    T: Serialize + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+{
+    if OUTLINE.get() {
+        let metadata = object.metadata();
+        let mut identity = serde_json::Map::new();
+        identity.insert("name".into(), metadata.name.clone().into());
+        if let Some(namespace) = &metadata.namespace {
+            identity.insert("namespace".into(), namespace.clone().into());
+        }
+        return serde_json::json!({ "apiVersion": T::API_VERSION, "kind": T::KIND, "metadata": identity });
+    }
     serde_json::to_value(object).expect("k8s-openapi objects always serialise")
 }
 

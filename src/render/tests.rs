@@ -195,3 +195,33 @@ fn the_configuration_can_choose_ecdsa_for_the_main_pki() {
     let err = topology::load_str(std::path::Path::new("kkp.yaml"), &bad).unwrap_err().to_string();
     assert!(err.contains("annotation kkp.k8c.io/key-algorithm is \"DSA\""), "{err}");
 }
+
+#[test]
+fn an_outline_is_the_rendering_with_manifests_cut_to_their_identity() {
+    let generated = crate::topology::generate::generate(&crate::topology::generate::Spec { seeds: 2, clusters: 8, ..Default::default() });
+    let generated = topology::load_str(std::path::Path::new("generated.yaml"), &generated).unwrap();
+    let mut clusters = 0;
+    for topology in [example("quickstart"), example("multi-seed"), generated] {
+        for cluster in topology.clusters.values() {
+            let outline = cluster_outline(cluster);
+            // Rendered after the outline, on the same thread: the outline must not leak into it.
+            let full = self::cluster(cluster);
+            assert_eq!(outline.len(), full.len(), "{}: the outline has every node", cluster.name);
+            for (o, f) in outline.iter().zip(&full) {
+                assert_eq!((&o.address, &o.seed, &o.cluster, o.role, &o.deps), (&f.address, &f.seed, &f.cluster, f.role, &f.deps));
+                match (&o.body, &f.body) {
+                    (Body::Object { manifest: cut, fingerprints: cut_refs }, Body::Object { manifest, fingerprints }) => {
+                        assert_eq!(ObjectRef::of(cut), ObjectRef::of(manifest), "{}", f.address);
+                        assert!(ObjectRef::of(cut).is_some(), "{}: the outline names its object", f.address);
+                        assert_eq!(cut.as_object().map(|m| m.len()), Some(3), "{}: only apiVersion, kind, metadata: {cut}", f.address);
+                        assert_ne!(cut, manifest, "{}: the full rendering says more than the identity", f.address);
+                        assert_eq!(cut_refs, fingerprints, "{}", f.address);
+                    }
+                    (cut, body) => assert_eq!(cut, body, "{}: bodies without manifests are the same", f.address),
+                }
+            }
+            clusters += 1;
+        }
+    }
+    assert!(clusters >= 10);
+}

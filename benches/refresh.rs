@@ -109,6 +109,13 @@ async fn bench(clusters: usize, seeds: usize) {
         server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         server.clear_requests();
     }
+    // What holding the fleet costs the test servers (this process: little else lives here).
+    let rss = support::own_rss_kib();
+    println!(
+        "the test servers hold {objects} objects: this process's resident memory is {} MiB, {:.1} KiB per object",
+        rss / 1024,
+        rss as f64 / objects.max(1) as f64
+    );
     // `KKP_BENCH_HOLD=1` keeps the seeds up for runs by hand: the bench prints its directory
     // (topology, kubeconfig, state) and waits until a file `done` appears there.
     if std::env::var_os("KKP_BENCH_HOLD").is_some() {

@@ -174,11 +174,11 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         metadata
     };
     if crate::metadata::wanted(accept) == crate::metadata::Wanted::List && !crate::table::wanted(accept) {
-        // Metadata only: each item as the store serialised it when it was written, so a
-        // fleet-sized list costs the server little more than copying bytes.
-        let (current, items, rest) = server
-            .store
-            .page(&resource, &target.namespace, after, keep, limit, count, |key, _, metadata| (key.1.clone(), key.2.clone(), metadata));
+        // Metadata only: each item's metadata written straight to JSON (its managed fields
+        // serialised once per distinct field set), so a fleet-sized list builds no trees.
+        let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |key, stored| {
+            (key.1.clone(), key.2.clone(), stored.metadata_json())
+        });
         let metadata = list_metadata(items.last().map(|(ns, name, _)| (ns.clone(), name.clone())), current, rest);
         let mut body = format!(r#"{{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{metadata},"items":["#);
         for (i, (_, _, item)) in items.iter().enumerate() {
@@ -192,7 +192,7 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         body.push_str("]}");
         return Ok(Reply::Raw(200, body.into_bytes(), crate::metadata::content_type(crate::metadata::Wanted::List)));
     }
-    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |_, s, _| s.rendered());
+    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |_, s| s.rendered());
     let metadata = list_metadata(items.last().map(item_key), current, rest);
     Ok(Reply::Json(
         200,
@@ -527,7 +527,7 @@ fn record_update(
         operation: "Update",
         api_version: api_version.into(),
         time: store::now(),
-        fields: BTreeSet::new(),
+        fields: fields::FieldSet::default(),
     });
     entry.fields.extend(changed);
     entry.time = store::now();
@@ -675,7 +675,7 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
                 owned.fields.retain(|p| !wanted.contains_key(p) || fields::get(&object, p) == wanted.get(p));
             }
         }
-        let previous: BTreeSet<Path> = managers.get(&manager).map(|m| m.fields.clone()).unwrap_or_default();
+        let previous = managers.get(&manager).map(|m| m.fields.clone()).unwrap_or_default();
         for path in previous.iter().filter(|p| !wanted.contains_key(*p)) {
             let owned_elsewhere = managers.iter().any(|(m, o)| *m != manager && o.fields.contains(path));
             if !owned_elsewhere {
@@ -689,7 +689,12 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         finish_object(server, target, &mut object, old.as_ref());
         managers.insert(
             manager.clone(),
-            Manager { operation: "Apply", api_version: api_version.clone(), time: store::now(), fields: wanted.keys().cloned().collect() },
+            Manager {
+                operation: "Apply",
+                api_version: api_version.clone(),
+                time: store::now(),
+                fields: fields::FieldSet::new(wanted.keys().cloned().collect()),
+            },
         );
         managers.retain(|_, m| !m.fields.is_empty());
         Ok(Some(Stored { value: object, managers }))

@@ -1,10 +1,11 @@
 //! The object store: objects with their field managers, resourceVersions, and a feed of
 //! changes for watches.
 
-use crate::fields::{self, Path};
+use crate::fields::FieldSet;
 use crate::resources::Resource;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -31,7 +32,7 @@ pub struct Manager {
     /// When it last wrote.
     pub time: String,
     /// Leaf paths it owns.
-    pub fields: BTreeSet<Path>,
+    pub fields: FieldSet,
 }
 
 /// One stored object.
@@ -51,11 +52,13 @@ impl Stored {
         value
     }
 
-    /// Only `metadata` (with `metadata.managedFields`), as a metadata-only list serves it.
-    pub fn rendered_metadata(&self) -> Value {
-        let mut value = json!({"metadata": self.value.get("metadata").cloned().unwrap_or(json!({}))});
-        self.add_managed_fields(&mut value);
-        value
+    /// Only `metadata` (with `metadata.managedFields`), serialised, as a metadata-only list
+    /// serves it: written straight from the object and the interned field sets, so a
+    /// fleet-sized list copies bytes rather than building trees.
+    pub fn metadata_json(&self) -> String {
+        let empty = serde_json::Map::new();
+        let metadata = self.value.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+        serde_json::to_string(&MetadataOut { metadata, managers: &self.managers }).expect("JSON")
     }
 
     fn add_managed_fields(&self, value: &mut Value) {
@@ -63,12 +66,65 @@ impl Stored {
             .managers
             .iter()
             .map(|(name, m)| {
-                json!({"manager": name, "operation": m.operation, "apiVersion": m.api_version, "time": m.time, "fieldsType": "FieldsV1", "fieldsV1": fields::fields_v1(&m.fields)})
+                json!({"manager": name, "operation": m.operation, "apiVersion": m.api_version, "time": m.time, "fieldsType": "FieldsV1", "fieldsV1": m.fields.v1()})
             })
             .collect();
         if !entries.is_empty() {
             value["metadata"]["managedFields"] = Value::Array(entries);
         }
+    }
+}
+
+/// An object's metadata with `managedFields` put in its (sorted) place, as serialising the
+/// rendered object's metadata would write it.
+struct MetadataOut<'a> {
+    metadata: &'a serde_json::Map<String, Value>,
+    managers: &'a BTreeMap<String, Manager>,
+}
+
+impl Serialize for MetadataOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let mut pending = !self.managers.is_empty();
+        for (key, value) in self.metadata {
+            if key == "managedFields" {
+                continue;
+            }
+            if pending && key.as_str() > "managedFields" {
+                map.serialize_entry("managedFields", &ManagedFieldsOut(self.managers))?;
+                pending = false;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if pending {
+            map.serialize_entry("managedFields", &ManagedFieldsOut(self.managers))?;
+        }
+        map.end()
+    }
+}
+
+/// `metadata.managedFields`, each entry's keys in the order a serialised `Value` has them.
+struct ManagedFieldsOut<'a>(&'a BTreeMap<String, Manager>);
+
+impl Serialize for ManagedFieldsOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(name, m)| ManagerOut(name, m)))
+    }
+}
+
+struct ManagerOut<'a>(&'a str, &'a Manager);
+
+impl Serialize for ManagerOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ManagerOut(name, m) = self;
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry("apiVersion", &m.api_version)?;
+        map.serialize_entry("fieldsType", "FieldsV1")?;
+        map.serialize_entry("fieldsV1", m.fields.v1_json())?;
+        map.serialize_entry("manager", name)?;
+        map.serialize_entry("operation", m.operation)?;
+        map.serialize_entry("time", &m.time)?;
+        map.end()
     }
 }
 
@@ -114,9 +170,6 @@ struct Inner {
     version: u64,
     /// Shared with the change history, which so costs no copies of objects.
     objects: BTreeMap<Key, Arc<Stored>>,
-    /// Each object's metadata as served (managed fields included), serialised when it was
-    /// written: metadata-only lists of a whole fleet are copies of these.
-    metadata_json: std::collections::HashMap<Key, Arc<str>>,
     /// Recent changes, so a watch from a resourceVersion sees what happened since even if it
     /// subscribed a moment later (kubectl lists, then watches).
     history: VecDeque<Arc<Change>>,
@@ -133,14 +186,9 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        let inner = Inner { version: 1, objects: BTreeMap::new(), metadata_json: Default::default(), history: VecDeque::new() };
+        let inner = Inner { version: 1, objects: BTreeMap::new(), history: VecDeque::new() };
         Store { inner: Mutex::new(inner), events: broadcast::channel(65_536).0 }
     }
-}
-
-/// An object's metadata as served, serialised.
-fn metadata_json(stored: &Stored) -> Arc<str> {
-    serde_json::to_string(&stored.rendered_metadata()["metadata"]).expect("JSON").into()
 }
 
 /// RFC 3339 time now, as the API server writes it.
@@ -171,8 +219,7 @@ impl Store {
     /// more pass: with `count` all of them, else at most 1 (a real server counts the rest only
     /// for lists without selectors). Only the page is rendered, and only keys of
     /// the resource are visited, so a list of a big store in pages costs what its pages hold,
-    /// as on a real server. `render` also gets the object's key and its metadata as served,
-    /// serialised.
+    /// as on a real server. `render` also gets the object's key.
     #[allow(clippy::too_many_arguments)]
     pub fn page<T>(
         &self,
@@ -182,11 +229,10 @@ impl Store {
         keep: impl Fn(&Stored) -> bool,
         limit: usize,
         count: bool,
-        render: impl Fn(&Key, &Stored, Arc<str>) -> T,
+        render: impl Fn(&Key, &Stored) -> T,
     ) -> (u64, Vec<T>, usize) {
         use std::ops::Bound;
         let inner = self.inner.lock().unwrap();
-        let metadata_json = |key: &Key, stored: &Stored| inner.metadata_json.get(key).cloned().unwrap_or_else(|| metadata_json(stored));
         let start = match after {
             Some((ns, name)) => Bound::Excluded((resource.to_string(), ns, name)),
             None => Bound::Included((resource.to_string(), namespace.to_string(), String::new())),
@@ -200,7 +246,7 @@ impl Store {
             .filter(|(_, stored)| keep(stored));
         for (key, stored) in in_scope {
             if limit == 0 || items.len() < limit {
-                items.push(render(key, stored, metadata_json(key, stored)));
+                items.push(render(key, stored));
             } else {
                 rest += 1;
                 if !count {
@@ -244,7 +290,6 @@ impl Store {
         let (committed, result) = match outcome {
             Some(mut stored) => {
                 stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
-                inner.metadata_json.insert(key.clone(), metadata_json(&stored));
                 let shared = Arc::new(stored);
                 let previous = inner.objects.insert(key.clone(), shared.clone());
                 let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
@@ -252,7 +297,6 @@ impl Store {
             }
             None => {
                 let Some(old) = inner.objects.remove(key) else { return Ok(None) };
-                inner.metadata_json.remove(key);
                 (Change { kind: "DELETED", key: key.clone(), version: next, current: old, previous: None }, None)
             }
         };

@@ -109,6 +109,24 @@ async fn bench(clusters: usize, seeds: usize) {
         server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         server.clear_requests();
     }
+    if std::env::var_os("KKP_BENCH_SIZES").is_some() {
+        let mut by_kind: std::collections::BTreeMap<String, (usize, usize, usize, usize)> = Default::default();
+        for o in fleet[0].objects() {
+            let e = by_kind.entry(o["kind"].as_str().unwrap_or("?").to_string()).or_default();
+            e.0 += 1;
+            e.1 += o.to_string().len();
+            e.2 += o["metadata"]["managedFields"].to_string().len();
+            e.3 += o["metadata"]["managedFields"].as_array().map(|a| a.len()).unwrap_or(0);
+        }
+        for (k, (n, bytes, mf, managers)) in by_kind {
+            println!(
+                "  {k}: {n} objects, {} bytes each, managedFields {} bytes, {:.1} managers",
+                bytes / n,
+                mf / n,
+                managers as f64 / n as f64
+            );
+        }
+    }
     // What holding the fleet costs the test servers (this process: little else lives here).
     let rss = support::own_rss_kib();
     println!(

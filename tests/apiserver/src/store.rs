@@ -35,19 +35,45 @@ pub struct Manager {
     pub fields: FieldSet,
 }
 
-/// One stored object.
+/// One stored object, kept compact: a fleet holds hundreds of thousands. Its metadata, which
+/// selectors, lists and preconditions read, stays a tree; the rest (spec, data, status) is
+/// kept serialised, a third of the tree's size, and parsed only when the whole object is
+/// served or written.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// The object without `metadata.managedFields` (rendered on the way out).
-    pub value: Value,
+    /// `{"metadata": ...}` without `managedFields` (rendered on the way out).
+    head: Value,
+    /// Every other top-level field, as a serialised JSON object.
+    body: Box<str>,
     /// Its managers.
     pub managers: BTreeMap<String, Manager>,
 }
 
 impl Stored {
+    /// Stores `value` (the object without `metadata.managedFields`) with its managers.
+    pub fn new(mut value: Value, managers: BTreeMap<String, Manager>) -> Stored {
+        let metadata = value.as_object_mut().and_then(|m| m.remove("metadata")).unwrap_or_else(|| json!({}));
+        let body = serde_json::to_string(&value).expect("JSON").into_boxed_str();
+        Stored { head: json!({ "metadata": metadata }), body, managers }
+    }
+
+    /// `{"metadata": ...}`: what selectors and preconditions look at, without parsing the rest.
+    pub fn head(&self) -> &Value {
+        &self.head
+    }
+
+    /// The object without `metadata.managedFields`.
+    pub fn value(&self) -> Value {
+        let mut value: Value = serde_json::from_str(&self.body).expect("stored as JSON");
+        if let Some(map) = value.as_object_mut() {
+            map.insert("metadata".into(), self.head["metadata"].clone());
+        }
+        value
+    }
+
     /// The object as served, with `metadata.managedFields`.
     pub fn rendered(&self) -> Value {
-        let mut value = self.value.clone();
+        let mut value = self.value();
         self.add_managed_fields(&mut value);
         value
     }
@@ -57,7 +83,7 @@ impl Stored {
     /// fleet-sized list copies bytes rather than building trees.
     pub fn metadata_json(&self) -> String {
         let empty = serde_json::Map::new();
-        let metadata = self.value.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+        let metadata = self.head.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
         serde_json::to_string(&MetadataOut { metadata, managers: &self.managers }).expect("JSON")
     }
 
@@ -289,7 +315,7 @@ impl Store {
         let outcome = change(inner.objects.get(key).map(|s| &**s), next)?;
         let (committed, result) = match outcome {
             Some(mut stored) => {
-                stored.value["metadata"]["resourceVersion"] = json!(next.to_string());
+                stored.head["metadata"]["resourceVersion"] = json!(next.to_string());
                 let shared = Arc::new(stored);
                 let previous = inner.objects.insert(key.clone(), shared.clone());
                 let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };

@@ -128,10 +128,16 @@ fn in_scope(target: &Target) -> impl Fn(&Key) -> bool + Send + 'static {
     move |(r, ns, _): &Key| *r == resource_key && (namespace.is_empty() || *ns == namespace)
 }
 
+/// Whether `stored` passes both selectors (labels from the kept labels; a field selector,
+/// rare, reads the metadata).
+fn selected(labels: &LabelSelector, fields: &FieldSelector, stored: &Stored) -> bool {
+    labels.matches_labels(|k| stored.label(k)) && (fields.is_empty() || fields.matches(&json!({"metadata": stored.metadata()})))
+}
+
 /// The resourceVersion and the objects of the collection that pass the selectors.
 fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &FieldSelector) -> (u64, Vec<Value>) {
     let (version, objects) = server.store.snapshot(in_scope(target));
-    let items = objects.into_iter().filter(|s| labels.matches(s.head()) && fields.matches(s.head())).map(|s| s.rendered()).collect();
+    let items = objects.into_iter().filter(|s| selected(&labels, &fields, &s)).map(|s| s.rendered()).collect();
     (version, items)
 }
 
@@ -159,7 +165,7 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         after = Some(last);
     }
     let resource = format!("{}/{}", target.resource.group, target.resource.plural);
-    let keep = |s: &store::Stored| labels.matches(s.head()) && fields.matches(s.head());
+    let keep = |s: &store::Stored| selected(&labels, &fields, s);
     // As the real server: the rest is counted only for a list without selectors.
     let count = [query.get("labelSelector"), query.get("fieldSelector")].iter().all(|s| s.is_none_or(|s| s.is_empty()));
     let list_metadata = |items_last: Option<(String, String)>, current: u64, rest: usize| {
@@ -247,7 +253,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
     let (sender, receiver) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         let store::Subscription { version: snapshot, objects, past, mut receiver } = subscription;
-        let passes = |v: &Value| labels.matches(v) && fields.matches(v);
+        let passes = |s: &Stored| selected(&labels, &fields, s);
         // `kubectl get -w` asks for Tables: each event then carries a one-row Table.
         let line = |kind: &str, object: &Value| {
             let object =
@@ -264,7 +270,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         let mut last = snapshot;
         let mut opening: Vec<bytes::Bytes> = Vec::new();
         if initial_list {
-            opening.extend(objects.iter().filter(|s| passes(s.head())).map(|s| line("ADDED", &s.rendered())));
+            opening.extend(objects.iter().filter(|s| passes(s)).map(|s| line("ADDED", &s.rendered())));
             if send_initial && bookmarks {
                 // kube-rs's streaming lists wait for this to know the initial list is complete.
                 opening.push(bookmark(snapshot, true));
@@ -305,9 +311,9 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
 
 /// How a change looks through a watch's selectors: an object that stops matching is DELETED
 /// for it, one that starts to is ADDED, as on a real server; None if it never matched.
-fn seen_as(change: &store::Change, passes: &impl Fn(&Value) -> bool) -> Option<(&'static str, Value)> {
-    let now = passes(change.current.head());
-    let before = change.previous.as_ref().is_some_and(|p| passes(p.head()));
+fn seen_as(change: &store::Change, passes: &impl Fn(&Stored) -> bool) -> Option<(&'static str, Value)> {
+    let now = passes(&change.current);
+    let before = change.previous.as_ref().is_some_and(|p| passes(p));
     match (change.kind, before, now) {
         ("MODIFIED", true, false) => Some(("DELETED", change.render(change.previous.as_ref().expect("matched before")))),
         ("MODIFIED", false, true) => Some(("ADDED", change.render(&change.current))),
@@ -426,7 +432,7 @@ fn check_namespace(server: &Server, target: &Target) -> Result<(), ApiError> {
     }
     match server.store.get(&store::namespace_key(&target.namespace)) {
         None => Err(ApiError::not_found("", "namespaces", &target.namespace)),
-        Some(ns) if ns.head().pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
+        Some(ns) if ns.metadata().get("deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
             target.resource.plural,
             target.name.as_deref().unwrap_or_default(),
@@ -503,7 +509,7 @@ fn schedule_ready(server: &Arc<Server>, target: &Target, key: Key) {
             let Some(existing) = existing else { return Ok(None) };
             let mut value = existing.value();
             set_ready(&mut value);
-            Ok(Some(Stored::new(value, existing.managers.clone())))
+            Ok(Some(Stored::new(value, existing.managers())))
         });
     });
 }
@@ -541,7 +547,7 @@ fn record_update(
 fn written(server: &Server, target: &Target, mut object: Value, existing: Option<&Stored>, manager: &str) -> Stored {
     let old = existing.map(Stored::value);
     finish_object(server, target, &mut object, old.as_ref());
-    let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
+    let mut managers = existing.map(|e| e.managers()).unwrap_or_default();
     record_update(&mut managers, manager, &target.resource.api_version(), old.as_ref(), &object);
     Stored::new(object, managers)
 }
@@ -570,14 +576,14 @@ fn update(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>
     let stored = server.store.modify(&key, |existing, _| {
         let existing = existing.ok_or_else(|| not_found(target, &name))?;
         let sent = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
-        let current = existing.head().pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+        let current = existing.resource_version().unwrap_or_default();
         if sent.as_deref().is_some_and(|v| v != current) {
             return Err(ApiError::stale(&target.resource.group, &target.resource.plural, &name));
         }
         if target.status {
             let mut value = existing.value();
             value["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-            return Ok(Some(Stored::new(value, existing.managers.clone())));
+            return Ok(Some(Stored::new(value, existing.managers())));
         }
         Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
@@ -612,7 +618,7 @@ fn patch(
             // The status subresource changes the status and nothing else.
             let mut value = existing.value();
             value["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-            return Ok(Some(Stored::new(value, existing.managers.clone())));
+            return Ok(Some(Stored::new(value, existing.managers())));
         }
         Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
@@ -643,15 +649,15 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
     let compute = |existing: Option<&Stored>, created: &mut bool| -> Result<Option<Stored>, ApiError> {
         // A resourceVersion in an apply is a precondition, as in an update.
         let sent = applied.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-        let current = existing.and_then(|e| e.head().pointer("/metadata/resourceVersion")).and_then(Value::as_str);
-        if sent.is_some_and(|v| Some(v) != current) {
+        let current = existing.and_then(Stored::resource_version);
+        if sent.is_some_and(|v| Some(v) != current.as_deref()) {
             return Err(match existing {
                 Some(_) => ApiError::stale(&target.resource.group, &target.resource.plural, &name),
                 None => not_found(target, &name),
             });
         }
         let wanted = fields::leaves(&applied);
-        let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
+        let mut managers = existing.map(|e| e.managers()).unwrap_or_default();
         let mut object = existing.map(Stored::value).unwrap_or_else(|| {
             *created = true;
             json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"], "metadata": {"name": name}})
@@ -704,7 +710,7 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         let existing = server.store.get(&key);
         let stored = compute(existing.as_ref(), &mut created)?.expect("applied");
         let mut value = stored.rendered();
-        if let Some(current) = existing.as_ref().and_then(|e| e.head().pointer("/metadata/resourceVersion")).cloned() {
+        if let Some(current) = existing.as_ref().and_then(Stored::resource_version).map(Value::from) {
             value["metadata"]["resourceVersion"] = current;
         }
         return Ok(Reply::Json(if created { 201 } else { 200 }, value));
@@ -726,7 +732,7 @@ fn delete(server: &Arc<Server>, target: &Target) -> Result<Reply, ApiError> {
                 value["metadata"]["deletionTimestamp"] = json!(store::now());
             }
             value["status"] = json!({"phase": "Terminating"});
-            Ok(Some(Stored::new(value, existing.managers.clone())))
+            Ok(Some(Stored::new(value, existing.managers())))
         })?;
         let server = server.clone();
         tokio::spawn(async move {
@@ -735,7 +741,7 @@ fn delete(server: &Arc<Server>, target: &Target) -> Result<Reply, ApiError> {
                 let value = item.value();
                 let kind = value["kind"].as_str().unwrap_or_default().to_string();
                 if let Some(resource) = server.resources.iter().find(|r| r.kind == kind && r.namespaced) {
-                    let object_name = item.head().pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                    let object_name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
                     let _ = server.store.modify(&store::key(resource, &name, object_name), |_, _| Ok::<_, ()>(None));
                 }
             }

@@ -35,38 +35,92 @@ pub struct Manager {
     pub fields: FieldSet,
 }
 
-/// One stored object, kept compact: a fleet holds hundreds of thousands. Its metadata, which
-/// selectors, lists and preconditions read, stays a tree; the rest (spec, data, status) is
-/// kept serialised, a third of the tree's size, and parsed only when the whole object is
-/// served or written.
+/// One stored object, kept compact: a fleet holds hundreds of thousands, and small JSON trees
+/// cost a B-tree node (about 600 bytes) per map. So the object is kept serialised: its
+/// metadata in two halves, the keys sorting before `managedFields` and those after, so the
+/// served metadata is those halves with the managed fields written between them; the rest
+/// (spec, data, status) as one JSON object. Labels are kept apart for selectors. Whole
+/// objects are parsed only when they are served or written.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// `{"metadata": ...}` without `managedFields` (rendered on the way out).
-    head: Value,
+    /// Metadata keys before `managedFields`, serialised without the braces.
+    metadata_before: Box<str>,
+    /// Metadata keys after `managedFields`, serialised without the braces.
+    metadata_after: Box<str>,
+    /// `metadata.labels`, by key.
+    labels: Box<[(Box<str>, Box<str>)]>,
     /// Every other top-level field, as a serialised JSON object.
     body: Box<str>,
-    /// Its managers.
-    pub managers: BTreeMap<String, Manager>,
+    /// Its managers, by name.
+    managers: Box<[(Box<str>, Manager)]>,
+}
+
+/// A JSON map's entries `keep` passes, serialised without the braces.
+fn entries_json(map: &serde_json::Map<String, Value>, keep: impl Fn(&str) -> bool) -> Box<str> {
+    struct Entries<'a, F>(&'a serde_json::Map<String, Value>, F);
+    impl<F: Fn(&str) -> bool> Serialize for Entries<'_, F> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().filter(|(k, _)| (self.1)(k)))
+        }
+    }
+    let text = serde_json::to_string(&Entries(map, keep)).expect("JSON");
+    text[1..text.len() - 1].into()
 }
 
 impl Stored {
     /// Stores `value` (the object without `metadata.managedFields`) with its managers.
     pub fn new(mut value: Value, managers: BTreeMap<String, Manager>) -> Stored {
-        let metadata = value.as_object_mut().and_then(|m| m.remove("metadata")).unwrap_or_else(|| json!({}));
+        let metadata = match value.as_object_mut().and_then(|m| m.remove("metadata")) {
+            Some(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let labels = metadata
+            .get("labels")
+            .and_then(Value::as_object)
+            .map(|l| l.iter().filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into()))).collect())
+            .unwrap_or_default();
         let body = serde_json::to_string(&value).expect("JSON").into_boxed_str();
-        Stored { head: json!({ "metadata": metadata }), body, managers }
+        Stored {
+            metadata_before: entries_json(&metadata, |k| k < "managedFields"),
+            metadata_after: entries_json(&metadata, |k| k > "managedFields"),
+            labels,
+            body,
+            managers: managers.into_iter().map(|(name, m)| (name.into_boxed_str(), m)).collect(),
+        }
     }
 
-    /// `{"metadata": ...}`: what selectors and preconditions look at, without parsing the rest.
-    pub fn head(&self) -> &Value {
-        &self.head
+    /// The label `key`'s value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.labels[i].1)
+    }
+
+    /// `metadata` without `managedFields`.
+    pub fn metadata(&self) -> Value {
+        serde_json::from_str(&self.metadata_text(None)).expect("stored as JSON")
+    }
+
+    /// `metadata.resourceVersion`.
+    pub fn resource_version(&self) -> Option<String> {
+        self.metadata().get("resourceVersion").and_then(Value::as_str).map(str::to_string)
+    }
+
+    /// Sets `metadata.resourceVersion` (the store stamps it on each write).
+    fn set_resource_version(&mut self, version: u64) {
+        let Value::Object(mut metadata) = self.metadata() else { return };
+        metadata.insert("resourceVersion".into(), json!(version.to_string()));
+        self.metadata_after = entries_json(&metadata, |k| k > "managedFields");
+    }
+
+    /// Its managers, by name.
+    pub fn managers(&self) -> BTreeMap<String, Manager> {
+        self.managers.iter().map(|(name, m)| (name.to_string(), m.clone())).collect()
     }
 
     /// The object without `metadata.managedFields`.
     pub fn value(&self) -> Value {
         let mut value: Value = serde_json::from_str(&self.body).expect("stored as JSON");
         if let Some(map) = value.as_object_mut() {
-            map.insert("metadata".into(), self.head["metadata"].clone());
+            map.insert("metadata".into(), self.metadata());
         }
         value
     }
@@ -79,12 +133,34 @@ impl Stored {
     }
 
     /// Only `metadata` (with `metadata.managedFields`), serialised, as a metadata-only list
-    /// serves it: written straight from the object and the interned field sets, so a
-    /// fleet-sized list copies bytes rather than building trees.
+    /// serves it: the stored halves with the managed fields (each distinct field set
+    /// serialised once) between them, so a fleet-sized list builds no trees.
     pub fn metadata_json(&self) -> String {
-        let empty = serde_json::Map::new();
-        let metadata = self.head.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
-        serde_json::to_string(&MetadataOut { metadata, managers: &self.managers }).expect("JSON")
+        let managed = (!self.managers.is_empty()).then(|| serde_json::to_string(&ManagedFieldsOut(&self.managers)).expect("JSON"));
+        self.metadata_text(managed.as_deref())
+    }
+
+    /// The metadata object's text, with `managed_fields` (a JSON array) in its place.
+    fn metadata_text(&self, managed_fields: Option<&str>) -> String {
+        let mut out =
+            String::with_capacity(self.metadata_before.len() + self.metadata_after.len() + managed_fields.map_or(0, str::len) + 20);
+        out.push('{');
+        out.push_str(&self.metadata_before);
+        if let Some(managed) = managed_fields {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str("\"managedFields\":");
+            out.push_str(managed);
+        }
+        if !self.metadata_after.is_empty() {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&self.metadata_after);
+        }
+        out.push('}');
+        out
     }
 
     fn add_managed_fields(&self, value: &mut Value) {
@@ -101,36 +177,8 @@ impl Stored {
     }
 }
 
-/// An object's metadata with `managedFields` put in its (sorted) place, as serialising the
-/// rendered object's metadata would write it.
-struct MetadataOut<'a> {
-    metadata: &'a serde_json::Map<String, Value>,
-    managers: &'a BTreeMap<String, Manager>,
-}
-
-impl Serialize for MetadataOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        let mut pending = !self.managers.is_empty();
-        for (key, value) in self.metadata {
-            if key == "managedFields" {
-                continue;
-            }
-            if pending && key.as_str() > "managedFields" {
-                map.serialize_entry("managedFields", &ManagedFieldsOut(self.managers))?;
-                pending = false;
-            }
-            map.serialize_entry(key, value)?;
-        }
-        if pending {
-            map.serialize_entry("managedFields", &ManagedFieldsOut(self.managers))?;
-        }
-        map.end()
-    }
-}
-
 /// `metadata.managedFields`, each entry's keys in the order a serialised `Value` has them.
-struct ManagedFieldsOut<'a>(&'a BTreeMap<String, Manager>);
+struct ManagedFieldsOut<'a>(&'a [(Box<str>, Manager)]);
 
 impl Serialize for ManagedFieldsOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -315,7 +363,7 @@ impl Store {
         let outcome = change(inner.objects.get(key).map(|s| &**s), next)?;
         let (committed, result) = match outcome {
             Some(mut stored) => {
-                stored.head["metadata"]["resourceVersion"] = json!(next.to_string());
+                stored.set_resource_version(next);
                 let shared = Arc::new(stored);
                 let previous = inner.objects.insert(key.clone(), shared.clone());
                 let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
@@ -340,6 +388,53 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn config_map(metadata: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "b", "n": "1"}})
+    }
+
+    #[test]
+    fn a_stored_object_serves_what_it_was_given_with_its_managed_fields_in_place() {
+        let value = config_map(
+            json!({"name": "a", "namespace": "n", "labels": {"x": "1", "y": "2"}, "annotations": {"z": "\"q\""}, "uid": "u", "resourceVersion": "3", "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 1}),
+        );
+        let fields = FieldSet::new(crate::fields::leaves(&value).into_keys().collect());
+        let manager = Manager { operation: "Apply", api_version: "v1".into(), time: "2026-01-01T00:00:00Z".into(), fields };
+        let stored = Stored::new(value.clone(), [("kkp".to_string(), manager.clone()), ("kubectl".to_string(), manager)].into());
+        let rendered = stored.rendered();
+        let mut expected = value.clone();
+        expected["metadata"]["managedFields"] = json!([
+            {"apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}, "f:n": {}}, "f:metadata": {"f:annotations": {"f:z": {}}, "f:labels": {"f:x": {}, "f:y": {}}}}, "manager": "kkp", "operation": "Apply", "time": "2026-01-01T00:00:00Z"},
+            {"apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}, "f:n": {}}, "f:metadata": {"f:annotations": {"f:z": {}}, "f:labels": {"f:x": {}, "f:y": {}}}}, "manager": "kubectl", "operation": "Apply", "time": "2026-01-01T00:00:00Z"},
+        ]);
+        assert_eq!(rendered, expected);
+        assert_eq!(
+            stored.metadata_json(),
+            serde_json::to_string(&rendered["metadata"]).unwrap(),
+            "byte for byte what serialising the served metadata gives"
+        );
+        assert_eq!(stored.value(), value);
+        assert_eq!((stored.label("x"), stored.label("y"), stored.label("z")), (Some("1"), Some("2"), None));
+        assert_eq!(stored.resource_version().as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn metadata_without_managers_or_with_keys_on_one_side_only_serves_as_given() {
+        for metadata in [json!({"name": "a"}), json!({"annotations": {"k": "v"}}), json!({})] {
+            let stored = Stored::new(config_map(metadata.clone()), BTreeMap::new());
+            assert_eq!(stored.metadata_json(), serde_json::to_string(&metadata).unwrap());
+            let fields = FieldSet::new([vec![crate::fields::Seg::Field("data".into())]].into());
+            let manager = Manager { operation: "Update", api_version: "v1".into(), time: "t".into(), fields };
+            let stored = Stored::new(config_map(metadata.clone()), [("m".to_string(), manager)].into());
+            assert_eq!(stored.metadata_json(), serde_json::to_string(&stored.rendered()["metadata"]).unwrap());
+            let mut stamped = stored.clone();
+            stamped.set_resource_version(7);
+            assert_eq!(stamped.metadata()["resourceVersion"], "7");
+            assert_eq!(stamped.value()["data"], json!({"a": "b", "n": "1"}));
+        }
+    }
+
     #[test]
     fn the_namespace_key_is_the_key_of_the_builtin_namespaces_resource() {
         let namespaces = crate::resources::builtin().into_iter().find(|r| r.plural == "namespaces").unwrap();

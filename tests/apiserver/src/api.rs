@@ -137,7 +137,7 @@ fn selected(labels: &LabelSelector, fields: &FieldSelector, stored: &Stored) -> 
 /// The resourceVersion and the objects of the collection that pass the selectors.
 fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &FieldSelector) -> (u64, Vec<Value>) {
     let (version, objects) = server.store.snapshot(in_scope(target));
-    let items = objects.into_iter().filter(|s| selected(&labels, &fields, &s)).map(|s| s.rendered()).collect();
+    let items = objects.into_iter().filter(|s| selected(labels, fields, s)).map(|s| s.rendered()).collect();
     (version, items)
 }
 

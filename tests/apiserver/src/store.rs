@@ -39,18 +39,17 @@ pub struct Manager {
 /// cost a B-tree node (about 600 bytes) per map. So the object is kept serialised: its
 /// metadata in two halves, the keys sorting before `managedFields` and those after, so the
 /// served metadata is those halves with the managed fields written between them; the rest
-/// (spec, data, status) as one JSON object. Labels are kept apart for selectors. Whole
-/// objects are parsed only when they are served or written.
+/// (spec, data, status) as one JSON object; and its labels, for selectors. All of that is one
+/// allocation: many small ones would leave the allocator's pages half full of the garbage
+/// the writes made. Whole objects are parsed only when they are served or written.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// Metadata keys before `managedFields`, serialised without the braces.
-    metadata_before: Box<str>,
-    /// Metadata keys after `managedFields`, serialised without the braces.
-    metadata_after: Box<str>,
-    /// `metadata.labels`, by key.
-    labels: Box<[(Box<str>, Box<str>)]>,
-    /// Every other top-level field, as a serialised JSON object.
-    body: Box<str>,
+    /// The metadata keys before `managedFields` and those after, serialised without the
+    /// braces; every other top-level field, as a serialised JSON object; then
+    /// `metadata.labels` as netstrings (`LEN:KEYLEN:VALUE`...), by key.
+    text: Box<str>,
+    /// Where the first three parts of `text` end.
+    ends: [u32; 3],
     /// Its managers, by name.
     managers: Box<[(Box<str>, Manager)]>,
 }
@@ -74,24 +73,58 @@ impl Stored {
             Some(Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
-        let labels = metadata
-            .get("labels")
-            .and_then(Value::as_object)
-            .map(|l| l.iter().filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into()))).collect())
-            .unwrap_or_default();
-        let body = serde_json::to_string(&value).expect("JSON").into_boxed_str();
-        Stored {
-            metadata_before: entries_json(&metadata, |k| k < "managedFields"),
-            metadata_after: entries_json(&metadata, |k| k > "managedFields"),
-            labels,
-            body,
-            managers: managers.into_iter().map(|(name, m)| (name.into_boxed_str(), m)).collect(),
+        let body = serde_json::to_string(&value).expect("JSON");
+        let managers = managers.into_iter().map(|(name, m)| (name.into_boxed_str(), m)).collect();
+        Stored::pack(&metadata, &body, managers)
+    }
+
+    fn pack(metadata: &serde_json::Map<String, Value>, body: &str, managers: Box<[(Box<str>, Manager)]>) -> Stored {
+        let before = entries_json(metadata, |k| k < "managedFields");
+        let after = entries_json(metadata, |k| k > "managedFields");
+        let mut text = String::with_capacity(before.len() + after.len() + body.len() + 64);
+        text.push_str(&before);
+        text.push_str(&after);
+        text.push_str(body);
+        let ends = [before.len(), before.len() + after.len(), text.len()].map(|e| u32::try_from(e).expect("an object under 4 GiB"));
+        for (key, value) in metadata.get("labels").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(value) = value.as_str() {
+                for part in [key.as_str(), value] {
+                    text.push_str(&part.len().to_string());
+                    text.push(':');
+                    text.push_str(part);
+                }
+            }
         }
+        Stored { text: text.into_boxed_str(), ends, managers }
+    }
+
+    fn metadata_before(&self) -> &str {
+        &self.text[..self.ends[0] as usize]
+    }
+
+    fn metadata_after(&self) -> &str {
+        &self.text[self.ends[0] as usize..self.ends[1] as usize]
+    }
+
+    fn body(&self) -> &str {
+        &self.text[self.ends[1] as usize..self.ends[2] as usize]
     }
 
     /// The label `key`'s value.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.labels[i].1)
+        let mut rest = &self.text[self.ends[2] as usize..];
+        let mut next = || {
+            let (len, tail) = rest.split_once(':')?;
+            let (part, tail) = tail.split_at(len.parse().ok()?);
+            rest = tail;
+            Some(part)
+        };
+        while let (Some(k), Some(v)) = (next(), next()) {
+            if k == key {
+                return Some(v);
+            }
+        }
+        None
     }
 
     /// `metadata` without `managedFields`.
@@ -108,7 +141,8 @@ impl Stored {
     fn set_resource_version(&mut self, version: u64) {
         let Value::Object(mut metadata) = self.metadata() else { return };
         metadata.insert("resourceVersion".into(), json!(version.to_string()));
-        self.metadata_after = entries_json(&metadata, |k| k > "managedFields");
+        let managers = std::mem::take(&mut self.managers);
+        *self = Stored::pack(&metadata, self.body(), managers);
     }
 
     /// Its managers, by name.
@@ -118,7 +152,7 @@ impl Stored {
 
     /// The object without `metadata.managedFields`.
     pub fn value(&self) -> Value {
-        let mut value: Value = serde_json::from_str(&self.body).expect("stored as JSON");
+        let mut value: Value = serde_json::from_str(self.body()).expect("stored as JSON");
         if let Some(map) = value.as_object_mut() {
             map.insert("metadata".into(), self.metadata());
         }
@@ -142,10 +176,9 @@ impl Stored {
 
     /// The metadata object's text, with `managed_fields` (a JSON array) in its place.
     fn metadata_text(&self, managed_fields: Option<&str>) -> String {
-        let mut out =
-            String::with_capacity(self.metadata_before.len() + self.metadata_after.len() + managed_fields.map_or(0, str::len) + 20);
+        let mut out = String::with_capacity(self.ends[1] as usize + managed_fields.map_or(0, str::len) + 20);
         out.push('{');
-        out.push_str(&self.metadata_before);
+        out.push_str(self.metadata_before());
         if let Some(managed) = managed_fields {
             if out.len() > 1 {
                 out.push(',');
@@ -153,11 +186,11 @@ impl Stored {
             out.push_str("\"managedFields\":");
             out.push_str(managed);
         }
-        if !self.metadata_after.is_empty() {
+        if !self.metadata_after().is_empty() {
             if out.len() > 1 {
                 out.push(',');
             }
-            out.push_str(&self.metadata_after);
+            out.push_str(self.metadata_after());
         }
         out.push('}');
         out
@@ -416,6 +449,8 @@ mod tests {
         );
         assert_eq!(stored.value(), value);
         assert_eq!((stored.label("x"), stored.label("y"), stored.label("z")), (Some("1"), Some("2"), None));
+        let odd = Stored::new(config_map(json!({"labels": {"a:1": "2:b", "": "", "c": "12345678901"}})), BTreeMap::new());
+        assert_eq!((odd.label("a:1"), odd.label(""), odd.label("c"), odd.label("1")), (Some("2:b"), Some(""), Some("12345678901"), None));
         assert_eq!(stored.resource_version().as_deref(), Some("3"));
     }
 

@@ -100,8 +100,10 @@ async fn bench(clusters: usize, seeds: usize) {
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
     assert_eq!(applied.exit, 0, "kkp apply failed ({objects} objects applied)");
     println!(
-        "{clusters} clusters on {seeds} seeds, {objects} objects applied in {:.1} s (exit {}; not timed below)",
+        "{clusters} clusters on {seeds} seeds, {objects} objects applied in {:.1} s, {:.1} s CPU, {} MiB peak (exit {}; not timed below)",
         applied.wall.as_secs_f64(),
+        applied.cpu.as_secs_f64(),
+        applied.max_rss_kib / 1024,
         applied.exit
     );
 

@@ -112,6 +112,8 @@ async fn bench(clusters: usize, seeds: usize) {
         server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         server.clear_requests();
     }
+    // `KKP_BENCH_SIZES=1` lists the first seed's objects by kind with their served size and
+    // their managed fields' share: what the test servers' memory per object is made of.
     if std::env::var_os("KKP_BENCH_SIZES").is_some() {
         let mut by_kind: std::collections::BTreeMap<String, (usize, usize, usize, usize)> = Default::default();
         for o in fleet[0].objects() {

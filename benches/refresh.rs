@@ -17,7 +17,8 @@
 //!
 //! For the issue's case, `KKP_BENCH_NO_IMPORT=1 cargo bench --bench refresh -- 10000 20` (the
 //! issue times import at 1,000 clusters: `-- 1000 20`); the fleet is applied through `kkp apply`
-//! first, and the test API servers hold it in this process's memory.
+//! first, and the test API servers hold it in this process's memory (the bench prints how much
+//! per object: about 4 KiB at that size).
 
 use kkp::topology::generate::{Spec, generate};
 use kkp_test_apiserver::{FaultConfig, ServerConfig, TestServer};
@@ -100,8 +101,10 @@ async fn bench(clusters: usize, seeds: usize) {
     let objects: usize = fleet.iter().map(|s| s.objects().len()).sum();
     assert_eq!(applied.exit, 0, "kkp apply failed ({objects} objects applied)");
     println!(
-        "{clusters} clusters on {seeds} seeds, {objects} objects applied in {:.1} s (exit {}; not timed below)",
+        "{clusters} clusters on {seeds} seeds, {objects} objects applied in {:.1} s, {:.1} s CPU, {} MiB peak (exit {}; not timed below)",
         applied.wall.as_secs_f64(),
+        applied.cpu.as_secs_f64(),
+        applied.max_rss_kib / 1024,
         applied.exit
     );
 
@@ -109,6 +112,33 @@ async fn bench(clusters: usize, seeds: usize) {
         server.faults().set(FaultConfig { latency: latency(), ..Default::default() });
         server.clear_requests();
     }
+    // `KKP_BENCH_SIZES=1` lists the first seed's objects by kind with their served size and
+    // their managed fields' share: what the test servers' memory per object is made of.
+    if std::env::var_os("KKP_BENCH_SIZES").is_some() {
+        let mut by_kind: std::collections::BTreeMap<String, (usize, usize, usize, usize)> = Default::default();
+        for o in fleet[0].objects() {
+            let e = by_kind.entry(o["kind"].as_str().unwrap_or("?").to_string()).or_default();
+            e.0 += 1;
+            e.1 += o.to_string().len();
+            e.2 += o["metadata"]["managedFields"].to_string().len();
+            e.3 += o["metadata"]["managedFields"].as_array().map(|a| a.len()).unwrap_or(0);
+        }
+        for (k, (n, bytes, mf, managers)) in by_kind {
+            println!(
+                "  {k}: {n} objects, {} bytes each, managedFields {} bytes, {:.1} managers",
+                bytes / n,
+                mf / n,
+                managers as f64 / n as f64
+            );
+        }
+    }
+    // What holding the fleet costs the test servers (this process: little else lives here).
+    let rss = support::own_rss_kib();
+    println!(
+        "the test servers hold {objects} objects: this process's resident memory is {} MiB, {:.1} KiB per object",
+        rss / 1024,
+        rss as f64 / objects.max(1) as f64
+    );
     // `KKP_BENCH_HOLD=1` keeps the seeds up for runs by hand: the bench prints its directory
     // (topology, kubeconfig, state) and waits until a file `done` appears there.
     if std::env::var_os("KKP_BENCH_HOLD").is_some() {

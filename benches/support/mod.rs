@@ -61,3 +61,15 @@ pub fn own_cpu() -> Duration {
     let seconds = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
+
+/// Resident memory of this process now, in KiB (VmRSS).
+#[allow(dead_code)] // not every bench uses it
+pub fn own_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}

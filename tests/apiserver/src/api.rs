@@ -128,10 +128,16 @@ fn in_scope(target: &Target) -> impl Fn(&Key) -> bool + Send + 'static {
     move |(r, ns, _): &Key| *r == resource_key && (namespace.is_empty() || *ns == namespace)
 }
 
+/// Whether `stored` passes both selectors (labels from the kept labels; a field selector,
+/// rare, reads the metadata).
+fn selected(labels: &LabelSelector, fields: &FieldSelector, stored: &Stored) -> bool {
+    labels.matches_labels(|k| stored.label(k)) && (fields.is_empty() || fields.matches(&json!({"metadata": stored.metadata()})))
+}
+
 /// The resourceVersion and the objects of the collection that pass the selectors.
 fn matching(server: &Server, target: &Target, labels: &LabelSelector, fields: &FieldSelector) -> (u64, Vec<Value>) {
     let (version, objects) = server.store.snapshot(in_scope(target));
-    let items = objects.into_iter().filter(|s| labels.matches(&s.value) && fields.matches(&s.value)).map(|s| s.rendered()).collect();
+    let items = objects.into_iter().filter(|s| selected(labels, fields, s)).map(|s| s.rendered()).collect();
     (version, items)
 }
 
@@ -159,7 +165,7 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         after = Some(last);
     }
     let resource = format!("{}/{}", target.resource.group, target.resource.plural);
-    let keep = |s: &store::Stored| labels.matches(&s.value) && fields.matches(&s.value);
+    let keep = |s: &store::Stored| selected(&labels, &fields, s);
     // As the real server: the rest is counted only for a list without selectors.
     let count = [query.get("labelSelector"), query.get("fieldSelector")].iter().all(|s| s.is_none_or(|s| s.is_empty()));
     let list_metadata = |items_last: Option<(String, String)>, current: u64, rest: usize| {
@@ -174,11 +180,11 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         metadata
     };
     if crate::metadata::wanted(accept) == crate::metadata::Wanted::List && !crate::table::wanted(accept) {
-        // Metadata only: each item as the store serialised it when it was written, so a
-        // fleet-sized list costs the server little more than copying bytes.
-        let (current, items, rest) = server
-            .store
-            .page(&resource, &target.namespace, after, keep, limit, count, |key, _, metadata| (key.1.clone(), key.2.clone(), metadata));
+        // Metadata only: each item's metadata written straight to JSON (its managed fields
+        // serialised once per distinct field set), so a fleet-sized list builds no trees.
+        let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |key, stored| {
+            (key.1.clone(), key.2.clone(), stored.metadata_json())
+        });
         let metadata = list_metadata(items.last().map(|(ns, name, _)| (ns.clone(), name.clone())), current, rest);
         let mut body = format!(r#"{{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{metadata},"items":["#);
         for (i, (_, _, item)) in items.iter().enumerate() {
@@ -192,7 +198,7 @@ fn list(server: &Server, target: &Target, query: &HashMap<String, String>, accep
         body.push_str("]}");
         return Ok(Reply::Raw(200, body.into_bytes(), crate::metadata::content_type(crate::metadata::Wanted::List)));
     }
-    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |_, s, _| s.rendered());
+    let (current, items, rest) = server.store.page(&resource, &target.namespace, after, keep, limit, count, |_, s| s.rendered());
     let metadata = list_metadata(items.last().map(item_key), current, rest);
     Ok(Reply::Json(
         200,
@@ -247,7 +253,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
     let (sender, receiver) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         let store::Subscription { version: snapshot, objects, past, mut receiver } = subscription;
-        let passes = |v: &Value| labels.matches(v) && fields.matches(v);
+        let passes = |s: &Stored| selected(&labels, &fields, s);
         // `kubectl get -w` asks for Tables: each event then carries a one-row Table.
         let line = |kind: &str, object: &Value| {
             let object =
@@ -264,7 +270,7 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         let mut last = snapshot;
         let mut opening: Vec<bytes::Bytes> = Vec::new();
         if initial_list {
-            opening.extend(objects.iter().filter(|s| passes(&s.value)).map(|s| line("ADDED", &s.rendered())));
+            opening.extend(objects.iter().filter(|s| passes(s)).map(|s| line("ADDED", &s.rendered())));
             if send_initial && bookmarks {
                 // kube-rs's streaming lists wait for this to know the initial list is complete.
                 opening.push(bookmark(snapshot, true));
@@ -305,9 +311,9 @@ fn watch(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
 
 /// How a change looks through a watch's selectors: an object that stops matching is DELETED
 /// for it, one that starts to is ADDED, as on a real server; None if it never matched.
-fn seen_as(change: &store::Change, passes: &impl Fn(&Value) -> bool) -> Option<(&'static str, Value)> {
-    let now = passes(&change.current.value);
-    let before = change.previous.as_ref().is_some_and(|p| passes(&p.value));
+fn seen_as(change: &store::Change, passes: &impl Fn(&Stored) -> bool) -> Option<(&'static str, Value)> {
+    let now = passes(&change.current);
+    let before = change.previous.as_ref().is_some_and(|p| passes(p));
     match (change.kind, before, now) {
         ("MODIFIED", true, false) => Some(("DELETED", change.render(change.previous.as_ref().expect("matched before")))),
         ("MODIFIED", false, true) => Some(("ADDED", change.render(&change.current))),
@@ -426,7 +432,7 @@ fn check_namespace(server: &Server, target: &Target) -> Result<(), ApiError> {
     }
     match server.store.get(&store::namespace_key(&target.namespace)) {
         None => Err(ApiError::not_found("", "namespaces", &target.namespace)),
-        Some(ns) if ns.value.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
+        Some(ns) if ns.metadata().get("deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
             target.resource.plural,
             target.name.as_deref().unwrap_or_default(),
@@ -501,9 +507,9 @@ fn schedule_ready(server: &Arc<Server>, target: &Target, key: Key) {
         tokio::time::sleep(server.ready_delay).await;
         let _ = server.store.modify(&key, |existing, _| -> Result<Option<Stored>, ()> {
             let Some(existing) = existing else { return Ok(None) };
-            let mut stored = existing.clone();
-            set_ready(&mut stored.value);
-            Ok(Some(stored))
+            let mut value = existing.value();
+            set_ready(&mut value);
+            Ok(Some(Stored::new(value, existing.managers())))
         });
     });
 }
@@ -527,7 +533,7 @@ fn record_update(
         operation: "Update",
         api_version: api_version.into(),
         time: store::now(),
-        fields: BTreeSet::new(),
+        fields: fields::FieldSet::default(),
     });
     entry.fields.extend(changed);
     entry.time = store::now();
@@ -539,11 +545,11 @@ fn record_update(
 /// A non-apply write of `object` by `manager` over `existing`: server fields stamped,
 /// ownership recorded as an Update.
 fn written(server: &Server, target: &Target, mut object: Value, existing: Option<&Stored>, manager: &str) -> Stored {
-    let old = existing.map(|e| &e.value);
-    finish_object(server, target, &mut object, old);
-    let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
-    record_update(&mut managers, manager, &target.resource.api_version(), old, &object);
-    Stored { value: object, managers }
+    let old = existing.map(Stored::value);
+    finish_object(server, target, &mut object, old.as_ref());
+    let mut managers = existing.map(|e| e.managers()).unwrap_or_default();
+    record_update(&mut managers, manager, &target.resource.api_version(), old.as_ref(), &object);
+    Stored::new(object, managers)
 }
 
 fn create(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>, body: &[u8]) -> Result<Reply, ApiError> {
@@ -570,14 +576,14 @@ fn update(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>
     let stored = server.store.modify(&key, |existing, _| {
         let existing = existing.ok_or_else(|| not_found(target, &name))?;
         let sent = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
-        let current = existing.value.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+        let current = existing.resource_version().unwrap_or_default();
         if sent.as_deref().is_some_and(|v| v != current) {
             return Err(ApiError::stale(&target.resource.group, &target.resource.plural, &name));
         }
         if target.status {
-            let mut value = existing.value.clone();
+            let mut value = existing.value();
             value["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-            return Ok(Some(Stored { value, managers: existing.managers.clone() }));
+            return Ok(Some(Stored::new(value, existing.managers())));
         }
         Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
@@ -597,7 +603,7 @@ fn patch(
     let key = key_of(target, &name);
     let stored = server.store.modify(&key, |existing, _| {
         let existing = existing.ok_or_else(|| not_found(target, &name))?;
-        let mut object = existing.value.clone();
+        let mut object = existing.value();
         if content_type.starts_with("application/json-patch+json") {
             let operations: json_patch::Patch = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             json_patch::patch(&mut object, &operations).map_err(|e| ApiError::invalid(&target.resource.kind, &name, format!("the JSON patch does not apply: {e}")))?;
@@ -610,9 +616,9 @@ fn patch(
         check_identity(target, &mut object, Some(&name))?;
         if target.status {
             // The status subresource changes the status and nothing else.
-            let mut value = existing.value.clone();
+            let mut value = existing.value();
             value["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-            return Ok(Some(Stored { value, managers: existing.managers.clone() }));
+            return Ok(Some(Stored::new(value, existing.managers())));
         }
         Ok(Some(written(server, target, object, Some(existing), &manager)))
     })?;
@@ -643,16 +649,16 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
     let compute = |existing: Option<&Stored>, created: &mut bool| -> Result<Option<Stored>, ApiError> {
         // A resourceVersion in an apply is a precondition, as in an update.
         let sent = applied.pointer("/metadata/resourceVersion").and_then(Value::as_str);
-        let current = existing.and_then(|e| e.value.pointer("/metadata/resourceVersion")).and_then(Value::as_str);
-        if sent.is_some_and(|v| Some(v) != current) {
+        let current = existing.and_then(Stored::resource_version);
+        if sent.is_some_and(|v| Some(v) != current.as_deref()) {
             return Err(match existing {
                 Some(_) => ApiError::stale(&target.resource.group, &target.resource.plural, &name),
                 None => not_found(target, &name),
             });
         }
         let wanted = fields::leaves(&applied);
-        let mut managers = existing.map(|e| e.managers.clone()).unwrap_or_default();
-        let mut object = existing.map(|e| e.value.clone()).unwrap_or_else(|| {
+        let mut managers = existing.map(|e| e.managers()).unwrap_or_default();
+        let mut object = existing.map(Stored::value).unwrap_or_else(|| {
             *created = true;
             json!({"apiVersion": applied["apiVersion"], "kind": applied["kind"], "metadata": {"name": name}})
         });
@@ -675,7 +681,7 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
                 owned.fields.retain(|p| !wanted.contains_key(p) || fields::get(&object, p) == wanted.get(p));
             }
         }
-        let previous: BTreeSet<Path> = managers.get(&manager).map(|m| m.fields.clone()).unwrap_or_default();
+        let previous = managers.get(&manager).map(|m| m.fields.clone()).unwrap_or_default();
         for path in previous.iter().filter(|p| !wanted.contains_key(*p)) {
             let owned_elsewhere = managers.iter().any(|(m, o)| *m != manager && o.fields.contains(path));
             if !owned_elsewhere {
@@ -685,21 +691,26 @@ fn apply(server: &Arc<Server>, target: &Target, query: &HashMap<String, String>,
         for (path, value) in &wanted {
             fields::set(&mut object, path, value.clone());
         }
-        let old = existing.map(|e| e.value.clone());
+        let old = existing.map(Stored::value);
         finish_object(server, target, &mut object, old.as_ref());
         managers.insert(
             manager.clone(),
-            Manager { operation: "Apply", api_version: api_version.clone(), time: store::now(), fields: wanted.keys().cloned().collect() },
+            Manager {
+                operation: "Apply",
+                api_version: api_version.clone(),
+                time: store::now(),
+                fields: fields::FieldSet::new(wanted.keys().cloned().collect()),
+            },
         );
         managers.retain(|_, m| !m.fields.is_empty());
-        Ok(Some(Stored { value: object, managers }))
+        Ok(Some(Stored::new(object, managers)))
     };
     if dry_run {
         // Everything a real apply checks and computes, nothing stored (dryRun=All).
         let existing = server.store.get(&key);
         let stored = compute(existing.as_ref(), &mut created)?.expect("applied");
         let mut value = stored.rendered();
-        if let Some(current) = existing.as_ref().and_then(|e| e.value.pointer("/metadata/resourceVersion")).cloned() {
+        if let Some(current) = existing.as_ref().and_then(Stored::resource_version).map(Value::from) {
             value["metadata"]["resourceVersion"] = current;
         }
         return Ok(Reply::Json(if created { 201 } else { 200 }, value));
@@ -716,20 +727,21 @@ fn delete(server: &Arc<Server>, target: &Target) -> Result<Reply, ApiError> {
         // Terminating first; the contents and then the namespace go shortly after.
         let stored = server.store.modify(&key, |existing, _| {
             let existing = existing.ok_or_else(|| not_found(target, &name))?;
-            let mut value = existing.value.clone();
+            let mut value = existing.value();
             if value.pointer("/metadata/deletionTimestamp").is_none() {
                 value["metadata"]["deletionTimestamp"] = json!(store::now());
             }
             value["status"] = json!({"phase": "Terminating"});
-            Ok(Some(Stored { value, managers: existing.managers.clone() }))
+            Ok(Some(Stored::new(value, existing.managers())))
         })?;
         let server = server.clone();
         tokio::spawn(async move {
             tokio::time::sleep(server.namespace_cleanup_delay).await;
             for item in server.store.list(|(_, ns, _)| *ns == name) {
-                let kind = item.value["kind"].as_str().unwrap_or_default().to_string();
+                let value = item.value();
+                let kind = value["kind"].as_str().unwrap_or_default().to_string();
                 if let Some(resource) = server.resources.iter().find(|r| r.kind == kind && r.namespaced) {
-                    let object_name = item.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                    let object_name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
                     let _ = server.store.modify(&store::key(resource, &name, object_name), |_, _| Ok::<_, ()>(None));
                 }
             }

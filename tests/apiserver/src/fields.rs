@@ -4,8 +4,11 @@
 //! Lists of objects that carry a `name` (containers, ports, volumes, env) are keyed by it;
 //! other lists are atomic, owned as a whole, as the real server treats them by default.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, Weak};
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,6 +184,110 @@ pub fn display(path: &[Seg]) -> String {
         .collect()
 }
 
+/// The leaf paths one field manager owns, interned: objects of the same shape (every
+/// cluster's Deployment of the same kind, say) share one copy, with its `fieldsV1` tree and
+/// that tree serialised, so a stored manager costs a pointer and serving its entry costs no
+/// walk. Reads go through `Deref` to the set; changes build a new set and intern it.
+#[derive(Clone)]
+pub struct FieldSet(Arc<Interned>);
+
+struct Interned {
+    paths: BTreeSet<Path>,
+    /// `fields_v1(&paths)`.
+    v1: Value,
+    /// `v1` serialised.
+    v1_json: Box<RawValue>,
+}
+
+/// Every set in use, by a hash of its paths. Entries whose sets are gone are swept when the
+/// table has doubled since the last sweep, so churn does not grow it without bound.
+struct Table {
+    sets: HashMap<u64, Vec<Weak<Interned>>>,
+    len: usize,
+    swept_at: usize,
+}
+
+static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+
+impl FieldSet {
+    /// The interned set of `paths`.
+    pub fn new(paths: BTreeSet<Path>) -> FieldSet {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        paths.hash(&mut hasher);
+        let hash = hasher.finish();
+        let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        let table = table.get_or_insert_with(|| Table { sets: HashMap::new(), len: 0, swept_at: 1024 });
+        let bucket = table.sets.entry(hash).or_default();
+        if let Some(found) = bucket.iter().filter_map(Weak::upgrade).find(|s| s.paths == paths) {
+            return FieldSet(found);
+        }
+        let v1 = fields_v1(&paths);
+        let v1_json = RawValue::from_string(serde_json::to_string(&v1).expect("JSON")).expect("valid JSON");
+        let set = Arc::new(Interned { paths, v1, v1_json });
+        bucket.retain(|w| w.strong_count() > 0);
+        bucket.push(Arc::downgrade(&set));
+        table.len += 1;
+        if table.len >= 2 * table.swept_at {
+            table.sets.retain(|_, bucket| {
+                bucket.retain(|w| w.strong_count() > 0);
+                !bucket.is_empty()
+            });
+            table.len = table.sets.values().map(Vec::len).sum();
+            table.swept_at = table.len.max(1024);
+        }
+        FieldSet(set)
+    }
+
+    /// Keeps the paths `keep` passes.
+    pub fn retain(&mut self, keep: impl FnMut(&Path) -> bool) {
+        let mut keep = keep;
+        if self.0.paths.iter().all(&mut keep) {
+            return;
+        }
+        *self = FieldSet::new(self.0.paths.iter().filter(|p| keep(p)).cloned().collect());
+    }
+
+    /// Adds `paths`.
+    pub fn extend(&mut self, paths: impl IntoIterator<Item = Path>) {
+        let mut all = self.0.paths.clone();
+        let before = all.len();
+        all.extend(paths);
+        if all.len() != before {
+            *self = FieldSet::new(all);
+        }
+    }
+
+    /// The `fieldsV1` tree.
+    pub fn v1(&self) -> &Value {
+        &self.0.v1
+    }
+
+    /// The `fieldsV1` tree, serialised.
+    pub fn v1_json(&self) -> &RawValue {
+        &self.0.v1_json
+    }
+}
+
+impl Default for FieldSet {
+    fn default() -> Self {
+        FieldSet::new(BTreeSet::new())
+    }
+}
+
+impl std::ops::Deref for FieldSet {
+    type Target = BTreeSet<Path>;
+
+    fn deref(&self) -> &BTreeSet<Path> {
+        &self.0.paths
+    }
+}
+
+impl std::fmt::Debug for FieldSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.paths.iter().map(|p| display(p))).finish()
+    }
+}
+
 /// The `fieldsV1` tree of a set of paths.
 pub fn fields_v1(paths: &BTreeSet<Path>) -> Value {
     let mut root = Map::new();
@@ -220,5 +327,19 @@ mod tests {
         assert_eq!(v, json!({"spec": {"containers": [{"name": "c", "image": "i"}]}}));
         remove(&mut v, &p);
         assert_eq!(v, json!({}));
+    }
+
+    #[test]
+    fn equal_field_sets_are_one_copy_and_changes_make_a_new_one() {
+        let path = |f: &str| vec![Seg::Field("data".into()), Seg::Field(f.into())];
+        let a = FieldSet::new([path("a"), path("b")].into());
+        let mut b = FieldSet::new([path("b"), path("a")].into());
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        b.retain(|p| *p != path("b"));
+        assert_eq!(b.iter().map(|p| display(p)).collect::<Vec<_>>(), [".data.a"]);
+        assert_eq!(a.len(), 2, "the shared copy is untouched");
+        b.extend([path("c")]);
+        assert_eq!(b.v1(), &json!({"f:data": {"f:a": {}, "f:c": {}}}));
+        assert_eq!(b.v1_json().get(), r#"{"f:data":{"f:a":{},"f:c":{}}}"#);
     }
 }

@@ -58,7 +58,8 @@ pub fn serve(server: &Server, method: &http::Method, proxy: &Proxy) -> (u16, &'s
     }
     let key = ("/services".to_string(), proxy.namespace.clone(), proxy.service.clone());
     let Some(service) = server.store.get(&key) else { return status(ApiError::not_found("", "services", &proxy.service)) };
-    let ports = service.value.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let service = service.value();
+    let ports = service.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
     let has_port = match &proxy.port {
         None => ports.len() == 1,
         Some(p) => {
@@ -69,7 +70,7 @@ pub fn serve(server: &Server, method: &http::Method, proxy: &Proxy) -> (u16, &'s
         let port = proxy.port.clone().unwrap_or_default();
         return status(ApiError::unavailable(format!("no service port \"{port}\" found for service \"{}\"", proxy.service)));
     }
-    if !has_ready_pods(server, &proxy.namespace, service.value.pointer("/spec/selector")) {
+    if !has_ready_pods(server, &proxy.namespace, service.pointer("/spec/selector")) {
         return status(ApiError::unavailable(format!("no endpoints available for service \"{}\"", proxy.service)));
     }
     let failing = server.faults.config().readyz_failing.contains(&proxy.namespace);
@@ -95,9 +96,10 @@ fn has_ready_pods(server: &Server, namespace: &str, selector: Option<&Value>) ->
     let workloads =
         server.store.list(|(resource, ns, _)| ns == namespace && matches!(resource.as_str(), "apps/deployments" | "apps/statefulsets"));
     workloads.iter().any(|w| {
-        let labels = w.value.pointer("/spec/template/metadata/labels");
+        let w = w.value();
+        let labels = w.pointer("/spec/template/metadata/labels");
         let matches = selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
-        matches && w.value.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) > 0
+        matches && w.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0) > 0
     })
 }
 

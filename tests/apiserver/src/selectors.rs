@@ -71,13 +71,19 @@ impl LabelSelector {
     }
 
     /// Whether `object`'s labels satisfy every requirement.
+    #[cfg(test)]
     pub fn matches(&self, object: &Value) -> bool {
-        let label = |k: &str| object.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str).map(str::to_string);
+        let labels = object.pointer("/metadata/labels");
+        self.matches_labels(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
+    }
+
+    /// Whether the labels `label` looks up satisfy every requirement.
+    pub fn matches_labels<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.0.iter().all(|r| match r {
-            Requirement::Equals(k, v) => label(k).as_deref() == Some(v.as_str()),
-            Requirement::NotEquals(k, v) => label(k).as_deref() != Some(v.as_str()),
-            Requirement::In(k, vs) => label(k).is_some_and(|l| vs.contains(&l)),
-            Requirement::NotIn(k, vs) => label(k).is_none_or(|l| !vs.contains(&l)),
+            Requirement::Equals(k, v) => label(k) == Some(v.as_str()),
+            Requirement::NotEquals(k, v) => label(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Requirement::NotIn(k, vs) => label(k).is_none_or(|l| !vs.iter().any(|v| v == l)),
             Requirement::Exists(k) => label(k).is_some(),
             Requirement::NotExists(k) => label(k).is_none(),
         })
@@ -110,6 +116,11 @@ impl FieldSelector {
             out.push((field.to_string(), equal, value.trim().to_string()));
         }
         Ok(FieldSelector(out))
+    }
+
+    /// Whether it selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Whether `object` matches.

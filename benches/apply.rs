@@ -203,8 +203,16 @@ async fn bench(clusters: usize, seeds: usize, key: &str, rows: &[usize], runs: u
     let plan = create(&topology, None, &|_| None, &Options::default()).unwrap();
     let dag = Dag::new(plan.actions.iter().map(|a| (&a.address, a.deps.as_slice()))).unwrap();
     let has_dependants: Vec<bool> = (0..dag.len()).map(|i| dag.dependants(i).next().is_some()).collect();
-    let chain: u32 = dag.critical_path().into_iter().map(|i| requests_per_node(plan.actions[i].desired.as_ref(), has_dependants[i])).sum();
-    let keys = plan.actions.iter().filter(|a| a.action == Action::Create && matches!(a.desired, Some(Body::Secret { .. }))).count();
+    let chain: u32 = dag
+        .critical_path()
+        .into_iter()
+        .map(|i| requests_per_node(plan.actions[i].desired.as_ref().map(|d| d.body()).as_ref(), has_dependants[i]))
+        .sum();
+    let keys = plan
+        .actions
+        .iter()
+        .filter(|a| a.action == Action::Create && a.desired.as_ref().is_some_and(|d| matches!(d.body(), Body::Secret { .. })))
+        .count();
     let critical = latency() * chain;
 
     // The CI-gate flow: the plan is saved (not timed) and exactly that plan is applied.

@@ -23,6 +23,7 @@
 
 use crate::address::Address;
 use crate::object::ObjectRef;
+use crate::plan::Desired;
 use crate::plan::diff::{self, FieldChange};
 use crate::render::{Body, DesiredNode};
 use crate::role::Role;
@@ -505,7 +506,7 @@ pub fn to_plan(adoption: &Adoption, state: Option<&State>) -> crate::plan::Plan 
                 reasons: vec![Reason::ImportExisting { adds_label: label }],
                 object: record.object.clone(),
                 prior_seed: None,
-                desired: Some(adopted.body.clone()),
+                desired: Some(Desired::new(&adopted.body)),
                 deps: Vec::new(),
                 changes: Vec::new(),
                 review: Default::default(),
@@ -551,7 +552,7 @@ pub async fn verify_live(plan: &crate::plan::Plan, connected: &crate::refresh::C
         match live.get(&action.seed).and_then(|objects| objects.get(object)) {
             None => problems.push(format!("{}: {object} no longer exists on seed {}", action.address, action.seed)),
             Some(found) => {
-                if let Some(why) = changed_since(body, record, found) {
+                if let Some(why) = changed_since(&body.body(), record, found) {
                     problems.push(format!("{}: {object} on seed {} changed: {why}", action.address, action.seed));
                 }
             }
@@ -701,14 +702,14 @@ mod tests {
         // The live object changed since: the record is refused.
         let record = plan.actions[0].import.clone().unwrap();
         let mut live = manifest.clone();
-        assert_eq!(changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live), None);
+        assert_eq!(changed_since(&plan.actions[0].desired.as_ref().unwrap().body(), &record, &live), None);
         live["data"]["x"] = json!("1");
         assert_eq!(
-            changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live),
+            changed_since(&plan.actions[0].desired.as_ref().unwrap().body(), &record, &live),
             None,
             "fields kkp does not set are not its business"
         );
         live["data"]["a"] = json!("2");
-        assert!(changed_since(&plan.actions[0].desired.clone().unwrap(), &record, &live).is_some());
+        assert!(changed_since(&plan.actions[0].desired.as_ref().unwrap().body(), &record, &live).is_some());
     }
 }

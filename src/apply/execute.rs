@@ -169,10 +169,11 @@ impl Context {
                 super::retry::retry(&retry, || target.delete(object)).await.map_err(|e| e.to_string())?;
             }
         }
-        let Some(body) = &action.desired else {
+        let Some(desired) = &action.desired else {
             return Ok(Recorded { change: Change::Remove { address: action.address.clone() }, body: None });
         };
-        match body {
+        let body = desired.body();
+        match &body {
             Body::Logical { settings } => {
                 let node = NodeState {
                     seed: action.seed.clone(),
@@ -234,7 +235,7 @@ impl Context {
                     let authority = Authority::new(issued.material.clone()).map_err(|e| e.to_string())?;
                     self.authorities.lock().expect("lock").insert(action.address.clone(), Arc::new(authority));
                 }
-                let mut recorded = issued_record(&action.address, &action.seed, action.role, body, issued);
+                let mut recorded = issued_record(&action.address, &action.seed, action.role, &body, issued);
                 recorded.set_version(version);
                 Ok(recorded)
             }
@@ -245,7 +246,7 @@ impl Context {
     /// the plan's record. The workflow checked before that every adopted object is still what
     /// the plan recorded ([`crate::import::verify_live`]).
     async fn adopt(&self, action: &PlannedAction) -> Result<Recorded, String> {
-        let (Some(record), Some(body)) = (&action.import, &action.desired) else {
+        let (Some(record), Some(desired)) = (&action.import, &action.desired) else {
             return Err("an import action without what to record; run kkp import again".into());
         };
         if let Some(object) = &action.object {
@@ -263,7 +264,7 @@ impl Context {
             certificate: record.certificate.clone(),
             version: None,
         };
-        Ok(Recorded::put(action, node, recorded_value(body)))
+        Ok(Recorded::put(action, node, recorded_value(&desired.body())))
     }
 
     /// Keeps valid material already on the target (after a crash, or for an update of

@@ -21,8 +21,9 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
     for action in &plan.actions {
         let change = match (&action.desired, action.action) {
             (None, _) | (_, Action::Delete) => Change::Remove { address: action.address.clone() },
-            (Some(body), _) => {
-                let node = match body {
+            (Some(desired), _) => {
+                let body = desired.body();
+                let node = match &body {
                     Body::Logical { settings } => {
                         on_body(&digest(settings), settings);
                         NodeState {
@@ -62,7 +63,7 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                                 .unwrap_or_default()
                         });
                         let not_after = request.kind.expires().then(|| now + i64::from(request.validity_days) * 86_400);
-                        let recorded = recorded_value(body);
+                        let recorded = recorded_value(&body);
                         on_body(&digest(&recorded), &recorded);
                         NodeState {
                             role: action.role,

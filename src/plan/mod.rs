@@ -10,6 +10,7 @@
 //! a lookup for previously applied bodies.
 
 pub mod classify;
+mod desired;
 pub mod diff;
 pub mod display;
 pub mod drift;
@@ -27,6 +28,7 @@ use crate::render::{self, Body, DesiredNode};
 use crate::role::Role;
 use crate::state::{ClusterState, NodeState, State};
 use crate::topology::{Cluster, Topology};
+pub use desired::Desired;
 use diff::FieldChange;
 pub use reason::Reason;
 use serde::{Deserialize, Serialize};
@@ -304,7 +306,7 @@ pub struct PlannedAction {
     /// The desired body (None for deletes). Fingerprints still unknown are placeholders that
     /// apply fills in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub desired: Option<Body>,
+    pub desired: Option<Desired>,
     /// Other actions that must succeed first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<Address>,
@@ -886,7 +888,7 @@ impl GroupPlanner<'_, '_> {
             reasons,
             object,
             prior_seed: moved_from,
-            desired: self.planner.keep_bodies.then_some(body),
+            desired: self.planner.keep_bodies.then(|| Desired::new(&body)),
             deps: node.deps,
             changes,
             review: classify::Review::default(),

@@ -122,8 +122,9 @@ fn immutable_fields_turn_an_update_into_a_guarded_replace() {
         .iter()
         .filter_map(|a| {
             let node = state.nodes.get(&a.address)?;
-            let mut value = recorded_value(a.desired.as_ref()?);
-            if let Body::Object { fingerprints, .. } = a.desired.as_ref()? {
+            let body = a.desired.as_ref()?.body();
+            let mut value = recorded_value(&body);
+            if let Body::Object { fingerprints, .. } = &body {
                 crate::render::fill_fingerprints(&mut value, fingerprints, |s| {
                     state.nodes.get(s)?.certificate.as_ref().map(|c| c.fingerprint.clone())
                 });

@@ -173,7 +173,7 @@ impl Context {
             return Ok(Recorded { change: Change::Remove { address: action.address.clone() }, body: None });
         };
         let body = desired.body();
-        match &body {
+        match body {
             Body::Logical { settings } => {
                 let node = NodeState {
                     seed: action.seed.clone(),
@@ -183,13 +183,12 @@ impl Context {
                     certificate: None,
                     version: None,
                 };
-                Ok(Recorded::put(action, node, settings.clone()))
+                Ok(Recorded::put(action, node, settings))
             }
-            Body::Object { manifest, fingerprints } => {
-                let mut manifest = manifest.clone();
+            Body::Object { mut manifest, fingerprints } => {
                 let unknown = {
                     let issued = self.fingerprints.lock().expect("lock");
-                    crate::render::fill_fingerprints(&mut manifest, fingerprints, |secret| issued.get(secret).cloned())
+                    crate::render::fill_fingerprints(&mut manifest, &fingerprints, |secret| issued.get(secret).cloned())
                 };
                 if let Some(f) = unknown.first() {
                     return Err(format!("the fingerprint of {} is not known; it must be applied first", f.mounted));
@@ -225,7 +224,7 @@ impl Context {
                 };
                 Ok(Recorded::put(action, node, manifest))
             }
-            Body::Secret { object, labels, request } => {
+            Body::Secret { ref object, ref labels, ref request } => {
                 let issued = self.certificate(action, object, request).await?;
                 let manifest = secret_manifest(object, labels, &issued.data);
                 let target = self.target(&action.seed)?;

@@ -32,12 +32,6 @@ impl PartialEq for Desired {
     }
 }
 
-impl From<Body> for Desired {
-    fn from(body: Body) -> Desired {
-        Desired::new(&body)
-    }
-}
-
 impl Serialize for Desired {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)

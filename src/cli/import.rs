@@ -121,14 +121,13 @@ async fn save_plan(
     }
     let read = kkp::import::read(loaded.state, factory, topology, &args.only, accept, args.parallelism).await?;
     let plan = kkp::import::to_plan(&read.adoption, read.state.as_ref());
-    let (bytes, digest) = kkp::plan::file::to_bytes(&plan);
+    let digest = kkp::state::file::write_atomic_with(path, |file| kkp::plan::file::write(&plan, file))?;
     if args.json {
         // As `kkp plan --json`: the plan (verdicts among its notices) with its digest.
         super::output::outln!("{}", super::output::plan_json(&plan, &digest));
     } else {
         super::output::print_human(&kkp::plan::display::human(&plan));
     }
-    kkp::state::file::write_atomic(path, &bytes)?;
     let refused = read.adoption.verdicts.values().filter(|v| matches!(v, kkp::import::Verdict::NotAdopted { .. })).count();
     eprintln!(
         "Saved the import plan to {} (digest {digest}): {} nodes to import, {refused} clusters not adopted. Nothing was recorded or written.\nApply exactly this plan with: kkp apply {} --expect-digest {digest}",

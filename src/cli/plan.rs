@@ -124,16 +124,20 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     }
     let format = args.format.format();
     // The saved form (and its digest) costs a serialisation of every body in the plan: a
-    // fleet's first plan holds hundreds of thousands. Only make it when it is used.
-    let saved = (args.out.is_some() || format != Format::Human).then(|| kkp::plan::file::to_bytes(&plan));
-    let digest = saved.as_ref().map(|(_, d)| d.as_str()).unwrap_or_default();
+    // fleet's first plan holds hundreds of thousands. Only make it when it is used, and
+    // stream it into the file.
+    let digest = match &args.out {
+        Some(out) => kkp::state::file::write_atomic_with(out, |file| kkp::plan::file::write(&plan, file))?,
+        None if format != Format::Human => kkp::plan::file::digest(&plan),
+        None => String::new(),
+    };
+    let digest = digest.as_str();
     match format {
         Format::Human => super::output::print_human(&kkp::plan::display::human_view(&plan, args.format.detail())),
         Format::Json => super::output::outln!("{}", super::output::plan_json(&plan, digest)),
         Format::Markdown => super::output::print_out(&kkp::plan::display::markdown_view(&plan, Some(digest), args.format.detail())),
     }
-    if let (Some(out), Some((bytes, _))) = (&args.out, &saved) {
-        kkp::state::file::write_atomic(out, bytes)?;
+    if let Some(out) = &args.out {
         eprintln!("Saved the plan to {} (digest {digest}). Apply exactly this plan with: kkp apply {}", out.display(), out.display());
     }
     if plan.has_blocked() {

@@ -6,6 +6,8 @@ use super::Plan;
 use crate::object::digest_bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The format this build writes and reads. Format 2 records node roles and reasons as codes
@@ -59,27 +61,62 @@ struct Envelope<'a> {
     plan: &'a RawValue,
 }
 
-/// The file's bytes and the plan's digest.
-pub fn to_bytes(plan: &Plan) -> (Vec<u8>, String) {
-    // One buffer: the envelope's head with a stand-in digest of the same length, then the
-    // plan, whose digest then replaces the stand-in. A fleet's plan is gigabytes; copying it
-    // into an envelope would double the peak.
+/// Writes the plan file to `out` and returns the plan's digest. The plan is written once,
+/// front to back, hashed as it goes; the digest then replaces a stand-in of the same length in
+/// the file's head. A fleet's plan is gigabytes: it is never held in memory whole.
+pub fn write(plan: &Plan, out: impl Write + Seek) -> std::io::Result<String> {
+    let mut out = BufWriter::new(out);
     let head = |digest: &str| {
         format!(
             "{{\"format_version\":{FORMAT_VERSION},\"kkp_version\":{},\"digest\":\"{digest}\",\"plan\":",
             serde_json::to_string(env!("CARGO_PKG_VERSION")).expect("string")
         )
     };
-    let stand_in = digest_bytes(b"");
-    let mut text = head(&stand_in).into_bytes();
-    let start = text.len();
-    serde_json::to_writer(&mut text, plan).expect("plans always serialise");
-    let digest = digest_bytes(&text[start..]);
-    let real = head(&digest);
-    assert_eq!(real.len(), start, "digests have one length");
-    text[..start].copy_from_slice(real.as_bytes());
-    text.extend_from_slice(b"}\n");
-    (text, digest)
+    let start = out.stream_position()?;
+    out.write_all(head(&digest_bytes(b"")).as_bytes())?;
+    let mut hashing = Hashing { out, hasher: Sha256::new() };
+    serde_json::to_writer(&mut hashing, plan)?;
+    let Hashing { mut out, hasher } = hashing;
+    out.write_all(b"}\n")?;
+    let end = out.stream_position()?;
+    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+    out.seek(SeekFrom::Start(start))?;
+    out.write_all(head(&digest).as_bytes())?;
+    out.seek(SeekFrom::Start(end))?;
+    out.flush()?;
+    Ok(digest)
+}
+
+/// The plan's digest, as [`write`] records it, without keeping the file.
+pub fn digest(plan: &Plan) -> String {
+    let mut hashing = Hashing { out: std::io::sink(), hasher: Sha256::new() };
+    serde_json::to_writer(&mut hashing, plan).expect("plans always serialise");
+    format!("sha256:{}", hex::encode(hashing.hasher.finalize()))
+}
+
+/// The file's bytes and the plan's digest (for plans small enough to hold twice).
+pub fn to_bytes(plan: &Plan) -> (Vec<u8>, String) {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    let digest = write(plan, &mut bytes).expect("plans always serialise into memory");
+    (bytes.into_inner(), digest)
+}
+
+/// Passes bytes on and hashes them.
+struct Hashing<W> {
+    out: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Reads and verifies a saved plan; returns it with its digest.

@@ -150,6 +150,20 @@ fn immutable_fields_turn_an_update_into_a_guarded_replace() {
 }
 
 #[test]
+fn a_plan_streamed_into_its_file_reads_back_whole_with_the_digest_it_was_given() {
+    let plan = plan(&quickstart(), None, NOW);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("first.plan");
+    let digest = crate::state::file::write_atomic_with(&path, |f| file::write(&plan, f)).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let (read, read_digest) = file::from_bytes(&path, &bytes).unwrap();
+    assert_eq!((read, read_digest.as_str()), (plan.clone(), digest.as_str()));
+    assert_eq!(file::digest(&plan), digest, "the digest alone is the saved plan's");
+    assert_eq!(file::to_bytes(&plan), (bytes, digest));
+    assert!(!dir.path().join("first.plan.tmp").exists());
+}
+
+#[test]
 fn plans_are_byte_identical_for_the_same_inputs() {
     let topology = quickstart();
     let a = file::to_bytes(&plan(&topology, None, NOW)).0;

@@ -175,6 +175,12 @@ fn remove_if_present(path: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` atomically and durably (temp, fsync, rename, fsync directory).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// As [`write_atomic`], with `write` writing the content into the new file (so a large file
+/// need not be held in memory first); returns what `write` returns.
+pub fn write_atomic_with<T>(path: &Path, write: impl FnOnce(&mut std::fs::File) -> std::io::Result<T>) -> Result<T> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     // One writer holds the lock, so a fixed name is safe and a crash leaves no litter behind.
@@ -182,11 +188,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_file_name(name);
     let _ = std::fs::remove_file(&tmp);
     let mut file = lock::open_private(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    let written = match write(&mut file).and_then(|written| file.sync_all().map(|()| written)) {
+        Ok(written) => written,
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+    };
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)?;
-    sync_parent(path).map_err(io)
+    sync_parent(path).map_err(io)?;
+    Ok(written)
 }
 
 /// fsyncs the directory holding `path`, making a rename or create in it durable.
@@ -206,6 +219,21 @@ mod tests {
 
     fn node(digest: &str) -> NodeState {
         NodeState { seed: "s".into(), role: crate::role::Role::Seed, object: None, digest: digest.into(), certificate: None, version: None }
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_the_old_file_and_no_temporary_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("first.plan");
+        write_atomic(&path, b"old").unwrap();
+        let error = write_atomic_with(&path, |file| {
+            file.write_all(b"half of a new")?;
+            Err::<(), _>(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("first.plan"), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no first.plan.tmp left");
     }
 
     #[tokio::test]

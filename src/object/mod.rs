@@ -97,13 +97,45 @@ impl std::fmt::Display for ObjectRef {
 
 /// `sha256:<hex>` of a value's canonical JSON bytes.
 pub fn digest<T: Serialize + ?Sized>(value: &T) -> String {
-    let bytes = serde_json::to_vec(value).expect("plain data always serialises");
-    digest_bytes(&bytes)
+    let mut hashing = DigestWriter::new(std::io::sink());
+    serde_json::to_writer(&mut hashing, value).expect("plain data always serialises");
+    hashing.finish().1
 }
 
 /// `sha256:<hex>` of raw bytes.
 pub fn digest_bytes(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Passes bytes on to a writer and digests them on the way, so what is written need not be
+/// held to be digested.
+pub struct DigestWriter<W> {
+    out: W,
+    hasher: Sha256,
+}
+
+impl<W> DigestWriter<W> {
+    /// Writes to `out`.
+    pub fn new(out: W) -> DigestWriter<W> {
+        DigestWriter { out, hasher: Sha256::new() }
+    }
+
+    /// The writer back, and `sha256:<hex>` of everything written through.
+    pub fn finish(self) -> (W, String) {
+        (self.out, format!("sha256:{}", hex::encode(self.hasher.finalize())))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for DigestWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// The placeholder a manifest carries where a value is known only after apply.

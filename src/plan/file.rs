@@ -3,10 +3,9 @@
 //! bytes, so any edit to the plan (or to the digest) is detected.
 
 use super::Plan;
-use crate::object::digest_bytes;
+use crate::object::{DigestWriter, digest_bytes};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -74,12 +73,11 @@ pub fn write(plan: &Plan, out: impl Write + Seek) -> std::io::Result<String> {
     };
     let start = out.stream_position()?;
     out.write_all(head(&digest_bytes(b"")).as_bytes())?;
-    let mut hashing = Hashing { out, hasher: Sha256::new() };
+    let mut hashing = DigestWriter::new(out);
     serde_json::to_writer(&mut hashing, plan)?;
-    let Hashing { mut out, hasher } = hashing;
+    let (mut out, digest) = hashing.finish();
     out.write_all(b"}\n")?;
     let end = out.stream_position()?;
-    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
     out.seek(SeekFrom::Start(start))?;
     out.write_all(head(&digest).as_bytes())?;
     out.seek(SeekFrom::Start(end))?;
@@ -89,9 +87,7 @@ pub fn write(plan: &Plan, out: impl Write + Seek) -> std::io::Result<String> {
 
 /// The plan's digest, as [`write`] records it, without keeping the file.
 pub fn digest(plan: &Plan) -> String {
-    let mut hashing = Hashing { out: std::io::sink(), hasher: Sha256::new() };
-    serde_json::to_writer(&mut hashing, plan).expect("plans always serialise");
-    format!("sha256:{}", hex::encode(hashing.hasher.finalize()))
+    crate::object::digest(plan)
 }
 
 /// The file's bytes and the plan's digest (for plans small enough to hold twice).
@@ -99,24 +95,6 @@ pub fn to_bytes(plan: &Plan) -> (Vec<u8>, String) {
     let mut bytes = std::io::Cursor::new(Vec::new());
     let digest = write(plan, &mut bytes).expect("plans always serialise into memory");
     (bytes.into_inner(), digest)
-}
-
-/// Passes bytes on and hashes them.
-struct Hashing<W> {
-    out: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let written = self.out.write(buf)?;
-        self.hasher.update(&buf[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
 }
 
 /// Reads and verifies a saved plan; returns it with its digest.

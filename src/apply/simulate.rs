@@ -23,35 +23,29 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
             (None, _) | (_, Action::Delete) => Change::Remove { address: action.address.clone() },
             (Some(desired), _) => {
                 let body = desired.body();
-                let node = match &body {
+                let node = match body {
                     Body::Logical { settings } => {
-                        on_body(&digest(settings), settings);
-                        NodeState {
-                            seed: action.seed.clone(),
-                            role: action.role,
-                            object: None,
-                            digest: digest(settings),
-                            certificate: None,
-                            version: None,
-                        }
+                        let digest = digest(&settings);
+                        on_body(&digest, &settings);
+                        NodeState { seed: action.seed.clone(), role: action.role, object: None, digest, certificate: None, version: None }
                     }
-                    Body::Object { manifest, fingerprints: refs } => {
-                        let mut manifest = manifest.clone();
-                        fill_fingerprints(&mut manifest, refs, |secret| fingerprints.get(secret).cloned());
-                        on_body(&digest(&manifest), &manifest);
+                    Body::Object { mut manifest, fingerprints: refs } => {
+                        fill_fingerprints(&mut manifest, &refs, |secret| fingerprints.get(secret).cloned());
+                        let digest = digest(&manifest);
+                        on_body(&digest, &manifest);
                         if action.object.as_ref().is_some_and(|o| o.kind.is_mounted()) {
-                            fingerprints.insert(&action.address, digest(&manifest));
+                            fingerprints.insert(&action.address, digest.clone());
                         }
                         NodeState {
                             seed: action.seed.clone(),
                             role: action.role,
                             object: action.object.clone(),
-                            digest: digest(&manifest),
+                            digest,
                             certificate: None,
                             version: None,
                         }
                     }
-                    Body::Secret { request, .. } => {
+                    Body::Secret { ref request, .. } => {
                         let generation = state.serial;
                         let fp = fingerprint(&action.address, generation);
                         fingerprints.insert(&action.address, fp.clone());
@@ -64,12 +58,13 @@ pub fn record(plan: &Plan, state: &mut State, now: i64, on_body: &mut dyn FnMut(
                         });
                         let not_after = request.kind.expires().then(|| now + i64::from(request.validity_days) * 86_400);
                         let recorded = recorded_value(&body);
-                        on_body(&digest(&recorded), &recorded);
+                        let digest = digest(&recorded);
+                        on_body(&digest, &recorded);
                         NodeState {
                             role: action.role,
                             seed: action.seed.clone(),
                             object: action.object.clone(),
-                            digest: digest(&recorded),
+                            digest,
                             certificate: Some(CertificateState {
                                 request_digest: request.digest(),
                                 fingerprint: fp,
